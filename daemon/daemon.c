@@ -1,0 +1,295 @@
+/*
+ * daemon: `floodgate run` (see daemon.h for the lifecycle).
+ */
+#include "daemon/daemon.h"
+
+#include <event2/thread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/fg_err.h"
+#include "common/log.h"
+#include "daemon/daemon_int.h"
+
+#define WATCH_INTERVAL_MS 20
+#define DEFAULT_LOG_INTERVAL_NS (10 * FG_NS_PER_S)
+
+void fg_print_config_errors(const fg_config_errs_t *errs, bool as_log) {
+        for (size_t i = 0; i < errs->n; i++) {
+                if (as_log)
+                        fg_error("%s", errs->msgs[i]);
+                else
+                        fprintf(stderr, "%s\n", errs->msgs[i]);
+        }
+}
+
+static void *burst_main(void *arg) {
+        fg_daemon_t *d = arg;
+        if (fg_burst_run(d->burst, 30000))
+                fg_warn("burst: %lld of %lld events not delivered to Kafka",
+                        (long long)(fg_burst_produced(d->burst) - fg_burst_delivered(d->burst)),
+                        (long long)fg_burst_produced(d->burst));
+        else
+                fg_info("burst: produced %lld events", (long long)fg_burst_delivered(d->burst));
+        return NULL;
+}
+
+static void begin_stop(fg_daemon_t *d, const char *why) {
+        if (d->stopping)
+                return;
+        d->stopping = true;
+        d->stop_deadline_ns = fg_mono_ns() + d->cfg->shutdown.timeout_ns;
+        fg_info("%s: draining (up to %lld ms)", why,
+                (long long)(d->cfg->shutdown.timeout_ns / FG_NS_PER_MS));
+        if (d->burst)
+                fg_burst_stop(d->burst);
+        fg_ingest_drain(d->ingest);
+}
+
+static void on_reload_diff(const char *name, bool live, void *opaque) {
+        int *restart_needed = opaque;
+        if (live) {
+                fg_info("reload: %s changed; applied", name);
+        } else {
+                fg_warn("reload: %s changed; takes effect after a restart", name);
+                (*restart_needed)++;
+        }
+}
+
+/* Applies what can change without a restart; the running config keeps the
+ * rest, so later reloads keep naming what still differs. */
+static void reload(fg_daemon_t *d) {
+        fg_config_errs_t errs = {0};
+        fg_config_t *ncfg = fg_config_load(d->config_path, &errs);
+        int restart_needed = 0;
+
+        if (!ncfg) {
+                fg_error("reload: %s rejected; still running on the previous configuration",
+                         d->config_path);
+                fg_print_config_errors(&errs, true);
+                fg_config_errs_clear(&errs);
+                return;
+        }
+        fg_config_diff(d->cfg, ncfg, on_reload_diff, &restart_needed);
+        d->cfg->log.level = ncfg->log.level;
+        fg_log_set_level((fg_log_level_t)ncfg->log.level);
+        fg_sink_reopen(d->sink);
+        fg_info("reload: %s applied%s", d->config_path,
+                restart_needed ? " (some changes need a restart)" : "");
+        fg_config_destroy(ncfg);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+        fg_daemon_t *d = arg;
+
+        if (sig == SIGHUP) {
+                reload(d);
+        } else if (d->stopping) {
+                fg_warn("second %s: stopping now", sig == SIGINT ? "SIGINT" : "SIGTERM");
+                d->stop_deadline_ns = fg_mono_ns();
+        } else {
+                begin_stop(d, sig == SIGINT ? "SIGINT" : "SIGTERM");
+        }
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg) {
+        fg_daemon_t *d = arg;
+        fg_metrics_snap_t *snap = malloc(sizeof(*snap));
+        int64_t now = fg_mono_ns();
+
+        if (!snap)
+                return;
+        fg_metrics_snapshot(d->metrics, snap);
+        fg_rates_tick(&d->rates, snap, now);
+        free(snap);
+        if (d->log_interval_ns > 0 && now >= d->next_log_ns) {
+                fg_report_line(d);
+                d->next_log_ns = now + d->log_interval_ns;
+        }
+}
+
+/* Drives the stop: once the queue is empty and no worker is busy (or the
+ * deadline passed) the loop ends and teardown runs. Also starts the stop
+ * for --until-drained. */
+static void on_watch(evutil_socket_t fd, short what, void *arg) {
+        fg_daemon_t *d = arg;
+
+        if (!d->stopping) {
+                if (d->until_drained && fg_ingest_drained(d->ingest) &&
+                    (!d->burst || fg_burst_finished(d->burst)))
+                        begin_stop(d, "drained");
+                return;
+        }
+        if ((fg_queue_depth(d->q) == 0 && fg_pool_busy(d->pool) == 0 &&
+             fg_ingest_pending(d->ingest) == 0) ||
+            fg_mono_ns() >= d->stop_deadline_ns)
+                event_base_loopbreak(d->base);
+}
+
+static int setup_events(fg_daemon_t *d, char *errstr, size_t errstr_size) {
+        static const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+        struct timeval one_s = {1, 0}, watch = {0, WATCH_INTERVAL_MS * 1000};
+
+        for (int i = 0; i < 3; i++) {
+                d->ev_sig[i] = evsignal_new(d->base, sigs[i], on_signal, d);
+                if (!d->ev_sig[i] || evsignal_add(d->ev_sig[i], NULL)) {
+                        snprintf(errstr, errstr_size, "cannot install signal handlers");
+                        return -1;
+                }
+        }
+        d->ev_tick = event_new(d->base, -1, EV_PERSIST, on_tick, d);
+        d->ev_watch = event_new(d->base, -1, EV_PERSIST, on_watch, d);
+        if (!d->ev_tick || !d->ev_watch || event_add(d->ev_tick, &one_s) ||
+            event_add(d->ev_watch, &watch)) {
+                snprintf(errstr, errstr_size, "cannot create timers");
+                return -1;
+        }
+        return 0;
+}
+
+/* Builds every component. Returns an exit code: 0 to go on. */
+static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
+        const fg_config_t *cfg = d->cfg;
+        const char *bootstrap = cfg->kafka.brokers;
+
+        if (!strcmp(cfg->kafka.brokers, "mock")) {
+                d->mock = fg_mock_new((int)cfg->kafka.mock_brokers, errstr, errstr_size);
+                if (!d->mock)
+                        return FG_EXIT_FAILURE;
+                for (size_t i = 0; i < cfg->kafka.topics.n; i++)
+                        if (fg_mock_create_topic(d->mock, cfg->kafka.topics.v[i],
+                                                 (int)cfg->kafka.mock_partitions, errstr,
+                                                 errstr_size))
+                                return FG_EXIT_FAILURE;
+                bootstrap = fg_mock_bootstrap(d->mock);
+                fg_info("embedded mock cluster: %s", bootstrap);
+        }
+        d->metrics = fg_metrics_new();
+        d->q = fg_queue_new((size_t)cfg->queue.capacity, (size_t)cfg->queue.max_bytes,
+                            cfg->queue.high_watermark, cfg->queue.low_watermark, errstr,
+                            errstr_size);
+        if (!d->q)
+                return FG_EXIT_CONFIG;
+        d->sink = fg_sink_new(cfg, errstr, errstr_size);
+        if (!d->sink)
+                return FG_EXIT_FAILURE;
+        d->pool = fg_pool_new(cfg, d->q, d->sink, d->metrics, errstr, errstr_size);
+        if (!d->pool)
+                return FG_EXIT_FAILURE;
+        /* librdkafka refusing a kafka.properties value is a config error. */
+        d->ingest = fg_ingest_new(cfg, bootstrap, d->q, d->metrics, errstr, errstr_size);
+        if (!d->ingest)
+                return FG_EXIT_CONFIG;
+        if (cfg->burst.enabled) {
+                const char *topic = cfg->burst.topic ? cfg->burst.topic : cfg->kafka.topics.v[0];
+                d->burst = fg_burst_new(bootstrap, topic, &cfg->burst, NULL, errstr, errstr_size);
+                if (!d->burst)
+                        return FG_EXIT_FAILURE;
+        }
+        return FG_EXIT_OK;
+}
+
+static int start(fg_daemon_t *d, char *errstr, size_t errstr_size) {
+        int rc;
+
+        if (fg_pool_start(d->pool, errstr, errstr_size) ||
+            fg_ingest_start(d->ingest, errstr, errstr_size))
+                return -1;
+        if (d->burst) {
+                rc = pthread_create(&d->burst_thread, NULL, burst_main, d);
+                if (rc) {
+                        snprintf(errstr, errstr_size, "cannot start burst: %s", strerror(rc));
+                        return -1;
+                }
+                d->burst_started = true;
+        }
+        return 0;
+}
+
+static void teardown(fg_daemon_t *d) {
+        if (d->pool && d->ingest) {
+                int64_t left = d->stop_deadline_ns - fg_mono_ns();
+                /* Past the deadline unfinished work is abandoned, not lost:
+                 * its offsets stay uncommitted. */
+                fg_pool_stop(d->pool, left > 0 ? left : 0);
+        }
+        if (d->ingest)
+                fg_ingest_stop(d->ingest);
+        if (d->burst_started) {
+                fg_burst_stop(d->burst);
+                pthread_join(d->burst_thread, NULL);
+        }
+        if (d->metrics && d->q && d->pool)
+                fg_report_summary(d);
+        fg_ingest_destroy(d->ingest);
+        fg_pool_destroy(d->pool);
+        fg_queue_destroy(d->q);
+        fg_sink_destroy(d->sink);
+        fg_burst_destroy(d->burst);
+        fg_metrics_destroy(d->metrics);
+        fg_mock_destroy(d->mock);
+        for (int i = 0; i < 3; i++)
+                if (d->ev_sig[i])
+                        event_free(d->ev_sig[i]);
+        if (d->ev_tick)
+                event_free(d->ev_tick);
+        if (d->ev_watch)
+                event_free(d->ev_watch);
+        if (d->base)
+                event_base_free(d->base);
+        fg_config_destroy(d->cfg);
+}
+
+int fg_daemon_run(const fg_run_opts_t *opts) {
+        fg_daemon_t d;
+        fg_config_errs_t errs = {0};
+        char errstr[512] = "";
+
+        memset(&d, 0, sizeof(d));
+        d.config_path = opts->config_path;
+        d.until_drained = opts->until_drained;
+        d.cfg = fg_config_load(opts->config_path, &errs);
+        if (!d.cfg) {
+                fg_print_config_errors(&errs, false);
+                fg_config_errs_clear(&errs);
+                return FG_EXIT_CONFIG;
+        }
+        fg_log_set_level((fg_log_level_t)d.cfg->log.level);
+        d.log_interval_ns = DEFAULT_LOG_INTERVAL_NS;
+        d.started_ns = fg_mono_ns();
+        d.next_log_ns = d.started_ns + d.log_interval_ns;
+
+        /* Worker threads must not take the signals the loop handles. */
+        signal(SIGPIPE, SIG_IGN);
+        evthread_use_pthreads();
+        d.base = event_base_new();
+        if (!d.base) {
+                fg_error("cannot create the event loop");
+                d.exit_code = FG_EXIT_FAILURE;
+                goto done;
+        }
+        d.exit_code = build(&d, errstr, sizeof(errstr));
+        if (d.exit_code != FG_EXIT_OK) {
+                fg_error("%s", errstr);
+                goto done;
+        }
+        if (setup_events(&d, errstr, sizeof(errstr)) || start(&d, errstr, sizeof(errstr))) {
+                fg_error("%s", errstr);
+                d.exit_code = FG_EXIT_FAILURE;
+                d.stop_deadline_ns = fg_mono_ns();
+                goto done;
+        }
+        fg_info("floodgate %s running: group %s, topics %zu, %s sink, %lld workers", FG_VERSION,
+                d.cfg->kafka.group_id, d.cfg->kafka.topics.n, fg_sink_name(d.sink),
+                (long long)d.cfg->workers.size);
+
+        event_base_dispatch(d.base);
+        fg_info("stopping");
+
+done:
+        teardown(&d);
+        return d.exit_code;
+}

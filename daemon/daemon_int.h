@@ -1,0 +1,59 @@
+/*
+ * daemon_int: the running daemon's state, shared by daemon.c (lifecycle),
+ * report.c (log line and summary) and the admin HTTP server.
+ *
+ * Threading: main thread only; the components it points to document which
+ * of their getters are safe from here (all gauges are).
+ */
+#ifndef FG_DAEMON_INT_H
+#define FG_DAEMON_INT_H
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "ingest/burst.h"
+#include "ingest/ingest.h"
+#include "ingest/mock.h"
+#include "metrics/metrics.h"
+#include "sinks/sink.h"
+#include "workers/pool.h"
+#include "workers/queue.h"
+
+typedef struct fg_daemon {
+        fg_config_t *cfg; /* the running configuration */
+        const char *config_path;
+        bool until_drained;
+
+        struct event_base *base;
+        struct event *ev_sig[3];
+        struct event *ev_tick;   /* once a second: rates, log line */
+        struct event *ev_watch;  /* drain and until-drained checks */
+
+        fg_mock_t *mock;
+        fg_metrics_t *metrics;
+        fg_queue_t *q;
+        fg_sink_t *sink;
+        fg_pool_t *pool;
+        fg_ingest_t *ingest;
+        fg_burst_t *burst;
+        pthread_t burst_thread;
+        bool burst_started;
+
+        fg_rates_t rates;
+        int64_t started_ns;
+        int64_t next_log_ns;
+        int64_t log_interval_ns; /* live */
+        bool stopping;
+        int64_t stop_deadline_ns;
+        int exit_code;
+} fg_daemon_t;
+
+/* report.c */
+void fg_report_line(fg_daemon_t *d);
+void fg_report_summary(fg_daemon_t *d);
+long fg_report_peak_rss_kib(void);
+
+#endif

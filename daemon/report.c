@@ -1,0 +1,82 @@
+/*
+ * report: the periodic status line and the summary printed at exit.
+ *
+ * Threading: main thread (reads gauges and merges metric shards).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "daemon/daemon_int.h"
+#include "ingest/lag.h"
+
+/* VmHWM, not ru_maxrss: the latter survives exec and so counts the pages
+ * of whatever large process forked us. */
+long fg_report_peak_rss_kib(void) {
+        char line[256];
+        long kib = -1;
+        FILE *fp = fopen("/proc/self/status", "r");
+
+        if (!fp)
+                return -1;
+        while (fgets(line, sizeof(line), fp))
+                if (!strncmp(line, "VmHWM:", 6))
+                        kib = strtol(line + 6, NULL, 10);
+        fclose(fp);
+        return kib;
+}
+
+static double ms(int64_t ns) { return (double)ns / 1e6; }
+
+void fg_report_line(fg_daemon_t *d) {
+        fg_metrics_snap_t *snap = malloc(sizeof(*snap));
+
+        if (!snap)
+                return;
+        fg_metrics_snapshot(d->metrics, snap);
+        fg_info("rate %.0f/s in, %.0f/s out | ok %llu | e2e p99 %.1f ms | queue %zu/%zu | "
+                "paused %u/%u | workers %u/%u busy",
+                fg_rates_per_sec(&d->rates, FG_CTR_CONSUMED, 10),
+                fg_rates_per_sec(&d->rates, FG_CTR_OK, 10), (unsigned long long)snap->ctr[FG_CTR_OK],
+                ms(fg_hist_quantile_ns(&snap->hist[FG_HIST_E2E], 0.99)), fg_queue_depth(d->q),
+                fg_queue_capacity(d->q), fg_ingest_paused(d->ingest), fg_ingest_assigned(d->ingest),
+                fg_pool_busy(d->pool), fg_pool_size(d->pool));
+        free(snap);
+}
+
+void fg_report_summary(fg_daemon_t *d) {
+        fg_metrics_snap_t *snap = malloc(sizeof(*snap));
+        double secs = (double)(fg_mono_ns() - d->started_ns) / 1e9;
+        const fg_hist_t *e2e;
+        uint64_t finished;
+
+        if (!snap)
+                return;
+        fg_metrics_snapshot(d->metrics, snap);
+        e2e = &snap->hist[FG_HIST_E2E];
+        finished = snap->ctr[FG_CTR_OK] + snap->ctr[FG_CTR_FILTERED] +
+                   snap->ctr[FG_CTR_DEAD_LETTER] + snap->ctr[FG_CTR_DROPPED];
+        fg_info("summary: consumed %llu, ok %llu, filtered %llu, dead-lettered %llu, dropped %llu, "
+                "retries %llu in %.1f s (%.0f msgs/s)",
+                (unsigned long long)snap->ctr[FG_CTR_CONSUMED], (unsigned long long)snap->ctr[FG_CTR_OK],
+                (unsigned long long)snap->ctr[FG_CTR_FILTERED],
+                (unsigned long long)snap->ctr[FG_CTR_DEAD_LETTER],
+                (unsigned long long)snap->ctr[FG_CTR_DROPPED],
+                (unsigned long long)snap->ctr[FG_CTR_RETRIES], secs,
+                secs > 0 ? (double)finished / secs : 0.0);
+        {
+                int64_t first = fg_ingest_first_message_ns(d->ingest), last = fg_pool_last_done_ns(d->pool);
+                double busy = first && last > first ? (double)(last - first) / 1e9 : 0.0;
+                fg_info("summary: from the first message to the last outcome: %.3f s (%.0f msgs/s)",
+                        busy, busy > 0 ? (double)finished / busy : 0.0);
+        }
+        fg_info("summary: end-to-end latency p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms",
+                ms(fg_hist_quantile_ns(e2e, 0.50)), ms(fg_hist_quantile_ns(e2e, 0.90)),
+                ms(fg_hist_quantile_ns(e2e, 0.99)), ms(fg_hist_max_ns(e2e)));
+        fg_info("summary: peak queue depth %zu of %zu, peak RSS %.1f MiB",
+                fg_queue_peak_depth(d->q), fg_queue_capacity(d->q),
+                (double)fg_report_peak_rss_kib() / 1024.0);
+        free(snap);
+}

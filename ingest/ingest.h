@@ -1,0 +1,78 @@
+/*
+ * ingest: the Kafka consumer-group side of the pipeline.
+ *
+ * DESIGN
+ * One thread owns the librdkafka consumer handle: it is the only caller of
+ * rd_kafka_consumer_poll() and therefore runs the rebalance callback, the
+ * pause/resume decisions and the offset stores.
+ *
+ *  poll -> item (message + partition tracker ref + seq) -> fg_queue_push_batch
+ *
+ * Backpressure, in two stages. When a push leaves the queue at its high
+ * watermark (or a batch does not fit), ingest stops polling and waits for
+ * the workers to drain the queue to the low watermark; librdkafka's
+ * prefetch, bounded by its own settings, simply waits. That absorbs the
+ * short stalls of a pipeline running at the sink's speed at no cost. If the
+ * stall outlasts queue.pause_after, every assigned partition is paused
+ * (librdkafka drops what it prefetched and refetches on resume) and polling
+ * goes on, so the group membership survives a long outage; at the low
+ * watermark ingest resumes exactly the partitions it paused. Messages
+ * polled but not yet queued wait in a small pending batch (at most
+ * 2 x 256), never dropped.
+ *
+ * At-least-once: offsets are stored (rd_kafka_offsets_store, auto-commit on)
+ * only for the contiguous prefix of messages that reached a final outcome
+ * (see offsets.h). On revocation, queued messages of the revoked partitions
+ * are dropped, their in-flight work is awaited for kafka.rebalance_timeout,
+ * the final offsets are committed synchronously, then the partitions are
+ * given up. Lost partitions are dropped without committing.
+ *
+ * Stopping: fg_ingest_drain() pauses everything and stops taking messages;
+ * once the workers have drained, fg_ingest_stop() stores and commits the
+ * final offsets, leaves the group and ends the thread.
+ *
+ * Threading: fg_ingest_new/start/drain/stop/destroy: main thread.
+ * Gauge getters: any thread (atomics). Everything else runs on the ingest
+ * thread. Data crosses to workers only through the queue and the offset
+ * trackers.
+ * Ownership: ingest owns the consumer handle and the partition table; it
+ * borrows the queue and the metrics registry, which must outlive it.
+ */
+#ifndef FG_INGEST_H
+#define FG_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "metrics/metrics.h"
+#include "workers/queue.h"
+
+typedef struct fg_ingest fg_ingest_t;
+
+/* Creates the consumer (configuration errors surface here). @p bootstrap
+ * overrides kafka.brokers (the embedded mock cluster's address). */
+fg_ingest_t *fg_ingest_new(const fg_config_t *cfg, const char *bootstrap, fg_queue_t *q,
+                           fg_metrics_t *metrics, char *errstr, size_t errstr_size);
+int fg_ingest_start(fg_ingest_t *in, char *errstr, size_t errstr_size);
+/* Stop taking new messages; keep the group membership. */
+void fg_ingest_drain(fg_ingest_t *in);
+/* Store and commit the final offsets, leave the group, join the thread. */
+void fg_ingest_stop(fg_ingest_t *in);
+void fg_ingest_destroy(fg_ingest_t *in);
+
+/* Gauges. */
+unsigned fg_ingest_assigned(const fg_ingest_t *in);
+unsigned fg_ingest_paused(const fg_ingest_t *in);
+/* Messages polled but not yet queued. */
+unsigned fg_ingest_pending(const fg_ingest_t *in);
+/* True while the queue is full and ingest waits for it to drain. */
+bool fg_ingest_blocked(const fg_ingest_t *in);
+/* True once at least one partition is assigned and every assigned partition
+ * is at its end offset with everything before it finished and committed. */
+bool fg_ingest_drained(const fg_ingest_t *in);
+/* Monotonic time the first message arrived; 0 before. */
+int64_t fg_ingest_first_message_ns(const fg_ingest_t *in);
+
+#endif

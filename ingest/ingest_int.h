@@ -1,0 +1,107 @@
+/*
+ * ingest_int: what ingest.c and assign.c share. Everything here runs on the
+ * ingest thread unless its comment says otherwise.
+ */
+#ifndef FG_INGEST_INT_H
+#define FG_INGEST_INT_H
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "ingest/ingest.h"
+#include "ingest/lag.h"
+#include "ingest/offsets.h"
+
+/* Messages gathered before a push; twice that may be pending, the second
+ * half only while paused. */
+#define FG_INGEST_BATCH       256
+#define FG_INGEST_PENDING_MAX (2 * FG_INGEST_BATCH)
+
+/* One assigned partition. */
+typedef struct fg_ingest_prec {
+        fg_part_t *part;        /* the table's reference */
+        int32_t partition;
+        int64_t eof_offset;     /* end offset reported at EOF, -1 when not at end */
+        bool paused;            /* paused by us */
+} fg_ingest_prec_t;
+
+/* Assigned partitions of one topic, indexed by partition number. */
+typedef struct fg_ingest_topic {
+        char *name;
+        const rd_kafka_topic_t *rkt; /* handle last seen on a message, for a cheap match */
+        fg_ingest_prec_t **parts;
+        int32_t nparts;
+} fg_ingest_topic_t;
+
+struct fg_ingest {
+        rd_kafka_t *rk;
+        rd_kafka_queue_t *cq;               /* the consumer queue, for yield */
+        rd_kafka_topic_partition_list_t *topics; /* subscription */
+        fg_queue_t *q;
+        fg_metrics_t *metrics;
+        fg_mshard_t *shard;
+        int64_t rebalance_timeout_ns;
+        int64_t pause_after_ns;
+        pthread_t thread;
+        bool started;
+
+        fg_ingest_topic_t *tab;
+        size_t ntab;
+        unsigned nassigned;
+        bool blocked;   /* queue full: not taking messages */
+        int64_t blocked_since_ns;
+        bool paused;    /* blocked for longer than pause_after: partitions paused */
+        bool draining;
+
+        /* Messages polled but not yet queued: pushed together to pay for
+         * one lock and one worker wake-up per batch, not per message; what
+         * the queue has no room for waits here. [0, ntracked) are already
+         * registered with their partition's offset tracker. */
+        fg_item_t batch[FG_INGEST_PENDING_MAX];
+        size_t nbatch;
+        size_t ntracked;
+
+        fg_lag_t lag;   /* any thread, own lock */
+
+        _Atomic bool drain_req;
+        _Atomic bool stop_req;
+        _Atomic unsigned assigned_pub;
+        _Atomic unsigned paused_pub;
+        _Atomic bool drained_pub;
+        _Atomic unsigned pending_pub;
+        _Atomic bool blocked_pub;
+        _Atomic int64_t first_msg_ns; /* monotonic, 0 = none yet */
+};
+
+typedef enum {
+        FG_COLLECT_ALL,
+        FG_COLLECT_PAUSED,
+        FG_COLLECT_UNPAUSED,
+} fg_collect_t;
+
+/* librdkafka callbacks (ingest thread, inside consumer_poll). */
+void fg_ingest_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *parts, void *opaque);
+int fg_ingest_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque);
+
+fg_ingest_prec_t *fg_ingest_lookup(fg_ingest_t *in, const rd_kafka_topic_t *rkt,
+                                   int32_t partition);
+/* A new list of the assigned partitions selected by @p which. */
+rd_kafka_topic_partition_list_t *fg_ingest_collect(fg_ingest_t *in, fg_collect_t which);
+void fg_ingest_mark_paused(fg_ingest_t *in, const rd_kafka_topic_partition_list_t *list,
+                           bool paused);
+void fg_ingest_pause_all(fg_ingest_t *in);
+/* Pushes the pending batch into the queue, as much as fits (see ingest.c). */
+void fg_ingest_flush(fg_ingest_t *in);
+/* Drops pending (never queued) messages of the partitions @p drop selects. */
+void fg_ingest_drop_pending(fg_ingest_t *in, bool (*drop)(const fg_part_t *part, void *opaque),
+                            void *opaque);
+/* Retires completed prefixes; returns a new list of offsets to store. */
+rd_kafka_topic_partition_list_t *fg_ingest_advance_all(fg_ingest_t *in);
+/* Every assigned partition is at its end with nothing outstanding. */
+bool fg_ingest_all_at_end(fg_ingest_t *in);
+/* Drops the whole table (after the consumer closed). */
+void fg_ingest_table_clear(fg_ingest_t *in);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * sink: the registry of sink classes and the thin dispatch wrappers
+ * (see sink.h for the contract).
+ */
+#include "sinks/sink.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+struct fg_sink {
+        const fg_sink_class_t *cls;
+        void *shared;
+};
+
+struct fg_sink_conn {
+        fg_sink_t *sink;
+        void *conn;
+};
+
+static const fg_sink_class_t *class_of(fg_sink_type_t type) {
+        switch (type) {
+        case FG_SINK_STDOUT: return &fg_sink_stdout_class;
+        case FG_SINK_FILE:   return &fg_sink_file_class;
+        case FG_SINK_NULL:   return &fg_sink_null_class;
+        }
+        return NULL;
+}
+
+fg_sink_t *fg_sink_new(const fg_config_t *cfg, char *errstr, size_t errstr_size) {
+        const fg_sink_class_t *cls = class_of(cfg->sink.type);
+        fg_sink_t *sink;
+
+        if (!cls) {
+                snprintf(errstr, errstr_size, "unknown sink type %d", (int)cfg->sink.type);
+                return NULL;
+        }
+        sink = calloc(1, sizeof(*sink));
+        if (!sink) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        sink->cls = cls;
+        sink->shared = cls->create(cfg, errstr, errstr_size);
+        if (!sink->shared) {
+                free(sink);
+                return NULL;
+        }
+        return sink;
+}
+
+void fg_sink_destroy(fg_sink_t *sink) {
+        if (!sink)
+                return;
+        sink->cls->destroy(sink->shared);
+        free(sink);
+}
+
+void fg_sink_reopen(fg_sink_t *sink) {
+        if (sink->cls->reopen)
+                sink->cls->reopen(sink->shared);
+}
+
+const char *fg_sink_name(const fg_sink_t *sink) { return sink->cls->name; }
+
+fg_sink_conn_t *fg_sink_open(fg_sink_t *sink, char *errstr, size_t errstr_size) {
+        fg_sink_conn_t *c = calloc(1, sizeof(*c));
+
+        if (!c) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        c->sink = sink;
+        c->conn = sink->cls->open(sink->shared, errstr, errstr_size);
+        if (!c->conn) {
+                free(c);
+                return NULL;
+        }
+        return c;
+}
+
+void fg_sink_close(fg_sink_conn_t *c) {
+        if (!c)
+                return;
+        c->sink->cls->close(c->conn);
+        free(c);
+}
+
+void fg_sink_send(fg_sink_conn_t *c, const fg_event_t *evs, size_t n, fg_sink_result_t *res) {
+        c->sink->cls->send(c->conn, evs, n, res);
+}

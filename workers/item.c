@@ -1,0 +1,43 @@
+/*
+ * item: the two ways an item's life ends (see item.h).
+ */
+#include "workers/item.h"
+
+#include "ingest/offsets.h"
+
+void fg_item_finish(fg_item_t *it) {
+        fg_part_done(it->part, it->seq);
+        fg_part_unref(it->part);
+        rd_kafka_message_destroy(it->rkm);
+        it->rkm = NULL;
+        it->part = NULL;
+}
+
+void fg_items_finish(fg_item_t *items, const size_t *idx, size_t n) {
+        size_t i = 0;
+
+        while (i < n) {
+                struct fg_part *part = items[idx[i]].part;
+                size_t j = i;
+
+                fg_part_lock(part);
+                for (; j < n && items[idx[j]].part == part; j++)
+                        fg_part_done_locked(part, items[idx[j]].seq);
+                fg_part_unlock(part);
+                for (size_t k = i; k < j; k++) {
+                        rd_kafka_message_destroy(items[idx[k]].rkm);
+                        items[idx[k]].rkm = NULL;
+                        items[idx[k]].part = NULL;
+                }
+                fg_part_unref_n(part, (int)(j - i));
+                i = j;
+        }
+}
+
+void fg_item_abandon(fg_item_t *it) {
+        fg_part_discard(it->part, it->seq);
+        fg_part_unref(it->part);
+        rd_kafka_message_destroy(it->rkm);
+        it->rkm = NULL;
+        it->part = NULL;
+}

@@ -1,0 +1,55 @@
+/*
+ * pool: the worker threads that carry items from the queue to the sink.
+ *
+ * DESIGN
+ * Each worker owns a sink connection, a metrics shard and its batch
+ * buffers. It takes up to workers.batch_max items at a time from the queue,
+ * turns them into events, and sends them to the sink; events the sink
+ * refuses for now (RETRY, BACKPRESSURE) are retried by the same worker after
+ * an exponential backoff with jitter, honouring the downstream's
+ * Retry-After, for as long as the pipeline runs — a failing downstream
+ * therefore holds workers, the queue fills, and ingest pauses: backpressure,
+ * not loss. Each item ends with fg_item_finish() (final outcome, its offset
+ * may be committed) or, when the pool is aborted, fg_item_abandon().
+ *
+ * Stopping: fg_pool_stop() closes the queue; workers drain what is left and
+ * exit. If they have not finished by the deadline the pool aborts: backoff
+ * waits end at once, unfinished items are abandoned (Kafka redelivers them
+ * after restart), and the workers exit after their current sink call.
+ *
+ * Threading: fg_pool_new/start/stop/destroy: main thread. fg_pool_size,
+ * fg_pool_busy: any thread (atomics). Workers run worker_main().
+ * Locks: pool->lock guards live and aborting (for the stop handshake and
+ * abortable backoff sleeps); never held during a sink call.
+ * Ownership: the pool borrows the queue, the sink and the metrics registry;
+ * they must outlive it.
+ */
+#ifndef FG_POOL_H
+#define FG_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "metrics/metrics.h"
+#include "sinks/sink.h"
+#include "workers/queue.h"
+
+typedef struct fg_pool fg_pool_t;
+
+fg_pool_t *fg_pool_new(const fg_config_t *cfg, fg_queue_t *q, fg_sink_t *sink,
+                       fg_metrics_t *metrics, char *errstr, size_t errstr_size);
+/* Starts the workers. Returns 0, or -1 with a reason. */
+int fg_pool_start(fg_pool_t *pool, char *errstr, size_t errstr_size);
+/* Drains and joins the workers; aborts them once @p timeout_ns passes.
+ * Returns true when everything drained without aborting. */
+bool fg_pool_stop(fg_pool_t *pool, int64_t timeout_ns);
+void fg_pool_destroy(fg_pool_t *pool);
+
+unsigned fg_pool_size(const fg_pool_t *pool);
+unsigned fg_pool_busy(const fg_pool_t *pool);
+/* Monotonic time a worker last finished a batch; 0 before. */
+int64_t fg_pool_last_done_ns(const fg_pool_t *pool);
+
+#endif
