@@ -48,7 +48,37 @@ typedef enum fg_sink_type {
         FG_SINK_STDOUT = 0,
         FG_SINK_FILE,
         FG_SINK_NULL,
+        FG_SINK_HTTP,
+        FG_SINK_KAFKA,
+        FG_SINK_PLUGIN,
 } fg_sink_type_t;
+
+typedef enum fg_handler_mode {
+        FG_HANDLER_JSON = 0,  /* parse, filter, shape, re-serialise compactly */
+        FG_HANDLER_RAW,       /* pass the bytes; filters match the whole payload */
+} fg_handler_mode_t;
+
+typedef enum fg_on_invalid {
+        FG_ON_INVALID_DEAD_LETTER = 0,
+        FG_ON_INVALID_DROP,
+        FG_ON_INVALID_FAIL,   /* stop the daemon, leaving the event uncommitted */
+} fg_on_invalid_t;
+
+typedef enum fg_breaker_window {
+        FG_BREAKER_WINDOW_TIME = 0,
+        FG_BREAKER_WINDOW_COUNT,
+} fg_breaker_window_t;
+
+typedef enum fg_breaker_when_open {
+        FG_BREAKER_WAIT = 0,          /* workers hold their events until it closes */
+        FG_BREAKER_DEAD_LETTER,       /* events go to the dead-letter topic */
+} fg_breaker_when_open_t;
+
+typedef enum fg_http_format {
+        FG_HTTP_JSON = 0,     /* one event per request */
+        FG_HTTP_JSON_ARRAY,   /* a batch as one JSON array */
+        FG_HTTP_NDJSON,       /* a batch as newline-delimited JSON */
+} fg_http_format_t;
 
 /* The embedded (or command-line) load generator profile. */
 typedef struct fg_burst_cfg {
@@ -91,10 +121,71 @@ typedef struct fg_config {
         } workers;
 
         struct {
+                fg_handler_mode_t mode;
+                fg_on_invalid_t on_invalid;
+                char *filter_field;         /* dotted path; NULL = whole event */
+                char *filter_equals;        /* at most one of equals/exists/contains_any */
+                bool filter_exists;
+                fg_strlist_t filter_contains_any;
+                bool filter_case_insensitive;
+                bool add_metadata;          /* add metadata_field {topic, partition, ...} */
+                char *metadata_field;
+                fg_strlist_t keep;          /* keep only these top-level fields */
+                fg_strlist_t drop;          /* drop these (dotted) fields */
+        } handler;
+
+        struct {
                 fg_sink_type_t type;
                 char *path;             /* file sink */
                 bool fsync;             /* file sink: fsync before acknowledging */
+                char *url;              /* http */
+                fg_strmap_t headers;    /* http: extra request headers */
+                fg_http_format_t format;/* http */
+                int64_t batch_max_messages;
+                int64_t batch_max_bytes;
+                int64_t batch_max_wait_ns;  /* a worker waits this long to fill a batch */
+                int64_t connect_timeout_ns;
+                int64_t timeout_ns;     /* one request / one delivery */
+                char *topic;            /* kafka */
+                char *brokers;          /* kafka: NULL = kafka.brokers */
+                fg_strmap_t properties; /* kafka producer properties */
+                char *plugin_path;      /* plugin */
+                fg_strmap_t plugin_config;
+                int64_t retry_max_attempts;     /* 0 = unlimited */
+                int64_t retry_initial_backoff_ns;
+                int64_t retry_max_backoff_ns;
+                int64_t retry_max_elapsed_ns;   /* 0 = unlimited */
         } sink;
+
+        struct {
+                bool enabled;           /* false: calls always flow (DISABLED) */
+                bool forced_open;       /* operator kill switch: no sink calls */
+                fg_breaker_window_t window_type;
+                int64_t window_size;    /* seconds (time) or calls (count) */
+                int64_t min_calls;
+                double failure_rate;
+                double slow_call_rate;
+                int64_t slow_call_ns;
+                int64_t open_ns;
+                double open_backoff;
+                int64_t open_max_ns;
+                double jitter;
+                int64_t half_open_calls;
+                int64_t half_open_max_wait_ns;
+                fg_breaker_when_open_t when_open;
+        } breaker;
+
+        struct {
+                char *topic;            /* NULL = no dead-letter topic */
+                char *brokers;          /* NULL = kafka.brokers */
+                fg_strmap_t properties;
+        } dead_letter;
+
+        struct {
+                char *listen;           /* "host:port" of the admin HTTP server; NULL = off */
+                int64_t log_interval_ns;/* status line period; 0 = off (live) */
+                int64_t stall_timeout_ns; /* a thread stuck this long fails /healthz */
+        } metrics;
 
         struct {
                 int64_t timeout_ns;     /* drain budget on SIGTERM */

@@ -150,7 +150,7 @@ extern const size_t fg_config_nopts;
  * Skipped when one of @p opts had an error of its own. The error is placed
  * at the first of @p opts that the file sets (1:1 when none is set). */
 typedef struct fg_config_check {
-        const char *opts[4]; /* option names, NULL-terminated */
+        const char *opts[6]; /* option names, NULL-terminated; the error points at the first one set */
         /* Returns 0, or -1 with the message (no option prefix) in @p msg. */
         int (*fn)(const fg_config_t *cfg, char *msg, size_t msg_size);
 } fg_config_check_t;

@@ -239,8 +239,11 @@ void fg_config_print_reference(FILE *fp) {
         for (size_t i = 0; i < fg_config_nopts; i++) {
                 const fg_opt_t *opt = &fg_config_opts[i];
                 size_t depth = count_dots(opt->name), shared = common_depth(open_path, opt->name);
+                /* Required values, strings without a default and lists that
+                 * must not be empty when given are shown commented out. */
                 bool no_default = (opt->flags & FG_OPT_F_REQUIRED) ||
-                                  (opt->type == FG_OPT_STRING && !opt->def_str);
+                                  (opt->type == FG_OPT_STRING && !opt->def_str) ||
+                                  (opt->type == FG_OPT_STRLIST && (opt->flags & FG_OPT_F_NONEMPTY));
                 char comp[128], desc[256], value[512];
                 const char *cpfx;
                 int ind;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#define NS_MS  FG_NS_PER_MS
 #define NS_S   FG_NS_PER_S
 #define NS_MIN (60 * FG_NS_PER_S)
 #define NS_H   (3600 * FG_NS_PER_S)
@@ -59,6 +60,11 @@
 /* Enum fields are written through an int. */
 _Static_assert(sizeof(fg_workers_mode_t) == sizeof(int), "enum fields are int-sized");
 _Static_assert(sizeof(fg_sink_type_t) == sizeof(int), "enum fields are int-sized");
+_Static_assert(sizeof(fg_handler_mode_t) == sizeof(int), "enum fields are int-sized");
+_Static_assert(sizeof(fg_on_invalid_t) == sizeof(int), "enum fields are int-sized");
+_Static_assert(sizeof(fg_http_format_t) == sizeof(int), "enum fields are int-sized");
+_Static_assert(sizeof(fg_breaker_window_t) == sizeof(int), "enum fields are int-sized");
+_Static_assert(sizeof(fg_breaker_when_open_t) == sizeof(int), "enum fields are int-sized");
 
 static const fg_opt_enum_t workers_modes[] = {
     {"fixed", FG_WORKERS_FIXED},
@@ -69,6 +75,41 @@ static const fg_opt_enum_t sink_types[] = {
     {"stdout", FG_SINK_STDOUT},
     {"file", FG_SINK_FILE},
     {"null", FG_SINK_NULL},
+    {"http", FG_SINK_HTTP},
+    {"kafka", FG_SINK_KAFKA},
+    {"plugin", FG_SINK_PLUGIN},
+    {NULL, 0},
+};
+
+static const fg_opt_enum_t handler_modes[] = {
+    {"json", FG_HANDLER_JSON},
+    {"raw", FG_HANDLER_RAW},
+    {NULL, 0},
+};
+
+static const fg_opt_enum_t on_invalid_modes[] = {
+    {"dead_letter", FG_ON_INVALID_DEAD_LETTER},
+    {"drop", FG_ON_INVALID_DROP},
+    {"fail", FG_ON_INVALID_FAIL},
+    {NULL, 0},
+};
+
+static const fg_opt_enum_t breaker_windows[] = {
+    {"time", FG_BREAKER_WINDOW_TIME},
+    {"count", FG_BREAKER_WINDOW_COUNT},
+    {NULL, 0},
+};
+
+static const fg_opt_enum_t breaker_when_open[] = {
+    {"wait", FG_BREAKER_WAIT},
+    {"dead_letter", FG_BREAKER_DEAD_LETTER},
+    {NULL, 0},
+};
+
+static const fg_opt_enum_t http_formats[] = {
+    {"json", FG_HTTP_JSON},
+    {"json_array", FG_HTTP_JSON_ARRAY},
+    {"ndjson", FG_HTTP_NDJSON},
     {NULL, 0},
 };
 
@@ -87,6 +128,13 @@ static const fg_opt_reserved_t kafka_reserved[] = {
     {"enable.auto.offset.store",
      "floodgate stores offsets itself so that only finished work is committed"},
     {"enable.partition.eof", "floodgate manages it"},
+    {NULL, NULL},
+};
+
+/* Producer properties floodgate sets itself. */
+static const fg_opt_reserved_t sink_reserved[] = {
+    {"bootstrap.servers", "use the brokers option of this section"},
+    {"enable.idempotence", "floodgate always produces idempotently"},
     {NULL, NULL},
 };
 
@@ -110,9 +158,62 @@ const fg_opt_t fg_config_opts[] = {
     O_INT("workers.size", workers.size, 4, 1, 1024, 0, "worker threads in a fixed pool"),
     O_INT("workers.batch_max", workers.batch_max, 256, 1, 10000, 0, "messages a worker takes from the queue at once"),
 
+    O_ENUM("handler.mode", handler.mode, FG_HANDLER_JSON, handler_modes, 0, "json: parse, filter, shape and re-serialise each event; raw: pass the bytes"),
+    O_ENUM("handler.on_invalid", handler.on_invalid, FG_ON_INVALID_DROP, on_invalid_modes, 0, "an event that is not a JSON object (json mode): dead_letter, drop (counted) or fail (stop the daemon)"),
+    O_STRING("handler.filter.field", handler.filter_field, NULL, NONEMPTY, "dotted path of the field the filter looks at (json mode)"),
+    O_STRING("handler.filter.equals", handler.filter_equals, NULL, 0, "keep events whose field equals this"),
+    O_BOOL("handler.filter.exists", handler.filter_exists, false, 0, "keep events that have the field"),
+    O_STRLIST("handler.filter.contains_any", handler.filter_contains_any, NONEMPTY, "keep events whose field (raw mode: payload) contains any of these"),
+    O_BOOL("handler.filter.case_insensitive", handler.filter_case_insensitive, false, 0, "compare equals/contains_any ignoring ASCII case"),
+    O_BOOL("handler.add_metadata", handler.add_metadata, false, 0, "add metadata_field: {topic, partition, offset, kafka_ts, ingested_ms, processed_ms}"),
+    O_STRING("handler.metadata_field", handler.metadata_field, "_floodgate", NONEMPTY, "name of the metadata object add_metadata adds"),
+    O_STRLIST("handler.keep", handler.keep, NONEMPTY | UNIQUE, "keep only these top-level fields"),
+    O_STRLIST("handler.drop", handler.drop, NONEMPTY | UNIQUE, "drop these fields (dotted paths)"),
+
     O_ENUM("sink.type", sink.type, FG_SINK_STDOUT, sink_types, REQ, "where processed events go"),
     O_STRING("sink.path", sink.path, NULL, NONEMPTY, "output file of the file sink (appended to)"),
     O_BOOL("sink.fsync", sink.fsync, false, 0, "file sink: fsync before a batch counts as delivered"),
+    O_STRING("sink.url", sink.url, NULL, NONEMPTY, "http sink: http://host[:port]/path events are POSTed to"),
+    O_STRMAP("sink.headers", sink.headers, NULL, 0, "http sink: extra request headers (values may use ${ENV})"),
+    O_ENUM("sink.format", sink.format, FG_HTTP_JSON, http_formats, 0, "http sink: json (one event per request), json_array or ndjson (batches)"),
+    O_INT("sink.batch.max_messages", sink.batch_max_messages, 500, 1, 100000, 0, "http batches: at most this many events"),
+    O_SIZE("sink.batch.max_bytes", sink.batch_max_bytes, MIB, KIB, 64 * MIB, 0, "http batches: at most this many bytes (a bigger single event goes alone)"),
+    O_DURATION("sink.batch.max_wait", sink.batch_max_wait_ns, 0, 0, NS_MIN, 0, "how long a worker waits for more events to fill a batch; 0 = send what is there"),
+    O_DURATION("sink.connect_timeout", sink.connect_timeout_ns, 2 * NS_S, 10 * NS_MS, NS_MIN, 0, "http sink: connection timeout"),
+    O_DURATION("sink.timeout", sink.timeout_ns, 10 * NS_S, 10 * NS_MS, 10 * NS_MIN, 0, "http request / kafka delivery timeout"),
+    O_STRING("sink.topic", sink.topic, NULL, NONEMPTY, "kafka sink: topic to produce to"),
+    O_STRING("sink.brokers", sink.brokers, NULL, NONEMPTY, "kafka sink: bootstrap brokers (default: kafka.brokers)"),
+    O_STRMAP("sink.properties", sink.properties, sink_reserved, 0, "kafka sink: librdkafka producer properties, verbatim"),
+    O_STRING("sink.plugin.path", sink.plugin_path, NULL, NONEMPTY, "plugin sink: shared object implementing floodgate_plugin.h"),
+    O_STRMAP("sink.plugin.config", sink.plugin_config, NULL, 0, "plugin sink: key/value settings handed to the plugin's init"),
+    O_INT("sink.retry.max_attempts", sink.retry_max_attempts, 10, 0, 1000000, 0, "attempts per event before it is dead-lettered; 0 = unlimited"),
+    O_DURATION("sink.retry.initial_backoff", sink.retry_initial_backoff_ns, 100 * NS_MS, NS_MS, NS_MIN, 0, "first retry delay; doubles per attempt, with jitter"),
+    O_DURATION("sink.retry.max_backoff", sink.retry_max_backoff_ns, 30 * NS_S, NS_MS, NS_H, 0, "longest retry delay"),
+    O_DURATION("sink.retry.max_elapsed", sink.retry_max_elapsed_ns, 10 * NS_MIN, 0, 24 * NS_H, 0, "time an event may spend retrying before it is dead-lettered; 0 = unlimited"),
+
+    O_BOOL("breaker.enabled", breaker.enabled, true, 0, "circuit breaker between the workers and the sink; false = calls always flow"),
+    O_BOOL("breaker.forced_open", breaker.forced_open, false, 0, "hold every sink call (maintenance switch); events wait or are dead-lettered per when_open"),
+    O_ENUM("breaker.window_type", breaker.window_type, FG_BREAKER_WINDOW_TIME, breaker_windows, 0, "sliding window of outcomes: time (window_size seconds) or count (window_size calls)"),
+    O_INT("breaker.window_size", breaker.window_size, 10, 1, 3600, 0, "seconds (time window) or calls (count window)"),
+    O_INT("breaker.min_calls", breaker.min_calls, 20, 1, 1000000, 0, "outcomes needed in the window before the breaker may trip"),
+    O_RATIO("breaker.failure_rate", breaker.failure_rate, 0.5, 0.0, 1.0, FG_OPT_F_MIN_EXCL, "trip when this share of calls fail (5xx, timeouts, 429/503, connection errors)"),
+    O_RATIO("breaker.slow_call_rate", breaker.slow_call_rate, 1.0, 0.0, 1.0, FG_OPT_F_MIN_EXCL, "trip when this share of calls is slower than slow_call_duration"),
+    O_DURATION("breaker.slow_call_duration", breaker.slow_call_ns, 5 * NS_S, NS_MS, 10 * NS_MIN, 0, "a call slower than this counts as slow"),
+    O_DURATION("breaker.open_duration", breaker.open_ns, 5 * NS_S, 10 * NS_MS, NS_H, 0, "first time open before probing"),
+    O_RATIO("breaker.open_backoff", breaker.open_backoff, 2.0, 1.0, 100.0, 0, "open duration multiplier each time probing fails"),
+    O_DURATION("breaker.open_max", breaker.open_max_ns, 2 * NS_MIN, 10 * NS_MS, 24 * NS_H, 0, "longest open duration"),
+    O_RATIO("breaker.jitter", breaker.jitter, 0.2, 0.0, 1.0, FG_OPT_F_MAX_EXCL, "random +- share of each open duration, so instances do not probe in lockstep"),
+    O_INT("breaker.half_open_calls", breaker.half_open_calls, 5, 1, 1000, 0, "probe calls allowed while half-open; their outcomes close or re-open it"),
+    O_DURATION("breaker.half_open_max_wait", breaker.half_open_max_wait_ns, 30 * NS_S, 10 * NS_MS, NS_H, 0, "a probe round that takes longer re-opens the breaker"),
+    O_ENUM("breaker.when_open", breaker.when_open, FG_BREAKER_WAIT, breaker_when_open, 0, "wait: workers hold events (queue fills, ingest pauses); dead_letter: send them to dead_letter.topic"),
+
+    O_STRING("dead_letter.topic", dead_letter.topic, NULL, NONEMPTY, "topic for events that cannot be delivered (original payload and key, error headers); unset = none"),
+    O_STRING("dead_letter.brokers", dead_letter.brokers, NULL, NONEMPTY, "bootstrap brokers of the dead-letter topic (default: kafka.brokers)"),
+    O_STRMAP("dead_letter.properties", dead_letter.properties, sink_reserved, 0, "librdkafka producer properties for the dead-letter producer"),
+
+    O_STRING("metrics.listen", metrics.listen, "127.0.0.1:9464", 0, "address of the HTTP endpoints /metrics, /stats, /healthz, /readyz (\"host:port\", port 0 = any; \"off\" disables)"),
+    O_DURATION("metrics.log_interval", metrics.log_interval_ns, 10 * NS_S, 0, NS_H, LIVE, "period of the one-line status log; 0 = off"),
+    O_DURATION("metrics.stall_timeout", metrics.stall_timeout_ns, 60 * NS_S, NS_S, NS_H, 0, "a worker stuck in one sink call, or an ingest loop stuck, this long fails /healthz"),
 
     O_DURATION("shutdown.timeout", shutdown.timeout_ns, 30 * NS_S, 0, NS_H, 0, "drain budget after SIGTERM before in-flight work is abandoned"),
 
@@ -149,9 +250,124 @@ static int check_sink_path(const fg_config_t *cfg, char *msg, size_t msg_size) {
         return -1;
 }
 
+static int check_sink_needs(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        if (cfg->sink.type == FG_SINK_HTTP && !cfg->sink.url)
+                snprintf(msg, msg_size, "sink.type 'http' needs sink.url");
+        else if (cfg->sink.type == FG_SINK_KAFKA && !cfg->sink.topic)
+                snprintf(msg, msg_size, "sink.type 'kafka' needs sink.topic");
+        else if (cfg->sink.type == FG_SINK_PLUGIN && !cfg->sink.plugin_path)
+                snprintf(msg, msg_size, "sink.type 'plugin' needs sink.plugin.path");
+        else
+                return 0;
+        return -1;
+}
+
+static int check_url(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        if (!cfg->sink.url || !strncmp(cfg->sink.url, "http://", 7))
+                return 0;
+        snprintf(msg, msg_size, "sink.url '%s': only http:// URLs are supported (terminate TLS in a "
+                                "local proxy)", cfg->sink.url);
+        return -1;
+}
+
+static int check_filter(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        int kinds = (cfg->handler.filter_equals != NULL) + cfg->handler.filter_exists +
+                    (cfg->handler.filter_contains_any.n > 0);
+
+        if (kinds > 1)
+                snprintf(msg, msg_size, "handler.filter takes one of equals, exists, contains_any");
+        else if (cfg->handler.mode == FG_HANDLER_RAW &&
+                 (cfg->handler.filter_field || cfg->handler.filter_equals || cfg->handler.filter_exists))
+                snprintf(msg, msg_size, "handler.mode 'raw' filters only with contains_any over the "
+                                        "whole payload (no field, equals or exists)");
+        else if (cfg->handler.mode == FG_HANDLER_JSON && kinds && !cfg->handler.filter_field)
+                snprintf(msg, msg_size, "handler.filter needs field");
+        else if (cfg->handler.mode == FG_HANDLER_JSON && cfg->handler.filter_field && !kinds)
+                snprintf(msg, msg_size, "handler.filter.field needs equals, exists or contains_any");
+        else
+                return 0;
+        return -1;
+}
+
+/* "a.b.c": no empty segments. */
+static bool dotted_path_ok(const char *p) {
+        size_t n = strlen(p);
+        return n && p[0] != '.' && p[n - 1] != '.' && !strstr(p, "..");
+}
+
+static int check_paths(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        const char *bad = NULL, *what = NULL;
+
+        if (cfg->handler.filter_field && !dotted_path_ok(cfg->handler.filter_field))
+                bad = cfg->handler.filter_field, what = "handler.filter.field";
+        for (size_t i = 0; !bad && i < cfg->handler.drop.n; i++)
+                if (!dotted_path_ok(cfg->handler.drop.v[i]))
+                        bad = cfg->handler.drop.v[i], what = "handler.drop";
+        if (bad) {
+                snprintf(msg, msg_size, "%s '%s': empty segment in dotted path", what, bad);
+                return -1;
+        }
+        for (size_t i = 0; i < cfg->handler.keep.n; i++) {
+                if (strchr(cfg->handler.keep.v[i], '.')) {
+                        snprintf(msg, msg_size,
+                                 "handler.keep '%s': keep takes top-level field names (drop takes "
+                                 "dotted paths)",
+                                 cfg->handler.keep.v[i]);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+static int check_shaping(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        if (cfg->handler.mode != FG_HANDLER_RAW ||
+            (!cfg->handler.add_metadata && !cfg->handler.keep.n && !cfg->handler.drop.n))
+                return 0;
+        snprintf(msg, msg_size, "handler.mode 'raw' passes bytes unchanged: add_metadata, keep and "
+                                "drop need mode json");
+        return -1;
+}
+
+static int check_dead_letter(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        if (cfg->handler.on_invalid != FG_ON_INVALID_DEAD_LETTER || cfg->dead_letter.topic)
+                return 0;
+        snprintf(msg, msg_size, "handler.on_invalid 'dead_letter' needs dead_letter.topic");
+        return -1;
+}
+
+static int check_breaker(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        if (cfg->breaker.when_open == FG_BREAKER_DEAD_LETTER && !cfg->dead_letter.topic)
+                snprintf(msg, msg_size, "breaker.when_open 'dead_letter' needs dead_letter.topic");
+        else if (cfg->breaker.open_max_ns < cfg->breaker.open_ns)
+                snprintf(msg, msg_size, "breaker.open_max must not be below breaker.open_duration");
+        else if (cfg->breaker.window_type == FG_BREAKER_WINDOW_COUNT &&
+                 cfg->breaker.min_calls > cfg->breaker.window_size)
+                snprintf(msg, msg_size, "breaker.min_calls (%lld) exceeds a count window of %lld calls: "
+                                        "it could never trip",
+                         (long long)cfg->breaker.min_calls, (long long)cfg->breaker.window_size);
+        else
+                return 0;
+        return -1;
+}
+
+static int check_backoff(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        if (cfg->sink.retry_initial_backoff_ns <= cfg->sink.retry_max_backoff_ns)
+                return 0;
+        snprintf(msg, msg_size, "sink.retry.initial_backoff must not exceed sink.retry.max_backoff");
+        return -1;
+}
+
 const fg_config_check_t fg_config_checks[] = {
     {{"queue.low_watermark", "queue.high_watermark", NULL}, check_watermarks},
     {{"sink.type", "sink.path", NULL}, check_sink_path},
+    {{"sink.type", "sink.url", "sink.topic", "sink.plugin.path", NULL}, check_sink_needs},
+    {{"sink.url", NULL}, check_url},
+    {{"handler.filter.field", "handler.mode", "handler.filter.equals", NULL}, check_filter},
+    {{"handler.mode", "handler.add_metadata", NULL}, check_shaping},
+    {{"handler.filter.field", "handler.drop", "handler.keep", NULL}, check_paths},
+    {{"handler.on_invalid", "dead_letter.topic", NULL}, check_dead_letter},
+    {{"sink.retry.initial_backoff", "sink.retry.max_backoff", NULL}, check_backoff},
+    {{"breaker.when_open", "breaker.open_max", "breaker.min_calls", NULL}, check_breaker},
 };
 
 const size_t fg_config_nchecks = sizeof(fg_config_checks) / sizeof(fg_config_checks[0]);

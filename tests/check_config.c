@@ -560,7 +560,7 @@ START_TEST(test_config_print_reference) {
         ck_assert_ptr_nonnull(strstr(text, "timeout: 30s\n"));
         ck_assert_ptr_nonnull(strstr(text, "(integer 1..10000000)"));
         ck_assert_ptr_nonnull(strstr(text, "(size 1KiB..64GiB)"));
-        ck_assert_ptr_nonnull(strstr(text, "stdout | file | null, required"));
+        ck_assert_ptr_nonnull(strstr(text, "stdout | file | null | http | kafka | plugin, required"));
 
         /* The output is a config that only lacks the required values. */
         cfg = fg_config_load_string("ref.yaml", text, len, &errs);
@@ -632,16 +632,18 @@ START_TEST(test_config_shipped_demo_loads) {
         ck_assert_str_eq(cfg->kafka.brokers, "mock");
         ck_assert_uint_eq(cfg->kafka.topics.n, 1);
         ck_assert_str_eq(cfg->kafka.topics.v[0], "events");
-        ck_assert_int_eq(cfg->kafka.mock_partitions, 8);
+        ck_assert_int_eq(cfg->kafka.mock_partitions, 16);
         ck_assert_int_eq(cfg->workers.size, 4);
         ck_assert_int_eq(cfg->sink.type, FG_SINK_FILE);
         ck_assert_str_eq(cfg->sink.path, "/tmp/floodgate-demo.jsonl");
         ck_assert(cfg->burst.enabled);
-        ck_assert_int_eq(cfg->burst.count, 200000);
-        ck_assert_int_eq(cfg->burst.rate, 50000);
-        ck_assert_int_eq(cfg->burst.spike_at_ns, NS_S);
-        ck_assert_int_eq(cfg->burst.spike_for_ns, 2 * NS_S);
-        ck_assert_int_eq(cfg->burst.spike_rate, 200000);
+        ck_assert_int_eq(cfg->burst.count, 500000);
+        ck_assert_int_eq(cfg->burst.rate, 20000);
+        ck_assert_int_eq(cfg->burst.spike_at_ns, 8 * NS_S);
+        ck_assert_int_eq(cfg->burst.spike_for_ns, 30 * NS_S);
+        ck_assert_int_eq(cfg->burst.spike_rate, 100000);
+        ck_assert_str_eq(cfg->metrics.listen, "127.0.0.1:9464");
+        ck_assert_int_eq(cfg->metrics.log_interval_ns, NS_S);
         fg_config_destroy(cfg);
 }
 END_TEST

@@ -1,0 +1,61 @@
+/*
+ * handler: what a worker does to each event before the sink — parse, filter,
+ * shape (handler.* in the config).
+ *
+ * json mode: the payload must be a JSON object (else INVALID, with a
+ * reason); the filter decides SEND or FILTERED; shaping (drop, keep,
+ * add_metadata — in that order) rewrites it, serialised compactly with the
+ * original key order. Without shaping a valid payload is passed on byte for
+ * byte (no re-serialisation cost) — unless it spans lines: JSON-lines and
+ * NDJSON consumers need one line per event, so such a payload is
+ * re-serialised compactly. raw mode: bytes pass unchanged; a
+ * contains_any filter matches anywhere in the payload.
+ *
+ * Filter (json mode): field is a dotted path through objects. equals
+ * compares the field's text (a string's value, or the JSON text of a number
+ * or boolean); exists needs the path present (null counts as present);
+ * contains_any matches when the field is a string containing any keyword,
+ * or an array with such a string. case_insensitive folds ASCII only.
+ *
+ * Threading: an fg_handler_t is immutable after fg_handler_new and shared
+ * by all workers; each worker owns one fg_handler_ctx_t.
+ * Ownership: output produced by fg_handler_apply lives in the ctx until
+ * fg_handler_ctx_reset (the worker resets before each batch); reasons are
+ * static strings or owned by the ctx likewise.
+ */
+#ifndef FG_HANDLER_H
+#define FG_HANDLER_H
+
+#include <stddef.h>
+
+#include "config/config.h"
+#include "sinks/sink.h"
+
+typedef enum fg_handle_verdict {
+        FG_HANDLE_SEND = 0, /* deliver ev (value/len possibly rewritten) */
+        FG_HANDLE_FILTERED, /* filtered out: a final outcome */
+        FG_HANDLE_INVALID,  /* not processable: handler.on_invalid decides */
+} fg_handle_verdict_t;
+
+typedef struct fg_handler fg_handler_t;
+typedef struct fg_handler_ctx fg_handler_ctx_t;
+
+fg_handler_t *fg_handler_new(const fg_config_t *cfg, char *errstr, size_t errstr_size);
+void fg_handler_destroy(fg_handler_t *h);
+
+fg_handler_ctx_t *fg_handler_ctx_new(const fg_handler_t *h);
+void fg_handler_ctx_destroy(fg_handler_ctx_t *ctx);
+/* Frees the outputs and reasons of earlier applies. */
+void fg_handler_ctx_reset(fg_handler_ctx_t *ctx);
+
+/* Applies the handler to @p ev. On SEND, ev->value/len may now point into
+ * ctx. On INVALID, *reason explains (e.g. "not JSON: ... at 1:17",
+ * "not a JSON object"). @p now_ms is the processing time for metadata. */
+fg_handle_verdict_t fg_handler_apply(const fg_handler_t *h, fg_handler_ctx_t *ctx, fg_event_t *ev,
+                                     int64_t now_ms, const char **reason);
+
+/* True when the handler passes every valid event on unchanged (no filter,
+ * no shaping): lets callers skip work. */
+int fg_handler_is_passthrough(const fg_handler_t *h);
+
+#endif
