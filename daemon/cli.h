@@ -14,6 +14,7 @@ int fg_cmd_run(int argc, char **argv);
 int fg_cmd_check_config(int argc, char **argv);
 int fg_cmd_mock(int argc, char **argv);
 int fg_cmd_burst(int argc, char **argv);
+int fg_cmd_top(int argc, char **argv);
 
 /* "50000", "50k", "2M" -> count. 0 or -1 (bad input). */
 int fg_cli_parse_count(const char *s, int64_t *out);

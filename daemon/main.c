@@ -31,6 +31,7 @@ static const command_t commands[] = {
      "burst -b BROKERS -t TOPIC [--count N] [--rate R] [--spike AT:DURATION:RATE] [--size BYTES] "
      "[--keys N] [--id-prefix P]",
      "produce keyed JSON events {id, ts, ...} at a steady rate or with a spike"},
+    {"top", fg_cmd_top, "top [URL] [--interval D] [--once] [--no-color]", "live terminal view of a daemon"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -144,15 +144,21 @@ static double expo_ms(int64_t ns) {
 }
 
 /* Any thread. NULL only on allocation failure. */
+/* A quantile in ms, or null when nothing was recorded (0 would read as a
+ * measurement). */
+static json_t *quantile_ms(const fg_hist_t *h, uint64_t n, double q) {
+        return n ? json_real(expo_ms(fg_hist_quantile_ns(h, q))) : json_null();
+}
+
 json_t *fg_hist_to_json(const fg_hist_t *h) {
         uint64_t n = fg_hist_count(h);
 
-        return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f}",
+        return json_pack("{s:I, s:f, s:o, s:o, s:o, s:o, s:o}",
                          "count", (json_int_t)(n > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)n),
                          "sum_ms", (double)fg_hist_sum_ns(h) / 1e6,
-                         "p50_ms", expo_ms(fg_hist_quantile_ns(h, 0.50)),
-                         "p90_ms", expo_ms(fg_hist_quantile_ns(h, 0.90)),
-                         "p99_ms", expo_ms(fg_hist_quantile_ns(h, 0.99)),
-                         "p999_ms", expo_ms(fg_hist_quantile_ns(h, 0.999)),
-                         "max_ms", expo_ms(fg_hist_max_ns(h)));
+                         "p50_ms", quantile_ms(h, n, 0.50),
+                         "p90_ms", quantile_ms(h, n, 0.90),
+                         "p99_ms", quantile_ms(h, n, 0.99),
+                         "p999_ms", quantile_ms(h, n, 0.999),
+                         "max_ms", n ? json_real(expo_ms(fg_hist_max_ns(h))) : json_null());
 }

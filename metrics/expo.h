@@ -28,7 +28,8 @@ void fg_prom_label(fg_buf_t *labels, const char *key, const char *value);
  * header (call fg_prom_header with "histogram" first, once per family). */
 void fg_prom_histogram(fg_buf_t *b, const char *name, const char *labels, const fg_hist_t *h);
 
-/* {"count":N,"sum_ms":..,"p50_ms":..,"p90_ms":..,"p99_ms":..,"p999_ms":..,"max_ms":..} */
+/* {"count":N,"sum_ms":..,"p50_ms":..,"p90_ms":..,"p99_ms":..,"p999_ms":..,"max_ms":..};
+ * the quantiles and max are null when count is 0. */
 json_t *fg_hist_to_json(const fg_hist_t *h);
 
 #endif

@@ -77,6 +77,7 @@ fg_mshard_t *fg_metrics_shard_get(fg_metrics_t *m);
 /* Give it back when the thread ends; its counts stay in the totals. */
 void fg_mshard_release(fg_metrics_t *m, fg_mshard_t *s);
 
+#ifndef FG_METRICS_OFF
 /* Owner thread only. A relaxed load + store: the owner is the only writer. */
 static inline void fg_mshard_add(fg_mshard_t *s, fg_ctr_t c, uint64_t n) {
         uint64_t v = atomic_load_explicit(&s->ctr[c], memory_order_relaxed);
@@ -86,6 +87,12 @@ static inline void fg_mshard_add(fg_mshard_t *s, fg_ctr_t c, uint64_t n) {
 static inline void fg_mshard_observe(fg_mshard_t *s, fg_hist_id_t h, int64_t ns) {
         fg_hist_record(&s->hist[h], ns);
 }
+#else
+/* Benchmark builds only (make bench): what recording costs is measured by
+ * comparing against a binary in which it compiles to nothing. */
+static inline void fg_mshard_add(fg_mshard_t *s, fg_ctr_t c, uint64_t n) {}
+static inline void fg_mshard_observe(fg_mshard_t *s, fg_hist_id_t h, int64_t ns) {}
+#endif
 
 /* Merge every shard (live and retired) into @p out. */
 void fg_metrics_snapshot(fg_metrics_t *m, fg_metrics_snap_t *out);

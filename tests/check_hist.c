@@ -616,6 +616,15 @@ START_TEST(test_hist_json_fields) {
         ck_assert(fabs(json_real_value(json_object_get(j, "p999_ms")) - 999) <= 49.95);
         ck_assert(json_real_value(json_object_get(j, "max_ms")) == 1000.0);
         json_decref(j);
+
+        /* Empty: no quantile to report, so null rather than a fake 0. */
+        fg_hist_reset(h);
+        j = fg_hist_to_json(h);
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "count")), 0);
+        ck_assert(json_is_null(json_object_get(j, "p50_ms")));
+        ck_assert(json_is_null(json_object_get(j, "p999_ms")));
+        ck_assert(json_is_null(json_object_get(j, "max_ms")));
+        json_decref(j);
         free(h);
 }
 END_TEST

@@ -1,0 +1,66 @@
+/*
+ * admin: the daemon's HTTP endpoints on the main thread's libevent loop.
+ *
+ *   GET /metrics  Prometheus text format 0.0.4
+ *   GET /stats    the same data as JSON (schema below), for people and
+ *                 `floodgate top`
+ *   GET /healthz  200 when the process and its threads are responsive,
+ *                 503 (JSON reason) when the ingest loop or a worker is stuck
+ *   GET /readyz   200 when healthy and holding a partition assignment
+ * Anything else: 404; methods other than GET/HEAD: 405. Requests are
+ * bounded (headers 8 KiB, body 1 KiB, 5 s to send a whole request) so slow
+ * or abusive clients cannot stall the loop or grow memory.
+ *
+ * /stats JSON (all counts integers; rates per second; latencies in ms):
+ * {
+ *   "version": "0.1.0", "uptime_s": 12.5, "state": "running" | "draining",
+ *   "counters": {"consumed":N, "consumed_bytes":N, "ok":N, "filtered":N,
+ *                "failed":N, "dead_letter":N, "dropped":N, "retries":N,
+ *                "sink_calls":N, "rebalances":N, "pauses":N, "resumes":N},
+ *   "rates": {"consumed": {"1s":R, "10s":R, "60s":R}, "ok": {...},
+ *             "failed": {...}, "filtered": {...}, "dead_letter": {...},
+ *             "dropped": {...}},
+ *   "latency": {            // the last window_s seconds (10 once running)
+ *     "window_s": 10,
+ *     "end_to_end": {"count":N, "sum_ms":X, "p50_ms":X, "p90_ms":X,
+ *                    "p99_ms":X, "p999_ms":X, "max_ms":X},
+ *     "queue_wait": {...}, "sink_call": {...}},
+ *   "latency_total": { same shape, since start, without window_s },
+ *   "queue": {"depth":N, "bytes":N, "capacity":N, "max_bytes":N, "peak_depth":N},
+ *   "ingest": {"assigned":N, "paused":N, "blocked":bool, "pending":N},
+ *   "workers": {"mode":"fixed", "total":N, "busy":N},
+ *   "lag": {"total":N|null, "updated_ms":N (wall clock of the statistics
+ *           it comes from, 0 = none yet), "age_ms":N|null (how old they are),
+ *           "partitions": [{"topic":"t", "partition":0, "lag":N|null,
+ *                           "end_offset":N, "committed":N|null}, ...]},
+ *   "breaker": {"state":"closed"|"open"|"half_open"|"forced_open"|"disabled",
+ *               "failure_rate":X|null, "slow_rate":X|null (shares of the
+ *               window; null below breaker.min_calls), "window_calls":N,
+ *               "not_permitted":N, "transitions":{"open":N, ...},
+ *               "open_remaining_ms":X},
+ *   "process": {"rss_bytes":N, "peak_rss_bytes":N, "threads":N, "open_fds":N},
+ *   "health": {"healthy":bool, "ready":bool, "reason":"..."}
+ * }
+ * Latency quantiles of an empty window are null. ingest.pending counts
+ * messages polled from Kafka but not yet in the queue (at most 512).
+ *
+ * Threading: main thread only (handlers run on the loop).
+ * Ownership: borrows the daemon state for its whole life.
+ */
+#ifndef FG_ADMIN_H
+#define FG_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct fg_daemon;
+typedef struct fg_admin fg_admin_t;
+
+/* Binds @p listen ("host:port"; port 0 picks one). NULL with a reason. */
+fg_admin_t *fg_admin_new(struct fg_daemon *d, const char *listen, char *errstr,
+                         size_t errstr_size);
+void fg_admin_destroy(fg_admin_t *a);
+/* The port actually bound (useful with port 0). */
+int fg_admin_port(const fg_admin_t *a);
+
+#endif

@@ -1,0 +1,375 @@
+/*
+ * view: gather and render the daemon's picture (see view.h).
+ */
+#include "daemon/view.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "daemon/daemon_int.h"
+#include "metrics/expo.h"
+
+const unsigned fg_view_rate_windows[3] = {1, 10, 60};
+
+static long status_kib(const char *field) {
+        char line[256];
+        size_t flen = strlen(field);
+        long v = -1;
+        FILE *fp = fopen("/proc/self/status", "r");
+
+        if (!fp)
+                return -1;
+        while (fgets(line, sizeof(line), fp))
+                if (!strncmp(line, field, flen) && line[flen] == ':')
+                        v = strtol(line + flen + 1, NULL, 10);
+        fclose(fp);
+        return v;
+}
+
+static int count_dir(const char *path) {
+        DIR *dir = opendir(path);
+        struct dirent *de;
+        int n = 0;
+
+        if (!dir)
+                return -1;
+        while ((de = readdir(dir)))
+                n += de->d_name[0] != '.';
+        closedir(dir);
+        return n - 1; /* the descriptor opendir holds */
+}
+
+/* The health verdict: the ingest loop turns and no worker is wedged in one
+ * sink call for longer than metrics.stall_timeout. */
+static void judge_health(fg_daemon_t *d, fg_view_t *v) {
+        int64_t stall = d->cfg->metrics.stall_timeout_ns;
+        int64_t beat = fg_ingest_heartbeat_ns(d->ingest);
+        /* A revocation legitimately holds the loop up to rebalance_timeout. */
+        int64_t ingest_limit = stall + d->cfg->kafka.rebalance_timeout_ns;
+        int64_t longest = fg_pool_longest_call_ns(d->pool, v->now_ns);
+
+        v->healthy = true;
+        if (beat && v->now_ns - beat > ingest_limit) {
+                v->healthy = false;
+                snprintf(v->health_reason, sizeof(v->health_reason),
+                         "ingest loop has not turned for %lld ms",
+                         (long long)((v->now_ns - beat) / FG_NS_PER_MS));
+        } else if (longest > stall) {
+                v->healthy = false;
+                snprintf(v->health_reason, sizeof(v->health_reason),
+                         "a worker has been inside one sink call for %lld ms",
+                         (long long)(longest / FG_NS_PER_MS));
+        }
+        v->ready = v->healthy && v->assigned > 0 && !v->draining;
+        if (v->healthy && !v->ready)
+                snprintf(v->health_reason, sizeof(v->health_reason), "%s",
+                         v->draining ? "draining" : "no partitions assigned yet");
+}
+
+fg_view_t *fg_view_collect(fg_daemon_t *d) {
+        fg_view_t *v = calloc(1, sizeof(*v));
+
+        if (!v)
+                return NULL;
+        v->now_ns = fg_mono_ns();
+        v->uptime_s = (double)(v->now_ns - d->started_ns) / 1e9;
+        v->draining = d->stopping;
+
+        fg_metrics_snapshot(d->metrics, &v->snap);
+        v->window_s = fg_daemon_window(d, &v->snap, v->window);
+        for (int c = 0; c < FG_CTR__CNT; c++)
+                for (int w = 0; w < 3; w++)
+                        v->rate[c][w] = fg_rates_per_sec(&d->rates, (fg_ctr_t)c, fg_view_rate_windows[w]);
+
+        v->q_depth = fg_queue_depth(d->q);
+        v->q_bytes = fg_queue_bytes(d->q);
+        v->q_capacity = fg_queue_capacity(d->q);
+        v->q_max_bytes = fg_queue_max_bytes(d->q);
+        v->q_peak = fg_queue_peak_depth(d->q);
+        v->assigned = fg_ingest_assigned(d->ingest);
+        v->paused = fg_ingest_paused(d->ingest);
+        v->pending = fg_ingest_pending(d->ingest);
+        v->blocked = fg_ingest_blocked(d->ingest);
+        v->workers_total = fg_pool_size(d->pool);
+        v->workers_busy = fg_pool_busy(d->pool);
+        v->workers_mode = "fixed";
+        v->nlag = fg_ingest_lag(d->ingest, &v->lag, &v->lag_total, &v->lag_updated_ms);
+        fg_brk_get_stats(d->brk, v->now_ns, &v->brk);
+        v->breaker_enabled = d->cfg->breaker.enabled;
+
+        v->rss_kib = status_kib("VmRSS");
+        v->peak_rss_kib = status_kib("VmHWM");
+        v->threads = count_dir("/proc/self/task") + 1;
+        v->open_fds = count_dir("/proc/self/fd");
+        judge_health(d, v);
+        return v;
+}
+
+void fg_view_free(fg_view_t *v) {
+        if (!v)
+                return;
+        free(v->lag);
+        free(v);
+}
+
+/* ---- Prometheus ---- */
+
+static const struct {
+        fg_ctr_t ctr;
+        const char *outcome;
+} outcomes[] = {
+    {FG_CTR_OK, "ok"},
+    {FG_CTR_FILTERED, "filtered"},
+    {FG_CTR_FAILED, "failed"},
+    {FG_CTR_DEAD_LETTER, "dead_letter"},
+    {FG_CTR_DROPPED, "dropped"},
+};
+
+static void counter(fg_buf_t *b, const char *name, const char *help, uint64_t value) {
+        fg_prom_header(b, name, "counter", help);
+        fg_prom_sample(b, name, NULL, (double)value);
+}
+
+static void gauge(fg_buf_t *b, const char *name, const char *help, double value) {
+        fg_prom_header(b, name, "gauge", help);
+        fg_prom_sample(b, name, NULL, value);
+}
+
+static void histogram(fg_buf_t *b, const char *name, const char *help, const fg_hist_t *h) {
+        fg_prom_header(b, name, "histogram", help);
+        fg_prom_histogram(b, name, NULL, h);
+}
+
+void fg_view_prometheus(const fg_view_t *v, fg_buf_t *b) {
+        const uint64_t *c = v->snap.ctr;
+        fg_buf_t labels = FG_BUF_INIT;
+
+        fg_prom_header(b, "floodgate_build_info", "gauge", "floodgate version");
+        fg_prom_label(&labels, "version", FG_VERSION);
+        fg_prom_sample(b, "floodgate_build_info", fg_buf_cstr(&labels), 1);
+        gauge(b, "floodgate_uptime_seconds", "seconds since start", v->uptime_s);
+        gauge(b, "floodgate_draining", "1 while shutting down", v->draining);
+
+        counter(b, "floodgate_messages_consumed_total", "messages taken from Kafka",
+                c[FG_CTR_CONSUMED]);
+        counter(b, "floodgate_consumed_bytes_total", "payload bytes taken from Kafka",
+                c[FG_CTR_CONSUMED_BYTES]);
+        fg_prom_header(b, "floodgate_messages_processed_total", "counter",
+                       "events by outcome: ok, filtered, dead_letter and dropped are final; "
+                       "failed counts failed sink attempts");
+        for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++) {
+                fg_buf_reset(&labels);
+                fg_prom_label(&labels, "outcome", outcomes[i].outcome);
+                fg_prom_sample(b, "floodgate_messages_processed_total", fg_buf_cstr(&labels),
+                               (double)c[outcomes[i].ctr]);
+        }
+        counter(b, "floodgate_retries_total", "event sends retried after a failure",
+                c[FG_CTR_RETRIES]);
+        counter(b, "floodgate_sink_calls_total", "calls into the sink (a batch counts once)",
+                c[FG_CTR_SINK_CALLS]);
+        counter(b, "floodgate_rebalances_total", "consumer group assignments and revocations",
+                c[FG_CTR_REBALANCES]);
+        counter(b, "floodgate_backpressure_pauses_total",
+                "times ingest paused its partitions because the queue stayed full",
+                c[FG_CTR_PAUSES]);
+        counter(b, "floodgate_backpressure_resumes_total", "times ingest resumed them",
+                c[FG_CTR_RESUMES]);
+
+        gauge(b, "floodgate_queue_depth", "messages in the queue", (double)v->q_depth);
+        gauge(b, "floodgate_queue_bytes", "payload bytes in the queue", (double)v->q_bytes);
+        gauge(b, "floodgate_queue_capacity", "queue.capacity", (double)v->q_capacity);
+        gauge(b, "floodgate_queue_max_bytes", "queue.max_bytes", (double)v->q_max_bytes);
+        gauge(b, "floodgate_partitions_assigned", "partitions assigned to this instance",
+              v->assigned);
+        gauge(b, "floodgate_partitions_paused", "assigned partitions paused for backpressure",
+              v->paused);
+        gauge(b, "floodgate_ingest_blocked", "1 while ingest waits for the queue to drain",
+              v->blocked);
+        gauge(b, "floodgate_ingest_pending", "messages polled but not yet queued", v->pending);
+        fg_prom_header(b, "floodgate_breaker_state", "gauge",
+                       "1 for the circuit breaker's current state, 0 for the others");
+        for (int s = 0; s < FG_BRK__STATE_CNT; s++) {
+                fg_buf_reset(&labels);
+                fg_prom_label(&labels, "state", fg_brk_state_name((fg_brk_state_t)s));
+                fg_prom_sample(b, "floodgate_breaker_state", fg_buf_cstr(&labels),
+                               v->brk.state == (fg_brk_state_t)s);
+        }
+        fg_prom_header(b, "floodgate_breaker_transitions_total", "counter",
+                       "breaker state changes, by the state entered");
+        for (int s = 0; s < FG_BRK__STATE_CNT; s++) {
+                fg_buf_reset(&labels);
+                fg_prom_label(&labels, "to", fg_brk_state_name((fg_brk_state_t)s));
+                fg_prom_sample(b, "floodgate_breaker_transitions_total", fg_buf_cstr(&labels),
+                               (double)v->brk.transitions[s]);
+        }
+        counter(b, "floodgate_breaker_calls_not_permitted_total",
+                "sink calls the breaker refused (each is retried or dead-lettered)",
+                v->brk.not_permitted);
+        gauge(b, "floodgate_breaker_failure_rate",
+              "failure share in the breaker's window (NaN below min_calls)",
+              v->brk.failure_rate < 0 ? NAN : v->brk.failure_rate);
+        gauge(b, "floodgate_breaker_slow_call_rate",
+              "slow-call share in the breaker's window (NaN below min_calls)",
+              v->brk.slow_rate < 0 ? NAN : v->brk.slow_rate);
+        gauge(b, "floodgate_workers", "worker threads", v->workers_total);
+        gauge(b, "floodgate_workers_busy", "workers handling a batch", v->workers_busy);
+
+        fg_prom_header(b, "floodgate_consumer_lag", "gauge",
+                       "messages between a partition's end and the last finished offset");
+        for (size_t i = 0; i < v->nlag; i++) {
+                char part[16];
+                if (v->lag[i].lag < 0)
+                        continue;
+                snprintf(part, sizeof(part), "%d", (int)v->lag[i].partition);
+                fg_buf_reset(&labels);
+                fg_prom_label(&labels, "topic", v->lag[i].topic);
+                fg_prom_label(&labels, "partition", part);
+                fg_prom_sample(b, "floodgate_consumer_lag", fg_buf_cstr(&labels),
+                               (double)v->lag[i].lag);
+        }
+        gauge(b, "floodgate_consumer_total_lag", "sum of the known partition lags",
+              v->lag_total < 0 ? 0 : (double)v->lag_total);
+
+        histogram(b, "floodgate_end_to_end_seconds",
+                  "Kafka message timestamp to final outcome", &v->snap.hist[FG_HIST_E2E]);
+        histogram(b, "floodgate_queue_wait_seconds", "time an event waited in the queue",
+                  &v->snap.hist[FG_HIST_QUEUE_WAIT]);
+        histogram(b, "floodgate_sink_call_seconds", "duration of one sink call",
+                  &v->snap.hist[FG_HIST_SINK_CALL]);
+
+        gauge(b, "floodgate_process_resident_memory_bytes", "resident set size",
+              (double)v->rss_kib * 1024);
+        gauge(b, "floodgate_process_peak_resident_memory_bytes", "peak resident set size",
+              (double)v->peak_rss_kib * 1024);
+        gauge(b, "floodgate_process_threads", "threads", v->threads);
+        gauge(b, "floodgate_process_open_fds", "open file descriptors", v->open_fds);
+        gauge(b, "floodgate_healthy", "1 when /healthz answers 200", v->healthy);
+        fg_buf_free(&labels);
+}
+
+/* ---- JSON ---- */
+
+static json_t *json_int_or_null(int64_t v) { return v < 0 ? json_null() : json_integer(v); }
+
+json_t *fg_view_json(const fg_view_t *v) {
+        json_t *root = json_object(), *counters = json_object(), *rates = json_object();
+        json_t *lat = json_object(), *lat_total = json_object(), *lag = json_object();
+        json_t *parts = json_array();
+        static const fg_ctr_t rated[] = {FG_CTR_CONSUMED, FG_CTR_OK, FG_CTR_FAILED,
+                                         FG_CTR_FILTERED, FG_CTR_DEAD_LETTER, FG_CTR_DROPPED};
+
+        json_object_set_new(root, "version", json_string(FG_VERSION));
+        json_object_set_new(root, "uptime_s", json_real(v->uptime_s));
+        json_object_set_new(root, "state", json_string(v->draining ? "draining" : "running"));
+
+        for (int c = 0; c < FG_CTR__CNT; c++)
+                json_object_set_new(counters, fg_ctr_name((fg_ctr_t)c),
+                                    json_integer((json_int_t)v->snap.ctr[c]));
+        json_object_set_new(root, "counters", counters);
+
+        for (size_t i = 0; i < sizeof(rated) / sizeof(rated[0]); i++) {
+                json_t *r = json_object();
+                for (int w = 0; w < 3; w++) {
+                        char key[8];
+                        snprintf(key, sizeof(key), "%us", fg_view_rate_windows[w]);
+                        json_object_set_new(r, key, json_real(v->rate[rated[i]][w]));
+                }
+                json_object_set_new(rates, fg_ctr_name(rated[i]), r);
+        }
+        json_object_set_new(root, "rates", rates);
+
+        json_object_set_new(lat, "window_s", json_integer(v->window_s));
+        for (int h = 0; h < FG_HIST__CNT; h++) {
+                json_object_set_new(lat, fg_hist_name((fg_hist_id_t)h), fg_hist_to_json(&v->window[h]));
+                json_object_set_new(lat_total, fg_hist_name((fg_hist_id_t)h),
+                                    fg_hist_to_json(&v->snap.hist[h]));
+        }
+        json_object_set_new(root, "latency", lat);
+        json_object_set_new(root, "latency_total", lat_total);
+
+        json_object_set_new(root, "queue",
+                            json_pack("{s:I, s:I, s:I, s:I, s:I}", "depth", (json_int_t)v->q_depth,
+                                      "bytes", (json_int_t)v->q_bytes, "capacity",
+                                      (json_int_t)v->q_capacity, "max_bytes",
+                                      (json_int_t)v->q_max_bytes, "peak_depth", (json_int_t)v->q_peak));
+        json_object_set_new(root, "ingest",
+                            json_pack("{s:i, s:i, s:b, s:i}", "assigned", (int)v->assigned, "paused",
+                                      (int)v->paused, "blocked", (int)v->blocked, "pending",
+                                      (int)v->pending));
+        json_object_set_new(root, "workers",
+                            json_pack("{s:s, s:i, s:i}", "mode", v->workers_mode, "total",
+                                      (int)v->workers_total, "busy", (int)v->workers_busy));
+
+        for (size_t i = 0; i < v->nlag; i++)
+                json_array_append_new(parts, json_pack("{s:s, s:i, s:o, s:I, s:o}", "topic",
+                                                       v->lag[i].topic, "partition",
+                                                       (int)v->lag[i].partition, "lag",
+                                                       json_int_or_null(v->lag[i].lag), "end_offset",
+                                                       (json_int_t)v->lag[i].end_offset, "committed",
+                                                       json_int_or_null(v->lag[i].committed)));
+        json_object_set_new(lag, "total", json_int_or_null(v->lag_total));
+        json_object_set_new(lag, "updated_ms", json_integer(v->lag_updated_ms));
+        json_object_set_new(lag, "age_ms",
+                            v->lag_updated_ms ? json_integer(fg_wall_ms() - v->lag_updated_ms)
+                                              : json_null());
+        json_object_set_new(lag, "partitions", parts);
+        json_object_set_new(root, "lag", lag);
+
+        {
+                json_t *tr = json_object();
+                for (int s = 0; s < FG_BRK__STATE_CNT; s++)
+                        json_object_set_new(tr, fg_brk_state_name((fg_brk_state_t)s),
+                                            json_integer((json_int_t)v->brk.transitions[s]));
+                json_object_set_new(
+                    root, "breaker",
+                    json_pack("{s:s, s:o, s:o, s:I, s:I, s:o, s:f}", "state",
+                              fg_brk_state_name(v->brk.state), "failure_rate",
+                              v->brk.failure_rate < 0 ? json_null() : json_real(v->brk.failure_rate),
+                              "slow_rate", v->brk.slow_rate < 0 ? json_null() : json_real(v->brk.slow_rate),
+                              "window_calls", (json_int_t)v->brk.window_calls, "not_permitted",
+                              (json_int_t)v->brk.not_permitted, "transitions", tr, "open_remaining_ms",
+                              (double)v->brk.open_remaining_ns / 1e6));
+        }
+        json_object_set_new(root, "process",
+                            json_pack("{s:I, s:I, s:i, s:i}", "rss_bytes", (json_int_t)v->rss_kib * 1024,
+                                      "peak_rss_bytes", (json_int_t)v->peak_rss_kib * 1024, "threads",
+                                      v->threads, "open_fds", v->open_fds));
+        json_object_set_new(root, "health",
+                            json_pack("{s:b, s:b, s:s}", "healthy", (int)v->healthy, "ready",
+                                      (int)v->ready, "reason", v->health_reason));
+        return root;
+}
+
+static const char *human_ms(double ms, char *buf, size_t size) {
+        if (ms < 1)
+                snprintf(buf, size, "%.0fus", ms * 1000);
+        else if (ms < 1000)
+                snprintf(buf, size, "%.1fms", ms);
+        else
+                snprintf(buf, size, "%.2fs", ms / 1000);
+        return buf;
+}
+
+void fg_view_status_line(const fg_view_t *v, char *buf, size_t size) {
+        char p99[32], lag[32];
+
+        if (v->lag_total < 0)
+                snprintf(lag, sizeof(lag), "?");
+        else
+                snprintf(lag, sizeof(lag), "%lld", (long long)v->lag_total);
+        snprintf(buf, size,
+                 "in %.0f/s out %.0f/s | e2e p99 %s | queue %zu/%zu%s | partitions %u (%u paused) | "
+                 "workers %u/%u busy | lag %s | breaker %s | ok %llu dead %llu dropped %llu",
+                 v->rate[FG_CTR_CONSUMED][1], v->rate[FG_CTR_OK][1],
+                 human_ms((double)fg_hist_quantile_ns(&v->window[FG_HIST_E2E], 0.99) / 1e6, p99,
+                          sizeof(p99)),
+                 v->q_depth, v->q_capacity, v->blocked ? " (full)" : "", v->assigned, v->paused,
+                 v->workers_busy, v->workers_total, lag, fg_brk_state_name(v->brk.state),
+                 (unsigned long long)v->snap.ctr[FG_CTR_OK],
+                 (unsigned long long)v->snap.ctr[FG_CTR_DEAD_LETTER],
+                 (unsigned long long)v->snap.ctr[FG_CTR_DROPPED]);
+}

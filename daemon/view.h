@@ -1,0 +1,67 @@
+/*
+ * view: one consistent picture of the running daemon — merged counters and
+ * histograms, windowed latencies, rates and every gauge — gathered once and
+ * rendered for /metrics (Prometheus text), /stats (JSON), the status log
+ * line and /healthz, so they never disagree.
+ *
+ * Threading: main thread (fg_view_collect merges metric shards and reads
+ * component gauges, all of which are safe from there).
+ * Ownership: fg_view_collect returns a view the caller frees with
+ * fg_view_free; renderers append to the caller's buffer or return a new
+ * JSON reference.
+ */
+#ifndef FG_VIEW_H
+#define FG_VIEW_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "breaker/breaker.h"
+#include "common/buf.h"
+#include "ingest/lag.h"
+#include "metrics/metrics.h"
+
+struct fg_daemon;
+
+typedef struct fg_view {
+        int64_t now_ns;
+        double uptime_s;
+        bool draining;
+
+        fg_metrics_snap_t snap;            /* since start */
+        fg_hist_t window[FG_HIST__CNT];    /* the last window_s seconds */
+        unsigned window_s;
+        double rate[FG_CTR__CNT][3];       /* per second over 1, 10, 60 s */
+
+        size_t q_depth, q_bytes, q_capacity, q_max_bytes, q_peak;
+        unsigned assigned, paused, pending;
+        bool blocked;
+        unsigned workers_total, workers_busy;
+        const char *workers_mode;
+
+        fg_lag_entry_t *lag;
+        size_t nlag;
+        int64_t lag_total;                 /* -1 unknown */
+        int64_t lag_updated_ms;
+
+        fg_brk_stats_t brk;
+        bool breaker_enabled;
+
+        long rss_kib, peak_rss_kib;
+        int threads, open_fds;
+
+        bool healthy, ready;
+        char health_reason[160];
+} fg_view_t;
+
+extern const unsigned fg_view_rate_windows[3]; /* 1, 10, 60 */
+
+fg_view_t *fg_view_collect(struct fg_daemon *d);
+void fg_view_free(fg_view_t *v);
+
+void fg_view_prometheus(const fg_view_t *v, fg_buf_t *out);
+json_t *fg_view_json(const fg_view_t *v);
+/* The one-line status for the log. */
+void fg_view_status_line(const fg_view_t *v, char *buf, size_t size);
+
+#endif
