@@ -13,6 +13,8 @@
 
 .SUFFIXES:
 .DELETE_ON_ERROR:
+# Keep intermediate objects (tests/support/*.o) between links.
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 BUILD   ?= build
@@ -24,7 +26,9 @@ TESTPKG := check
 
 # The Debian packages behind PKGS/TESTPKG, for `make deps`.
 APT_PKGS := gcc make pkg-config libevent-dev librdkafka-dev libjansson-dev \
-            libyaml-dev check
+            libyaml-dev check prometheus
+# Commands the tests run (promtool comes with Debian's prometheus package).
+DEP_CMDS := promtool
 
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
         -Wmissing-prototypes -Wvla -Wno-unused-parameter
@@ -67,11 +71,17 @@ TEST_BINS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 # Run a subset with: make check TESTS="check_queue check_config"
 TESTS ?= $(notdir $(TEST_BINS))
 
+# Sink plugins: the example, and the broken ones the error-path tests load.
+# Built like a plugin author would (only sinks/ on the include path), with
+# SANFLAGS so sanitizer builds load instrumented objects.
+PLUGINS := $(BUILD)/plugins/example_plugin.so \
+           $(patsubst tests/plugins/%.c,$(BUILD)/plugins/%.so,$(wildcard tests/plugins/*.c))
+
 BENCH_SRC  := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps check test run asan tsan bench clean
-all: $(BIN)
+all: $(BIN) $(PLUGINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -88,6 +98,14 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(SAN_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -rdynamic $^ $(PKG_LIBS) $(CHECK_LIBS) -o $@
 
+$(BUILD)/plugins/%.so: plugins/example/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -fPIC -shared -fvisibility=hidden -Isinks $< -o $@
+
+$(BUILD)/plugins/%.so: tests/plugins/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -fPIC -shared -fvisibility=hidden -Isinks $< -o $@
+
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) $^ $(PKG_LIBS) -o $@
@@ -99,7 +117,7 @@ deps:
 	for p in $(PKGS) $(TESTPKG); do \
 	  pkg-config --exists $$p 2>/dev/null || missing=1; \
 	done; \
-	command -v $(CC) >/dev/null 2>&1 || missing=1; \
+	for c in $(CC) $(DEP_CMDS); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "make deps: installing $(APT_PKGS)"; \
@@ -112,11 +130,12 @@ deps:
 	  fi; \
 	fi
 
-test: $(BIN) $(addprefix $(BUILD)/tests/,$(TESTS))
+test: $(BIN) $(PLUGINS) $(addprefix $(BUILD)/tests/,$(TESTS))
 	@failed=""; \
 	for t in $(TESTS); do \
 	  echo "== $$t"; \
 	  FLOODGATE_BIN=$(abspath $(BIN)) FLOODGATE_SRCDIR=$(CURDIR) FLOODGATE_SAN=$(SAN) \
+	    FLOODGATE_PLUGIN_DIR=$(abspath $(BUILD)/plugins) \
 	    TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp $$TSAN_OPTIONS" \
 	    UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
 	    ASAN_OPTIONS="detect_leaks=1 $$ASAN_OPTIONS" \
@@ -141,11 +160,14 @@ TSAN_TESTS ?= $(TESTS)
 tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build/tsan SAN=tsan TESTS="$(TSAN_TESTS)" test
 
+# The pipeline benchmark also builds a binary with metric recording compiled
+# out, to measure what recording costs per message.
 bench: deps
 	@$(MAKE) --no-print-directory OPT=-O2 $(BIN) $(BENCH_BINS)
-	tests/bench/pipeline.sh $(BUILD)
+	@$(MAKE) --no-print-directory OPT=-O2 BUILD=build/nometrics CPPFLAGS=-DFG_METRICS_OFF build/nometrics/floodgate
+	tests/bench/pipeline.sh $(BUILD) build/nometrics
 
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/plugins -name '*.d' 2>/dev/null)

@@ -8,14 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/fg_err.h"
 #include "common/log.h"
+#include "daemon/admin.h"
 #include "daemon/daemon_int.h"
+#include "daemon/view.h"
 
 #define WATCH_INTERVAL_MS 20
-#define DEFAULT_LOG_INTERVAL_NS (10 * FG_NS_PER_S)
+#define HRING_SLOTS (FG_LATENCY_WINDOW_S + 1)
 
 void fg_print_config_errors(const fg_config_errs_t *errs, bool as_log) {
         for (size_t i = 0; i < errs->n; i++) {
@@ -35,6 +38,37 @@ static void *burst_main(void *arg) {
         else
                 fg_info("burst: produced %lld events", (long long)fg_burst_delivered(d->burst));
         return NULL;
+}
+
+/* Breaker lock held: log only. */
+static void on_breaker_transition(fg_brk_state_t from, fg_brk_state_t to, const char *reason,
+                                  void *opaque) {
+        fg_log(to == FG_BRK_OPEN ? FG_LOG_WARN : FG_LOG_INFO, "breaker: %s -> %s: %s",
+               fg_brk_state_name(from), fg_brk_state_name(to), reason);
+}
+
+static fg_brk_conf_t breaker_conf(const fg_config_t *cfg) {
+        fg_brk_conf_t bc = {
+            .mode = FG_BRK_MODE_NORMAL,
+            .window = cfg->breaker.window_type == FG_BREAKER_WINDOW_COUNT ? FG_BRK_WINDOW_COUNT
+                                                                           : FG_BRK_WINDOW_TIME,
+            .window_size = cfg->breaker.window_size,
+            .min_calls = cfg->breaker.min_calls,
+            .failure_rate_threshold = cfg->breaker.failure_rate,
+            .slow_call_rate_threshold = cfg->breaker.slow_call_rate,
+            .slow_call_ns = cfg->breaker.slow_call_ns,
+            .open_ns = cfg->breaker.open_ns,
+            .open_backoff = cfg->breaker.open_backoff,
+            .open_max_ns = cfg->breaker.open_max_ns,
+            .jitter = cfg->breaker.jitter,
+            .half_open_calls = cfg->breaker.half_open_calls,
+            .half_open_max_wait_ns = cfg->breaker.half_open_max_wait_ns,
+        };
+        if (!cfg->breaker.enabled)
+                bc.mode = FG_BRK_MODE_DISABLED;
+        else if (cfg->breaker.forced_open)
+                bc.mode = FG_BRK_MODE_FORCED_OPEN;
+        return bc;
 }
 
 static void begin_stop(fg_daemon_t *d, const char *why) {
@@ -76,6 +110,8 @@ static void reload(fg_daemon_t *d) {
         fg_config_diff(d->cfg, ncfg, on_reload_diff, &restart_needed);
         d->cfg->log.level = ncfg->log.level;
         fg_log_set_level((fg_log_level_t)ncfg->log.level);
+        d->cfg->metrics.log_interval_ns = ncfg->metrics.log_interval_ns;
+        d->next_log_ns = fg_mono_ns() + d->cfg->metrics.log_interval_ns;
         fg_sink_reopen(d->sink);
         fg_info("reload: %s applied%s", d->config_path,
                 restart_needed ? " (some changes need a restart)" : "");
@@ -95,6 +131,23 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
         }
 }
 
+unsigned fg_daemon_window(fg_daemon_t *d, const fg_metrics_snap_t *now, fg_hist_t *out) {
+        unsigned oldest, back;
+
+        if (d->hring_n == 0) {
+                for (int h = 0; h < FG_HIST__CNT; h++)
+                        out[h] = now->hist[h];
+                return 0;
+        }
+        /* The tick FG_LATENCY_WINDOW_S ticks back (or the oldest kept). */
+        back = d->hring_n < FG_LATENCY_WINDOW_S ? d->hring_n : FG_LATENCY_WINDOW_S;
+        oldest = (d->hring_head + HRING_SLOTS - back) % HRING_SLOTS;
+        for (int h = 0; h < FG_HIST__CNT; h++)
+                fg_hist_diff(&out[h], &now->hist[h], &d->hring[oldest][h]);
+        return back;
+}
+
+/* Once a second: rate samples, the latency ring, the status line. */
 static void on_tick(evutil_socket_t fd, short what, void *arg) {
         fg_daemon_t *d = arg;
         fg_metrics_snap_t *snap = malloc(sizeof(*snap));
@@ -104,10 +157,22 @@ static void on_tick(evutil_socket_t fd, short what, void *arg) {
                 return;
         fg_metrics_snapshot(d->metrics, snap);
         fg_rates_tick(&d->rates, snap, now);
+        for (int h = 0; h < FG_HIST__CNT; h++)
+                d->hring[d->hring_head][h] = snap->hist[h];
+        d->hring_head = (d->hring_head + 1) % HRING_SLOTS;
+        if (d->hring_n < HRING_SLOTS)
+                d->hring_n++;
         free(snap);
-        if (d->log_interval_ns > 0 && now >= d->next_log_ns) {
-                fg_report_line(d);
-                d->next_log_ns = now + d->log_interval_ns;
+
+        if (d->cfg->metrics.log_interval_ns > 0 && now >= d->next_log_ns) {
+                fg_view_t *v = fg_view_collect(d);
+                char line[512];
+                if (v) {
+                        fg_view_status_line(v, line, sizeof(line));
+                        fg_info("%s", line);
+                        fg_view_free(v);
+                }
+                d->next_log_ns = now + d->cfg->metrics.log_interval_ns;
         }
 }
 
@@ -117,6 +182,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg) {
 static void on_watch(evutil_socket_t fd, short what, void *arg) {
         fg_daemon_t *d = arg;
 
+        if (!d->stopping && fg_pool_failed(d->pool)) {
+                d->exit_code = FG_EXIT_FAILURE;
+                begin_stop(d, "invalid event with handler.on_invalid: fail");
+        }
         if (!d->stopping) {
                 if (d->until_drained && fg_ingest_drained(d->ingest) &&
                     (!d->burst || fg_burst_finished(d->burst)))
@@ -154,6 +223,7 @@ static int setup_events(fg_daemon_t *d, char *errstr, size_t errstr_size) {
 static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
         const fg_config_t *cfg = d->cfg;
         const char *bootstrap = cfg->kafka.brokers;
+        fg_sink_env_t env;
 
         if (!strcmp(cfg->kafka.brokers, "mock")) {
                 d->mock = fg_mock_new((int)cfg->kafka.mock_brokers, errstr, errstr_size);
@@ -173,16 +243,38 @@ static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
                             errstr_size);
         if (!d->q)
                 return FG_EXIT_CONFIG;
-        d->sink = fg_sink_new(cfg, errstr, errstr_size);
+        env.kafka_bootstrap = bootstrap;
+        d->sink = fg_sink_new(cfg, &env, errstr, errstr_size);
         if (!d->sink)
                 return FG_EXIT_FAILURE;
-        d->pool = fg_pool_new(cfg, d->q, d->sink, d->metrics, errstr, errstr_size);
+        d->handler = fg_handler_new(cfg, errstr, errstr_size);
+        if (!d->handler)
+                return FG_EXIT_CONFIG;
+        if (cfg->dead_letter.topic) {
+                d->dlq = fg_dlq_new(cfg, bootstrap, errstr, errstr_size);
+                if (!d->dlq)
+                        return FG_EXIT_CONFIG;
+        }
+        {
+                fg_brk_conf_t bc = breaker_conf(cfg);
+                d->brk = fg_brk_new(&bc, (uint64_t)fg_mono_ns() ^ (uint64_t)getpid(),
+                                    on_breaker_transition, d, errstr, errstr_size);
+                if (!d->brk)
+                        return FG_EXIT_CONFIG;
+        }
+        d->pool = fg_pool_new(cfg, d->q, d->sink, d->handler, d->dlq, d->brk, d->metrics, errstr,
+                              errstr_size);
         if (!d->pool)
                 return FG_EXIT_FAILURE;
         /* librdkafka refusing a kafka.properties value is a config error. */
         d->ingest = fg_ingest_new(cfg, bootstrap, d->q, d->metrics, errstr, errstr_size);
         if (!d->ingest)
                 return FG_EXIT_CONFIG;
+        if (cfg->metrics.listen && strcmp(cfg->metrics.listen, "off")) {
+                d->admin = fg_admin_new(d, cfg->metrics.listen, errstr, errstr_size);
+                if (!d->admin)
+                        return FG_EXIT_FAILURE;
+        }
         if (cfg->burst.enabled) {
                 const char *topic = cfg->burst.topic ? cfg->burst.topic : cfg->kafka.topics.v[0];
                 d->burst = fg_burst_new(bootstrap, topic, &cfg->burst, NULL, errstr, errstr_size);
@@ -224,10 +316,14 @@ static void teardown(fg_daemon_t *d) {
         }
         if (d->metrics && d->q && d->pool)
                 fg_report_summary(d);
+        fg_admin_destroy(d->admin);
         fg_ingest_destroy(d->ingest);
         fg_pool_destroy(d->pool);
         fg_queue_destroy(d->q);
         fg_sink_destroy(d->sink);
+        fg_dlq_destroy(d->dlq);
+        fg_brk_destroy(d->brk);
+        fg_handler_destroy(d->handler);
         fg_burst_destroy(d->burst);
         fg_metrics_destroy(d->metrics);
         fg_mock_destroy(d->mock);
@@ -240,6 +336,7 @@ static void teardown(fg_daemon_t *d) {
                 event_free(d->ev_watch);
         if (d->base)
                 event_base_free(d->base);
+        free(d->hring);
         fg_config_destroy(d->cfg);
 }
 
@@ -258,9 +355,14 @@ int fg_daemon_run(const fg_run_opts_t *opts) {
                 return FG_EXIT_CONFIG;
         }
         fg_log_set_level((fg_log_level_t)d.cfg->log.level);
-        d.log_interval_ns = DEFAULT_LOG_INTERVAL_NS;
         d.started_ns = fg_mono_ns();
-        d.next_log_ns = d.started_ns + d.log_interval_ns;
+        d.next_log_ns = d.started_ns + d.cfg->metrics.log_interval_ns;
+        d.hring = calloc(HRING_SLOTS, sizeof(*d.hring));
+        if (!d.hring) {
+                fg_error("out of memory");
+                fg_config_destroy(d.cfg);
+                return FG_EXIT_FAILURE;
+        }
 
         /* Worker threads must not take the signals the loop handles. */
         signal(SIGPIPE, SIG_IGN);

@@ -22,6 +22,11 @@
 #include "workers/pool.h"
 #include "workers/queue.h"
 
+/* Windowed latencies: a histogram snapshot a second, this many seconds. */
+#define FG_LATENCY_WINDOW_S 10
+
+struct fg_admin;
+
 typedef struct fg_daemon {
         fg_config_t *cfg; /* the running configuration */
         const char *config_path;
@@ -36,23 +41,34 @@ typedef struct fg_daemon {
         fg_metrics_t *metrics;
         fg_queue_t *q;
         fg_sink_t *sink;
+        fg_handler_t *handler;
+        fg_dlq_t *dlq;
+        fg_brk_t *brk;
         fg_pool_t *pool;
         fg_ingest_t *ingest;
         fg_burst_t *burst;
         pthread_t burst_thread;
         bool burst_started;
 
+        struct fg_admin *admin;
+
         fg_rates_t rates;
+        /* hring[i][h]: histogram h as of one tick; FG_LATENCY_WINDOW_S + 1
+         * slots so the newest minus the oldest spans the window. */
+        fg_hist_t (*hring)[FG_HIST__CNT];
+        unsigned hring_head, hring_n;
         int64_t started_ns;
         int64_t next_log_ns;
-        int64_t log_interval_ns; /* live */
         bool stopping;
         int64_t stop_deadline_ns;
         int exit_code;
 } fg_daemon_t;
 
+/* Fills @p out with the histograms of the last FG_LATENCY_WINDOW_S seconds
+ * (@p now minus the oldest kept tick); returns the seconds covered. */
+unsigned fg_daemon_window(fg_daemon_t *d, const fg_metrics_snap_t *now, fg_hist_t *out);
+
 /* report.c */
-void fg_report_line(fg_daemon_t *d);
 void fg_report_summary(fg_daemon_t *d);
 long fg_report_peak_rss_kib(void);
 

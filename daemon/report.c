@@ -1,5 +1,5 @@
 /*
- * report: the periodic status line and the summary printed at exit.
+ * report: the summary printed at exit.
  *
  * Threading: main thread (reads gauges and merges metric shards).
  */
@@ -29,22 +29,6 @@ long fg_report_peak_rss_kib(void) {
 }
 
 static double ms(int64_t ns) { return (double)ns / 1e6; }
-
-void fg_report_line(fg_daemon_t *d) {
-        fg_metrics_snap_t *snap = malloc(sizeof(*snap));
-
-        if (!snap)
-                return;
-        fg_metrics_snapshot(d->metrics, snap);
-        fg_info("rate %.0f/s in, %.0f/s out | ok %llu | e2e p99 %.1f ms | queue %zu/%zu | "
-                "paused %u/%u | workers %u/%u busy",
-                fg_rates_per_sec(&d->rates, FG_CTR_CONSUMED, 10),
-                fg_rates_per_sec(&d->rates, FG_CTR_OK, 10), (unsigned long long)snap->ctr[FG_CTR_OK],
-                ms(fg_hist_quantile_ns(&snap->hist[FG_HIST_E2E], 0.99)), fg_queue_depth(d->q),
-                fg_queue_capacity(d->q), fg_ingest_paused(d->ingest), fg_ingest_assigned(d->ingest),
-                fg_pool_busy(d->pool), fg_pool_size(d->pool));
-        free(snap);
-}
 
 void fg_report_summary(fg_daemon_t *d) {
         fg_metrics_snap_t *snap = malloc(sizeof(*snap));

@@ -108,6 +108,7 @@ static void resume_paused(fg_ingest_t *in) {
  * same partition (the consumer hands out messages partition by partition,
  * so runs are long). */
 static void track_pending(fg_ingest_t *in) {
+        int64_t wall = fg_wall_ms();
         size_t i = in->ntracked;
 
         while (i < in->nbatch) {
@@ -115,8 +116,10 @@ static void track_pending(fg_ingest_t *in) {
                 size_t j = i;
 
                 fg_part_lock(part);
-                for (; j < in->nbatch && in->batch[j].part == part; j++)
+                for (; j < in->nbatch && in->batch[j].part == part; j++) {
                         in->batch[j].seq = fg_part_track_locked(part, in->batch[j].rkm->offset);
+                        in->batch[j].ingest_ms = wall;
+                }
                 fg_part_unlock(part);
                 fg_part_ref_n(part, (int)(j - i));
                 i = j;
@@ -286,6 +289,7 @@ static void *ingest_main(void *arg) {
         rd_kafka_resp_err_t err;
 
         pthread_setname_np(pthread_self(), "fg-ingest");
+        atomic_store(&in->heartbeat_ns, fg_mono_ns());
         in->shard = fg_metrics_shard_get(in->metrics);
         while (!atomic_load(&in->stop_req)) {
                 int64_t now;
@@ -302,6 +306,7 @@ static void *ingest_main(void *arg) {
                         poll_once(in, in->nbatch ? 0 : POLL_TIMEOUT_MS);
 
                 now = fg_mono_ns();
+                atomic_store_explicit(&in->heartbeat_ns, now, memory_order_relaxed);
                 if (now >= next_tick) {
                         tick(in);
                         next_tick = now + TICK_NS;
@@ -384,3 +389,11 @@ bool fg_ingest_blocked(const fg_ingest_t *in) { return atomic_load(&in->blocked_
 bool fg_ingest_drained(const fg_ingest_t *in) { return atomic_load(&in->drained_pub); }
 
 int64_t fg_ingest_first_message_ns(const fg_ingest_t *in) { return atomic_load(&in->first_msg_ns); }
+
+int64_t fg_ingest_heartbeat_ns(const fg_ingest_t *in) {
+        return atomic_load_explicit(&in->heartbeat_ns, memory_order_relaxed);
+}
+
+size_t fg_ingest_lag(fg_ingest_t *in, fg_lag_entry_t **entries, int64_t *total, int64_t *updated_ms) {
+        return fg_lag_get(&in->lag, entries, total, updated_ms);
+}

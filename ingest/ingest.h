@@ -46,6 +46,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "ingest/lag.h"
 #include "metrics/metrics.h"
 #include "workers/queue.h"
 
@@ -74,5 +75,10 @@ bool fg_ingest_blocked(const fg_ingest_t *in);
 bool fg_ingest_drained(const fg_ingest_t *in);
 /* Monotonic time the first message arrived; 0 before. */
 int64_t fg_ingest_first_message_ns(const fg_ingest_t *in);
+/* Monotonic time the ingest loop last turned (liveness); 0 before start. */
+int64_t fg_ingest_heartbeat_ns(const fg_ingest_t *in);
+/* Consumer lag per partition from librdkafka's statistics (see lag.h);
+ * the caller frees *entries. */
+size_t fg_ingest_lag(fg_ingest_t *in, fg_lag_entry_t **entries, int64_t *total, int64_t *updated_ms);
 
 #endif

@@ -72,6 +72,7 @@ struct fg_ingest {
         _Atomic unsigned pending_pub;
         _Atomic bool blocked_pub;
         _Atomic int64_t first_msg_ns; /* monotonic, 0 = none yet */
+        _Atomic int64_t heartbeat_ns; /* monotonic, last loop turn */
 };
 
 typedef enum {

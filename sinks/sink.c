@@ -22,11 +22,15 @@ static const fg_sink_class_t *class_of(fg_sink_type_t type) {
         case FG_SINK_STDOUT: return &fg_sink_stdout_class;
         case FG_SINK_FILE:   return &fg_sink_file_class;
         case FG_SINK_NULL:   return &fg_sink_null_class;
+        case FG_SINK_HTTP:   return &fg_sink_http_class;
+        case FG_SINK_KAFKA:  return &fg_sink_kafka_class;
+        case FG_SINK_PLUGIN: return &fg_sink_plugin_class;
         }
         return NULL;
 }
 
-fg_sink_t *fg_sink_new(const fg_config_t *cfg, char *errstr, size_t errstr_size) {
+fg_sink_t *fg_sink_new(const fg_config_t *cfg, const fg_sink_env_t *env, char *errstr,
+                       size_t errstr_size) {
         const fg_sink_class_t *cls = class_of(cfg->sink.type);
         fg_sink_t *sink;
 
@@ -40,7 +44,7 @@ fg_sink_t *fg_sink_new(const fg_config_t *cfg, char *errstr, size_t errstr_size)
                 return NULL;
         }
         sink->cls = cls;
-        sink->shared = cls->create(cfg, errstr, errstr_size);
+        sink->shared = cls->create(cfg, env, errstr, errstr_size);
         if (!sink->shared) {
                 free(sink);
                 return NULL;

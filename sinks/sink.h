@@ -40,6 +40,7 @@ typedef struct fg_event {
         int32_t partition;
         int64_t offset;
         int64_t ts_ms;          /* Kafka message timestamp, -1 if none */
+        int64_t ingest_ms;      /* wall clock when floodgate took it from Kafka */
         const void *key;
         size_t key_len;
         const void *value;      /* the (shaped) payload */
@@ -60,9 +61,15 @@ typedef struct fg_sink_result {
         const char *reason;     /* static, or owned by the connection until its next send */
 } fg_sink_result_t;
 
+/* What a sink may need beyond its config section. */
+typedef struct fg_sink_env {
+        const char *kafka_bootstrap; /* kafka.brokers resolved ("mock": the embedded cluster) */
+} fg_sink_env_t;
+
 typedef struct fg_sink_class {
         const char *name;
-        void *(*create)(const fg_config_t *cfg, char *errstr, size_t errstr_size);
+        void *(*create)(const fg_config_t *cfg, const fg_sink_env_t *env, char *errstr,
+                        size_t errstr_size);
         void (*destroy)(void *shared);
         void *(*open)(void *shared, char *errstr, size_t errstr_size);
         void (*close)(void *conn);
@@ -73,7 +80,8 @@ typedef struct fg_sink_class {
 typedef struct fg_sink fg_sink_t;
 typedef struct fg_sink_conn fg_sink_conn_t;
 
-fg_sink_t *fg_sink_new(const fg_config_t *cfg, char *errstr, size_t errstr_size);
+fg_sink_t *fg_sink_new(const fg_config_t *cfg, const fg_sink_env_t *env, char *errstr,
+                       size_t errstr_size);
 void fg_sink_destroy(fg_sink_t *sink);
 void fg_sink_reopen(fg_sink_t *sink);
 const char *fg_sink_name(const fg_sink_t *sink);
@@ -86,5 +94,8 @@ void fg_sink_send(fg_sink_conn_t *conn, const fg_event_t *evs, size_t n, fg_sink
 extern const fg_sink_class_t fg_sink_stdout_class;
 extern const fg_sink_class_t fg_sink_file_class;
 extern const fg_sink_class_t fg_sink_null_class;
+extern const fg_sink_class_t fg_sink_http_class;
+extern const fg_sink_class_t fg_sink_kafka_class;
+extern const fg_sink_class_t fg_sink_plugin_class;
 
 #endif

@@ -53,7 +53,8 @@ static int open_path(const char *path, char *errstr, size_t errstr_size) {
         return fd;
 }
 
-static void *file_create(const fg_config_t *cfg, char *errstr, size_t errstr_size) {
+static void *file_create(const fg_config_t *cfg, const fg_sink_env_t *env, char *errstr,
+                         size_t errstr_size) {
         file_shared_t *sh = calloc(1, sizeof(*sh));
 
         if (!sh) {
@@ -80,7 +81,8 @@ static void *file_create(const fg_config_t *cfg, char *errstr, size_t errstr_siz
         return sh;
 }
 
-static void *stdout_create(const fg_config_t *cfg, char *errstr, size_t errstr_size) {
+static void *stdout_create(const fg_config_t *cfg, const fg_sink_env_t *env, char *errstr,
+                           size_t errstr_size) {
         file_shared_t *sh = calloc(1, sizeof(*sh));
 
         if (!sh) {

@@ -8,7 +8,8 @@
 
 static int null_shared;
 
-static void *null_create(const fg_config_t *cfg, char *errstr, size_t errstr_size) {
+static void *null_create(const fg_config_t *cfg, const fg_sink_env_t *env, char *errstr,
+                         size_t errstr_size) {
         return &null_shared;
 }
 

@@ -131,7 +131,9 @@ static const char lifecycle_cfg[] = "kafka:\n"
                                     "sink:\n"
                                     "  type: null\n"
                                     "log:\n"
-                                    "  level: %s\n";
+                                    "  level: %s\n"
+                                    "metrics:\n"
+                                    "  listen: \"127.0.0.1:0\"\n";
 
 /* SIGHUP with a good file applies what is live and names what needs a
  * restart; with a bad file logs file:line:col and keeps running; SIGTERM

@@ -56,6 +56,8 @@ static char *write_config(const char *dir, const char *name, const char *bootstr
                              "  timeout: 20s\n"
                              "log:\n"
                              "  level: debug\n"
+                             "metrics:\n"
+                             "  listen: \"127.0.0.1:0\"\n"
                              "%s",
                              bootstrap, o->group, o->capacity ? o->capacity : 10000,
                              o->max_bytes ? o->max_bytes : "32MiB", o->high ? o->high : "0.9",

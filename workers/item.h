@@ -29,6 +29,7 @@ typedef struct fg_item {
         struct fg_part *part;    /* one reference held */
         uint64_t seq;            /* position in the partition's tracker */
         int64_t enq_ns;          /* monotonic time it entered the queue */
+        int64_t ingest_ms;       /* wall clock, the same moment */
         uint32_t bytes;          /* bytes it counts against queue.max_bytes */
 } fg_item_t;
 

@@ -1,57 +1,21 @@
 /*
- * pool: fixed-size worker pool (see pool.h for the design).
+ * pool: the worker threads — start, gather batches, stop, abort (see
+ * pool.h for the design; worker.c handles one batch).
  */
 #include "workers/pool.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "workers/worker_int.h"
 
-#define POP_TIMEOUT_NS   (200 * FG_NS_PER_MS)
-#define BACKOFF_FIRST_NS (100 * FG_NS_PER_MS)
-#define BACKOFF_MAX_NS   (10 * FG_NS_PER_S)
-#define RETRY_AFTER_MAX_NS (60 * FG_NS_PER_S)
-
-typedef struct fg_worker {
-        fg_pool_t *pool;
-        unsigned id;
-        pthread_t thread;
-        bool started;
-        fg_mshard_t *shard;
-        fg_sink_conn_t *conn;
-        fg_item_t *items;
-        fg_event_t *evs;        /* one per item */
-        fg_event_t *send_evs;   /* the subset sent in the current attempt */
-        fg_sink_result_t *res;
-        size_t *idx;            /* pending item indices during retries */
-        size_t *done;           /* items that reached their outcome this attempt */
-        uint64_t rng;           /* jitter state */
-} fg_worker_t;
-
-struct fg_pool {
-        fg_queue_t *q;
-        fg_sink_t *sink;
-        fg_metrics_t *metrics;
-        size_t batch_max;
-        unsigned size;
-        fg_worker_t *workers;
-
-        pthread_mutex_t lock;
-        pthread_cond_t cond;    /* live changes, aborting set */
-        unsigned live;
-        bool aborting;
-
-        _Atomic bool stopping;
-        _Atomic unsigned busy;
-        _Atomic int64_t last_done_ns; /* monotonic end of the latest batch */
-};
+#define POP_TIMEOUT_NS (200 * FG_NS_PER_MS)
 
 fg_pool_t *fg_pool_new(const fg_config_t *cfg, fg_queue_t *q, fg_sink_t *sink,
+                       const fg_handler_t *handler, fg_dlq_t *dlq, fg_brk_t *brk,
                        fg_metrics_t *metrics, char *errstr, size_t errstr_size) {
         fg_pool_t *pool = calloc(1, sizeof(*pool));
         pthread_condattr_t ca;
@@ -63,8 +27,18 @@ fg_pool_t *fg_pool_new(const fg_config_t *cfg, fg_queue_t *q, fg_sink_t *sink,
         }
         pool->q = q;
         pool->sink = sink;
+        pool->handler = handler;
+        pool->dlq = dlq;
+        pool->brk = brk;
+        pool->when_open = cfg->breaker.when_open;
         pool->metrics = metrics;
         pool->batch_max = (size_t)cfg->workers.batch_max;
+        pool->batch_wait_ns = cfg->sink.batch_max_wait_ns;
+        pool->on_invalid = cfg->handler.on_invalid;
+        pool->retry_max_attempts = cfg->sink.retry_max_attempts;
+        pool->retry_initial_ns = cfg->sink.retry_initial_backoff_ns;
+        pool->retry_max_ns = cfg->sink.retry_max_backoff_ns;
+        pool->retry_max_elapsed_ns = cfg->sink.retry_max_elapsed_ns;
         pool->size = (unsigned)cfg->workers.size;
         pthread_mutex_init(&pool->lock, NULL);
         pthread_condattr_init(&ca);
@@ -74,9 +48,7 @@ fg_pool_t *fg_pool_new(const fg_config_t *cfg, fg_queue_t *q, fg_sink_t *sink,
         return pool;
 }
 
-/* Sleeps up to @p ns unless the pool aborts first. Returns false on abort.
- * Worker thread. */
-static bool backoff_sleep(fg_pool_t *pool, int64_t ns) {
+bool fg_pool_backoff_sleep(fg_pool_t *pool, int64_t ns) {
         struct timespec deadline = fg_deadline_in(ns);
         bool aborting;
 
@@ -89,7 +61,7 @@ static bool backoff_sleep(fg_pool_t *pool, int64_t ns) {
         return !aborting;
 }
 
-static bool pool_aborting(fg_pool_t *pool) {
+bool fg_pool_aborting(fg_pool_t *pool) {
         bool a;
         pthread_mutex_lock(&pool->lock);
         a = pool->aborting;
@@ -97,120 +69,27 @@ static bool pool_aborting(fg_pool_t *pool) {
         return a;
 }
 
-/* xorshift64: jitter only, not cryptography. */
-static uint64_t next_rand(fg_worker_t *w) {
-        w->rng ^= w->rng << 13;
-        w->rng ^= w->rng >> 7;
-        w->rng ^= w->rng << 17;
-        return w->rng;
-}
-
-/* Exponential backoff with full jitter in [d/2, d], at least the
- * downstream's Retry-After. */
-static int64_t backoff_for(fg_worker_t *w, unsigned attempt, int64_t retry_after_ns) {
-        int64_t d = BACKOFF_FIRST_NS;
-        for (unsigned i = 1; i < attempt && d < BACKOFF_MAX_NS; i++)
-                d *= 2;
-        if (d > BACKOFF_MAX_NS)
-                d = BACKOFF_MAX_NS;
-        d = d / 2 + (int64_t)(next_rand(w) % (uint64_t)(d / 2 + 1));
-        if (retry_after_ns > RETRY_AFTER_MAX_NS)
-                retry_after_ns = RETRY_AFTER_MAX_NS;
-        return d > retry_after_ns ? d : retry_after_ns;
-}
-
-static void event_from(fg_event_t *ev, const fg_item_t *it) {
-        const rd_kafka_message_t *rkm = it->rkm;
-        rd_kafka_timestamp_type_t tstype;
-
-        ev->topic = rd_kafka_topic_name(rkm->rkt);
-        ev->partition = rkm->partition;
-        ev->offset = rkm->offset;
-        ev->ts_ms = rd_kafka_message_timestamp(rkm, &tstype);
-        ev->key = rkm->key;
-        ev->key_len = rkm->key_len;
-        ev->value = rkm->payload;
-        ev->len = rkm->len;
-        ev->src = rkm;
-}
-
-/* Records the final outcome of an event (its item is finished in bulk by
- * the caller). @p now_ms is the wall clock, read once per batch. */
-static void count_outcome(fg_worker_t *w, const fg_event_t *ev, fg_ctr_t outcome, int64_t now_ms) {
-        fg_mshard_add(w->shard, outcome, 1);
-        if (ev->ts_ms >= 0) {
-                int64_t e2e_ms = now_ms - ev->ts_ms;
-                fg_mshard_observe(w->shard, FG_HIST_E2E, (e2e_ms > 0 ? e2e_ms : 0) * FG_NS_PER_MS);
-        }
-}
-
-/* Sends the batch until every item has a final outcome or the pool aborts.
- * Worker thread. */
-static void process_batch(fg_worker_t *w, size_t n) {
+/* Takes a batch: what is queued, up to batch_max; with sink.batch.max_wait,
+ * waits that long for the batch to fill. 0 when stopping and empty. */
+static size_t gather(fg_worker_t *w) {
         fg_pool_t *pool = w->pool;
-        int64_t now = fg_mono_ns();
-        size_t npending = n;
-        unsigned attempt = 0;
+        size_t n = fg_queue_pop(pool->q, w->items, pool->batch_max, POP_TIMEOUT_NS);
+        int64_t deadline;
 
-        for (size_t i = 0; i < n; i++) {
-                fg_mshard_observe(w->shard, FG_HIST_QUEUE_WAIT, now - w->items[i].enq_ns);
-                event_from(&w->evs[i], &w->items[i]);
-                w->idx[i] = i;
-        }
-
-        while (npending) {
-                size_t kept = 0, ndone = 0;
-                int64_t retry_after = 0, t0, now_ms;
-
-                for (size_t k = 0; k < npending; k++)
-                        w->send_evs[k] = w->evs[w->idx[k]];
-                t0 = fg_mono_ns();
-                fg_sink_send(w->conn, w->send_evs, npending, w->res);
-                fg_mshard_observe(w->shard, FG_HIST_SINK_CALL, fg_mono_ns() - t0);
-                fg_mshard_add(w->shard, FG_CTR_SINK_CALLS, 1);
-                now_ms = fg_wall_ms();
-
-                for (size_t k = 0; k < npending; k++) {
-                        size_t i = w->idx[k];
-                        const fg_sink_result_t *r = &w->res[k];
-                        switch (r->status) {
-                        case FG_SINK_OK:
-                                count_outcome(w, &w->evs[i], FG_CTR_OK, now_ms);
-                                w->done[ndone++] = i;
-                                break;
-                        case FG_SINK_REJECT:
-                                fg_warn("sink %s rejected %s [%d] @%lld: %s; dropped",
-                                        fg_sink_name(pool->sink), w->evs[i].topic,
-                                        (int)w->evs[i].partition, (long long)w->evs[i].offset,
-                                        r->reason ? r->reason : "no reason given");
-                                count_outcome(w, &w->evs[i], FG_CTR_DROPPED, now_ms);
-                                w->done[ndone++] = i;
-                                break;
-                        case FG_SINK_RETRY:
-                        case FG_SINK_BACKPRESSURE:
-                                fg_mshard_add(w->shard, FG_CTR_FAILED, 1);
-                                if (r->retry_after_ns > retry_after)
-                                        retry_after = r->retry_after_ns;
-                                if (kept == 0 && attempt == 0)
-                                        fg_warn("sink %s: %s; retrying", fg_sink_name(pool->sink),
-                                                r->reason ? r->reason : "failed");
-                                w->idx[kept++] = i;
-                                break;
-                        }
-                }
-                /* Only now: the events above point into these messages. */
-                fg_items_finish(w->items, w->done, ndone);
-                npending = kept;
-                if (!npending)
+        if (!n || pool->batch_wait_ns <= 0 || n == pool->batch_max)
+                return n;
+        deadline = fg_mono_ns() + pool->batch_wait_ns;
+        while (n < pool->batch_max) {
+                int64_t left = deadline - fg_mono_ns();
+                size_t more;
+                if (left <= 0)
                         break;
-                attempt++;
-                fg_mshard_add(w->shard, FG_CTR_RETRIES, npending);
-                if (!backoff_sleep(pool, backoff_for(w, attempt, retry_after))) {
-                        for (size_t k = 0; k < npending; k++)
-                                fg_item_abandon(&w->items[w->idx[k]]);
-                        return;
-                }
+                more = fg_queue_pop(pool->q, w->items + n, pool->batch_max - n, left);
+                if (!more)
+                        break;
+                n += more;
         }
+        return n;
 }
 
 static void *worker_main(void *arg) {
@@ -220,21 +99,20 @@ static void *worker_main(void *arg) {
 
         snprintf(name, sizeof(name), "fg-worker-%u", w->id);
         pthread_setname_np(pthread_self(), name);
-
         for (;;) {
-                size_t n = fg_queue_pop(pool->q, w->items, pool->batch_max, POP_TIMEOUT_NS);
+                size_t n = gather(w);
                 if (n == 0) {
                         if (atomic_load(&pool->stopping))
                                 break; /* closed and empty */
                         continue;
                 }
-                if (pool_aborting(pool)) {
+                if (fg_pool_aborting(pool) || atomic_load(&pool->failed)) {
                         for (size_t i = 0; i < n; i++)
                                 fg_item_abandon(&w->items[i]);
                         continue;
                 }
                 atomic_fetch_add_explicit(&pool->busy, 1, memory_order_relaxed);
-                process_batch(w, n);
+                fg_worker_process(w, n);
                 atomic_store_explicit(&pool->last_done_ns, fg_mono_ns(), memory_order_relaxed);
                 atomic_fetch_sub_explicit(&pool->busy, 1, memory_order_relaxed);
         }
@@ -248,43 +126,62 @@ static void *worker_main(void *arg) {
 
 static void worker_free(fg_worker_t *w) {
         fg_sink_close(w->conn);
+        fg_handler_ctx_destroy(w->hctx);
         if (w->shard)
                 fg_mshard_release(w->pool->metrics, w->shard);
         free(w->items);
         free(w->evs);
+        free(w->slots);
         free(w->send_evs);
         free(w->res);
-        free(w->idx);
+        free(w->send_idx);
         free(w->done);
+        free(w->dlq);
+        free(w->dlq_idx);
+        free(w->dlq_err);
         memset(w, 0, sizeof(*w));
+}
+
+/* Main thread: the worker's buffers, sink connection and handler context. */
+static int worker_init(fg_pool_t *pool, fg_worker_t *w, unsigned id, char *errstr,
+                       size_t errstr_size) {
+        size_t bm = pool->batch_max;
+
+        w->pool = pool;
+        w->id = id;
+        w->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)id << 32) ^ (uint64_t)fg_mono_ns();
+        w->items = calloc(bm, sizeof(*w->items));
+        w->evs = calloc(bm, sizeof(*w->evs));
+        w->slots = calloc(bm, sizeof(*w->slots));
+        w->send_evs = calloc(bm, sizeof(*w->send_evs));
+        w->res = calloc(bm, sizeof(*w->res));
+        w->send_idx = calloc(bm, sizeof(*w->send_idx));
+        w->done = calloc(bm, sizeof(*w->done));
+        w->dlq = calloc(bm, sizeof(*w->dlq));
+        w->dlq_idx = calloc(bm, sizeof(*w->dlq_idx));
+        w->dlq_err = calloc(bm, sizeof(*w->dlq_err));
+        w->hctx = fg_handler_ctx_new(pool->handler);
+        if (!w->items || !w->evs || !w->slots || !w->send_evs || !w->res || !w->send_idx ||
+            !w->done || !w->dlq || !w->dlq_idx || !w->dlq_err || !w->hctx) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        /* Opened here, on the main thread, so a sink that cannot start
+         * fails start-up with a clear error; used only by the worker. */
+        w->conn = fg_sink_open(pool->sink, errstr, errstr_size);
+        if (!w->conn)
+                return -1;
+        w->shard = fg_metrics_shard_get(pool->metrics);
+        return 0;
 }
 
 int fg_pool_start(fg_pool_t *pool, char *errstr, size_t errstr_size) {
         for (unsigned i = 0; i < pool->size; i++) {
                 fg_worker_t *w = &pool->workers[i];
-                size_t bm = pool->batch_max;
                 int rc;
 
-                w->pool = pool;
-                w->id = i;
-                w->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)i << 32) ^ (uint64_t)fg_mono_ns();
-                w->items = calloc(bm, sizeof(*w->items));
-                w->evs = calloc(bm, sizeof(*w->evs));
-                w->send_evs = calloc(bm, sizeof(*w->send_evs));
-                w->res = calloc(bm, sizeof(*w->res));
-                w->idx = calloc(bm, sizeof(*w->idx));
-                w->done = calloc(bm, sizeof(*w->done));
-                if (!w->items || !w->evs || !w->send_evs || !w->res || !w->idx || !w->done) {
-                        snprintf(errstr, errstr_size, "out of memory");
+                if (worker_init(pool, w, i, errstr, errstr_size))
                         return -1;
-                }
-                /* Opened here, on the main thread, so a sink that cannot
-                 * start fails start-up with a clear error; used only by the
-                 * worker from now on. */
-                w->conn = fg_sink_open(pool->sink, errstr, errstr_size);
-                if (!w->conn)
-                        return -1;
-                w->shard = fg_metrics_shard_get(pool->metrics);
                 pthread_mutex_lock(&pool->lock);
                 pool->live++;
                 pthread_mutex_unlock(&pool->lock);
@@ -347,10 +244,23 @@ void fg_pool_destroy(fg_pool_t *pool) {
 
 unsigned fg_pool_size(const fg_pool_t *pool) { return pool->size; }
 
-int64_t fg_pool_last_done_ns(const fg_pool_t *pool) {
-        return atomic_load_explicit(&pool->last_done_ns, memory_order_relaxed);
-}
-
 unsigned fg_pool_busy(const fg_pool_t *pool) {
         return atomic_load_explicit(&pool->busy, memory_order_relaxed);
+}
+
+bool fg_pool_failed(const fg_pool_t *pool) { return atomic_load(&pool->failed); }
+
+int64_t fg_pool_longest_call_ns(const fg_pool_t *pool, int64_t now_ns) {
+        int64_t longest = 0;
+        for (unsigned i = 0; i < pool->size; i++) {
+                int64_t t = atomic_load_explicit(&pool->workers[i].call_started_ns,
+                                                 memory_order_relaxed);
+                if (t && now_ns - t > longest)
+                        longest = now_ns - t;
+        }
+        return longest;
+}
+
+int64_t fg_pool_last_done_ns(const fg_pool_t *pool) {
+        return atomic_load_explicit(&pool->last_done_ns, memory_order_relaxed);
 }

@@ -2,15 +2,16 @@
  * pool: the worker threads that carry items from the queue to the sink.
  *
  * DESIGN
- * Each worker owns a sink connection, a metrics shard and its batch
- * buffers. It takes up to workers.batch_max items at a time from the queue,
- * turns them into events, and sends them to the sink; events the sink
- * refuses for now (RETRY, BACKPRESSURE) are retried by the same worker after
- * an exponential backoff with jitter, honouring the downstream's
- * Retry-After, for as long as the pipeline runs — a failing downstream
- * therefore holds workers, the queue fills, and ingest pauses: backpressure,
- * not loss. Each item ends with fg_item_finish() (final outcome, its offset
- * may be committed) or, when the pool is aborted, fg_item_abandon().
+ * Each worker owns a sink connection, a handler context, a metrics shard
+ * and its batch buffers. It takes up to workers.batch_max items at a time
+ * from the queue (waiting up to sink.batch.max_wait for the batch to fill),
+ * runs the handler, sends to the sink, and retries what the sink refuses
+ * for now (RETRY, BACKPRESSURE) after an exponential backoff with jitter,
+ * honouring the downstream's Retry-After; see worker.c for the whole
+ * outcome logic, dead letters included. A failing downstream therefore
+ * holds workers, the queue fills, and ingest pauses: backpressure, not
+ * loss. Each item ends with fg_item_finish() (final outcome, its offset may
+ * be committed) or, when the pool is aborted, fg_item_abandon().
  *
  * Stopping: fg_pool_stop() closes the queue; workers drain what is left and
  * exit. If they have not finished by the deadline the pool aborts: backoff
@@ -21,8 +22,8 @@
  * fg_pool_busy: any thread (atomics). Workers run worker_main().
  * Locks: pool->lock guards live and aborting (for the stop handshake and
  * abortable backoff sleeps); never held during a sink call.
- * Ownership: the pool borrows the queue, the sink and the metrics registry;
- * they must outlive it.
+ * Ownership: the pool borrows the queue, the sink, the handler, the
+ * dead-letter producer and the metrics registry; they must outlive it.
  */
 #ifndef FG_POOL_H
 #define FG_POOL_H
@@ -31,14 +32,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "breaker/breaker.h"
 #include "config/config.h"
 #include "metrics/metrics.h"
+#include "sinks/dead_letter.h"
 #include "sinks/sink.h"
+#include "workers/handler.h"
 #include "workers/queue.h"
 
 typedef struct fg_pool fg_pool_t;
 
+/* @p dlq may be NULL (no dead-letter topic); @p brk guards every sink
+ * call. */
 fg_pool_t *fg_pool_new(const fg_config_t *cfg, fg_queue_t *q, fg_sink_t *sink,
+                       const fg_handler_t *handler, fg_dlq_t *dlq, fg_brk_t *brk,
                        fg_metrics_t *metrics, char *errstr, size_t errstr_size);
 /* Starts the workers. Returns 0, or -1 with a reason. */
 int fg_pool_start(fg_pool_t *pool, char *errstr, size_t errstr_size);
@@ -49,6 +56,12 @@ void fg_pool_destroy(fg_pool_t *pool);
 
 unsigned fg_pool_size(const fg_pool_t *pool);
 unsigned fg_pool_busy(const fg_pool_t *pool);
+/* True once an invalid event met handler.on_invalid: fail. */
+bool fg_pool_failed(const fg_pool_t *pool);
+/* How long the longest sink call in progress has been running at
+ * @p now_ns (0 when no worker is inside one): the health check's measure of
+ * a wedged pool. */
+int64_t fg_pool_longest_call_ns(const fg_pool_t *pool, int64_t now_ns);
 /* Monotonic time a worker last finished a batch; 0 before. */
 int64_t fg_pool_last_done_ns(const fg_pool_t *pool);
 

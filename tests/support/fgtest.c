@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -238,6 +241,114 @@ static rd_kafka_t *plain_consumer(const char *bootstrap, const char *group) {
         ck_assert_msg(rk != NULL, "%s", errstr);
         rd_kafka_poll_set_consumer(rk);
         return rk;
+}
+
+static void test_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
+        int *failed = opaque;
+        if (rkm->err)
+                (*failed)++;
+}
+
+void fg_test_produce_msgs(const char *bootstrap, const char *topic, const fg_test_msg_t *msgs,
+                          size_t n) {
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        char errstr[256];
+        int failed = 0;
+        rd_kafka_t *rk;
+
+        rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
+        rd_kafka_conf_set(conf, "message.max.bytes", "4000000", NULL, 0);
+        rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
+        rd_kafka_conf_set_opaque(conf, &failed);
+        rd_kafka_conf_set_dr_msg_cb(conf, test_dr_cb);
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+        ck_assert_msg(rk != NULL, "%s", errstr);
+        for (size_t i = 0; i < n; i++) {
+                rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+                rd_kafka_resp_err_t err;
+                for (int k = 0; k < 4 && msgs[i].hdr_name[k]; k++)
+                        rd_kafka_header_add(h, msgs[i].hdr_name[k], -1, msgs[i].hdr_value[k], -1);
+                err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                                        RD_KAFKA_V_KEY((void *)msgs[i].key,
+                                                       msgs[i].key ? strlen(msgs[i].key) : 0),
+                                        RD_KAFKA_V_VALUE((void *)msgs[i].value, msgs[i].len),
+                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+                ck_assert_msg(!err, "produce: %s", rd_kafka_err2str(err));
+                rd_kafka_poll(rk, 0);
+        }
+        ck_assert_int_eq(rd_kafka_flush(rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+        rd_kafka_destroy(rk);
+        ck_assert_int_eq(failed, 0);
+}
+
+void fg_test_read_topic(fg_test_topic_t *t, const char *bootstrap, const char *topic, int partitions) {
+        rd_kafka_t *rk = plain_consumer(bootstrap, "fgtest-read");
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(partitions);
+        int64_t deadline = fg_mono_ns() + 60 * FG_NS_PER_S;
+        size_t cap = 0;
+        int eofs = 0;
+
+        memset(t, 0, sizeof(*t));
+        for (int p = 0; p < partitions; p++)
+                rd_kafka_topic_partition_list_add(list, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        ck_assert(rd_kafka_assign(rk, list) == RD_KAFKA_RESP_ERR_NO_ERROR);
+        rd_kafka_topic_partition_list_destroy(list);
+        while (eofs < partitions && fg_mono_ns() < deadline) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+                rd_kafka_headers_t *h = NULL;
+                rd_kafka_timestamp_type_t tstype;
+                fg_test_rmsg_t *r;
+
+                if (!m)
+                        continue;
+                if (m->err) {
+                        eofs += m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
+                        rd_kafka_message_destroy(m);
+                        continue;
+                }
+                if (t->n == cap) {
+                        cap = cap ? cap * 2 : 64;
+                        t->msgs = realloc(t->msgs, cap * sizeof(*t->msgs));
+                        ck_assert(t->msgs != NULL);
+                }
+                r = &t->msgs[t->n++];
+                r->key = m->key ? strndup(m->key, m->key_len) : NULL;
+                r->value = malloc(m->len + 1);
+                ck_assert(r->value != NULL);
+                if (m->len)
+                        memcpy(r->value, m->payload, m->len);
+                r->value[m->len] = '\0';
+                r->len = m->len;
+                r->partition = m->partition;
+                r->offset = m->offset;
+                r->ts_ms = rd_kafka_message_timestamp(m, &tstype);
+                r->headers = !rd_kafka_message_headers(m, &h) && h ? rd_kafka_headers_copy(h) : NULL;
+                rd_kafka_message_destroy(m);
+        }
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        ck_assert_msg(eofs >= partitions, "reading %s timed out", topic);
+}
+
+void fg_test_topic_free(fg_test_topic_t *t) {
+        for (size_t i = 0; i < t->n; i++) {
+                free(t->msgs[i].key);
+                free(t->msgs[i].value);
+                if (t->msgs[i].headers)
+                        rd_kafka_headers_destroy(t->msgs[i].headers);
+        }
+        free(t->msgs);
+        memset(t, 0, sizeof(*t));
+}
+
+char *fg_test_header(const fg_test_rmsg_t *m, const char *name) {
+        const void *v;
+        size_t len;
+
+        if (!m->headers || rd_kafka_header_get_last(m->headers, name, &v, &len))
+                return NULL;
+        return strndup(v, len);
 }
 
 void fg_test_index_topic(fg_test_index_t *ix, const char *bootstrap, const char *topic,
@@ -479,4 +590,69 @@ int fg_test_run(const char *const *args, char **output, int timeout_ms) {
         free(log);
         free(dir);
         return rc;
+}
+
+int fg_test_admin_port(const char *log, int timeout_ms) {
+        static const char key[] = "/readyz on ";
+        char *s, *p;
+        int port = -1;
+
+        if (!fg_test_wait_file_contains(log, key, timeout_ms))
+                return -1;
+        s = fg_test_slurp(log, NULL);
+        p = s ? strstr(s, key) : NULL;
+        if (p && (p = strchr(p + sizeof(key) - 1, ':')))
+                port = atoi(p + 1);
+        free(s);
+        return port;
+}
+
+/* ---- HTTP ---- */
+
+int fg_test_http(int port, const char *method, const char *path, char **body) {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        struct timeval tv = {10, 0};
+        char req[512], *resp = NULL, *sep;
+        size_t len = 0, cap = 0;
+        int fd, status = -1;
+
+        if (body)
+                *body = NULL;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -1;
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+                close(fd);
+                return -1;
+        }
+        snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method, path);
+        if (write(fd, req, strlen(req)) < 0) {
+                close(fd);
+                return -1;
+        }
+        for (;;) {
+                ssize_t n;
+                if (len + 4096 > cap) {
+                        cap = (len + 4096) * 2;
+                        resp = realloc(resp, cap);
+                        ck_assert(resp != NULL);
+                }
+                n = read(fd, resp + len, cap - len - 1);
+                if (n <= 0)
+                        break;
+                len += (size_t)n;
+        }
+        close(fd);
+        if (!resp)
+                return -1;
+        resp[len] = '\0';
+        if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
+                status = -1;
+        sep = strstr(resp, "\r\n\r\n");
+        if (body)
+                *body = strdup(sep ? sep + 4 : "");
+        free(resp);
+        return status;
 }

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "ingest/mock.h"
 
 /* ---- files ---- */
@@ -68,6 +70,37 @@ void fg_test_index_topic(fg_test_index_t *ix, const char *bootstrap, const char 
                          const char *prefix, int64_t count, int partitions);
 void fg_test_index_free(fg_test_index_t *ix);
 
+/* Hand-made messages: any key, value (even invalid or empty) and headers. */
+typedef struct fg_test_msg {
+        const char *key;           /* NUL-terminated, or NULL */
+        const void *value;
+        size_t len;
+        const char *hdr_name[4];   /* up to 4 headers, NULL-terminated */
+        const char *hdr_value[4];
+} fg_test_msg_t;
+/* Produces them all (waiting for delivery; fails the test otherwise). */
+void fg_test_produce_msgs(const char *bootstrap, const char *topic, const fg_test_msg_t *msgs,
+                          size_t n);
+
+/* A topic read back from the beginning (no group). */
+typedef struct fg_test_rmsg {
+        char *key;                 /* NUL-terminated copy, or NULL */
+        char *value;               /* NUL-terminated copy */
+        size_t len;
+        int32_t partition;
+        int64_t offset;
+        int64_t ts_ms;
+        rd_kafka_headers_t *headers; /* copy, or NULL */
+} fg_test_rmsg_t;
+typedef struct fg_test_topic {
+        fg_test_rmsg_t *msgs;
+        size_t n;
+} fg_test_topic_t;
+void fg_test_read_topic(fg_test_topic_t *t, const char *bootstrap, const char *topic, int partitions);
+void fg_test_topic_free(fg_test_topic_t *t);
+/* A header's value as a new string (NULL when absent). */
+char *fg_test_header(const fg_test_rmsg_t *m, const char *name);
+
 /* Committed offset per partition for @p group (-1 = none), into out[]. */
 void fg_test_committed(const char *bootstrap, const char *group, const char *topic,
                        int partitions, int64_t *out);
@@ -117,5 +150,13 @@ void fg_test_proc_free(fg_test_proc_t *p);
 long fg_test_proc_hwm_kib(const fg_test_proc_t *p);
 /* Runs FLOODGATE_BIN to completion; returns the exit code and its output. */
 int fg_test_run(const char *const *args, char **output, int timeout_ms);
+/* The admin port a daemon logged ("serving ... on HOST:PORT"), waiting up
+ * to @p timeout_ms; -1 if it never did. */
+int fg_test_admin_port(const char *log, int timeout_ms);
+
+/* ---- HTTP ---- */
+/* A blocking HTTP/1.0 request to 127.0.0.1:@p port; returns the status code
+ * (-1 on connection failure) and the body (caller frees) in @p body. */
+int fg_test_http(int port, const char *method, const char *path, char **body);
 
 #endif

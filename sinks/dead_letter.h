@@ -1,0 +1,45 @@
+/*
+ * dead_letter: events that cannot be delivered go to dead_letter.topic —
+ * the original payload and key (and the original headers), plus headers
+ * saying why:
+ *   fg.error.class      invalid | rejected | retries_exhausted | breaker_open
+ *   fg.error.message    the handler's or sink's reason
+ *   fg.attempts         sink attempts made (decimal)
+ *   fg.source.topic, fg.source.partition, fg.source.offset
+ *   fg.source.timestamp Kafka timestamp of the original, ms (if any)
+ *   fg.time             when it was dead-lettered, ms since the epoch
+ * An event counts as dead-lettered (and its offset may be committed) only
+ * once the dead-letter topic acknowledged it; if that produce fails, the
+ * worker retries it and the offset stays uncommitted.
+ *
+ * Threading: fg_dlq_new/destroy: main thread; fg_dlq_send: any worker.
+ * Ownership: entries and the messages they point to stay the caller's.
+ */
+#ifndef FG_DEAD_LETTER_H
+#define FG_DEAD_LETTER_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+#include "config/config.h"
+
+typedef struct fg_dlq fg_dlq_t;
+
+typedef struct fg_dlq_entry {
+        const rd_kafka_message_t *src; /* the original message */
+        const char *error_class;
+        const char *error_message;
+        unsigned attempts;
+} fg_dlq_entry_t;
+
+/* NULL with a reason on failure; only call when dead_letter.topic is set.
+ * @p kafka_bootstrap is kafka.brokers resolved (used unless
+ * dead_letter.brokers is set). */
+fg_dlq_t *fg_dlq_new(const fg_config_t *cfg, const char *kafka_bootstrap, char *errstr,
+                     size_t errstr_size);
+void fg_dlq_destroy(fg_dlq_t *dlq);
+
+/* err[i] is RD_KAFKA_RESP_ERR_NO_ERROR once entry i is acknowledged. */
+void fg_dlq_send(fg_dlq_t *dlq, const fg_dlq_entry_t *entries, size_t n, rd_kafka_resp_err_t *err);
+
+#endif

@@ -1,0 +1,117 @@
+/*
+ * sink_kafka: produce events to sink.topic with an idempotent producer.
+ *
+ * Each event keeps its source message's key, headers and timestamp; the
+ * value is the handled event. An event is acknowledged only when its
+ * delivery report says the broker has it (fg_kprod_send waits), so the
+ * source offset is committed only after delivery. Delivery errors map to
+ * outcomes: timeouts -> BACKPRESSURE (the cluster is slow or away), other
+ * retriable errors -> RETRY, permanent ones (too large, invalid record,
+ * not authorised) -> REJECT, i.e. dead-lettered.
+ *
+ * Threading: create/destroy on the main thread; open/send/close on workers;
+ * the producer is shared (see kprod.h).
+ * Ownership: each connection owns its scratch arrays.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sinks/kprod.h"
+#include "sinks/sink.h"
+
+typedef struct kafka_conn {
+        fg_kprod_t *kp;
+        fg_kprod_msg_t *msgs;
+        rd_kafka_resp_err_t *err;
+        size_t cap;
+} kafka_conn_t;
+
+static void *kafka_create(const fg_config_t *cfg, const fg_sink_env_t *env, char *errstr,
+                          size_t errstr_size) {
+        const char *bootstrap = cfg->sink.brokers ? cfg->sink.brokers : env->kafka_bootstrap;
+
+        if (!cfg->sink.topic || !bootstrap) {
+                snprintf(errstr, errstr_size, "the kafka sink needs sink.topic and brokers");
+                return NULL;
+        }
+        return fg_kprod_new("floodgate-sink", bootstrap, &cfg->sink.properties, cfg->sink.topic,
+                            cfg->sink.timeout_ns, errstr, errstr_size);
+}
+
+static void kafka_destroy(void *shared) { fg_kprod_destroy(shared); }
+
+static void *kafka_open(void *shared, char *errstr, size_t errstr_size) {
+        kafka_conn_t *c = calloc(1, sizeof(*c));
+
+        if (!c) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        c->kp = shared;
+        return c;
+}
+
+static void kafka_close(void *conn) {
+        kafka_conn_t *c = conn;
+        free(c->msgs);
+        free(c->err);
+        free(c);
+}
+
+static void reserve(kafka_conn_t *c, size_t n) {
+        if (n <= c->cap)
+                return;
+        c->msgs = realloc(c->msgs, n * sizeof(*c->msgs));
+        c->err = realloc(c->err, n * sizeof(*c->err));
+        if (!c->msgs || !c->err)
+                abort();
+        c->cap = n;
+}
+
+/* A copy of the source message's headers (the producer consumes it). */
+static rd_kafka_headers_t *source_headers(const fg_event_t *ev) {
+        rd_kafka_headers_t *hdrs = NULL;
+
+        if (ev->src && !rd_kafka_message_headers((const rd_kafka_message_t *)ev->src, &hdrs) && hdrs)
+                return rd_kafka_headers_copy(hdrs);
+        return NULL;
+}
+
+static void kafka_send(void *conn, const fg_event_t *evs, size_t n, fg_sink_result_t *res) {
+        kafka_conn_t *c = conn;
+
+        reserve(c, n);
+        for (size_t i = 0; i < n; i++)
+                c->msgs[i] = (fg_kprod_msg_t){
+                    .key = evs[i].key,
+                    .key_len = evs[i].key_len,
+                    .value = evs[i].value,
+                    .len = evs[i].len,
+                    .headers = source_headers(&evs[i]),
+                    .ts_ms = evs[i].ts_ms,
+                };
+        fg_kprod_send(c->kp, c->msgs, n, c->err);
+        for (size_t i = 0; i < n; i++) {
+                rd_kafka_resp_err_t e = c->err[i];
+                res[i].retry_after_ns = 0;
+                res[i].reason = e ? rd_kafka_err2str(e) : NULL;
+                if (!e)
+                        res[i].status = FG_SINK_OK;
+                else if (e == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT || e == RD_KAFKA_RESP_ERR__TIMED_OUT)
+                        res[i].status = FG_SINK_BACKPRESSURE;
+                else if (fg_kprod_err_is_retriable(e))
+                        res[i].status = FG_SINK_RETRY;
+                else
+                        res[i].status = FG_SINK_REJECT;
+        }
+}
+
+const fg_sink_class_t fg_sink_kafka_class = {
+    .name = "kafka",
+    .create = kafka_create,
+    .destroy = kafka_destroy,
+    .open = kafka_open,
+    .close = kafka_close,
+    .send = kafka_send,
+};

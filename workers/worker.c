@@ -1,0 +1,328 @@
+/*
+ * worker: one batch's journey from the queue to final outcomes.
+ *
+ *   handler   -> FILTERED (final) | INVALID (handler.on_invalid) | SEND
+ *   sink      -> OK (final) | REJECT (dead letter, or counted drop without
+ *                a dead-letter topic) | RETRY / BACKPRESSURE (backoff, then
+ *                again; after sink.retry.max_attempts or max_elapsed the
+ *                event is dead-lettered — without a dead-letter topic it is
+ *                retried on, so nothing is lost)
+ *   dead letter -> DEAD_LETTER (final) once the topic has it; if that
+ *                produce fails it is retried like a sink call.
+ * Every sink call first asks the circuit breaker. While it refuses, the
+ * worker sleeps until it might permit (fg_brk_wait_ns, at most a second at
+ * a time), holding its events — so the queue fills and ingest pauses — or,
+ * with breaker.when_open: dead_letter, dead-letters them. Each call's
+ * outcome is reported to the breaker: a failure if any event failed
+ * (back-pressure if all failures were), success if any was delivered,
+ * ignored if the sink only rejected events (their fault, not the sink's).
+ * Every final outcome finishes the item (its offset may be committed) and
+ * records the end-to-end latency. An abort (shutdown deadline) abandons what
+ * is not final: uncommitted, so Kafka redelivers it.
+ *
+ * Threading: the worker's own thread; shared state is read-only (handler,
+ * config copies in the pool) or thread-safe (sink conn is ours, dlq).
+ * Ownership: items belong to the worker until finished or abandoned.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "workers/worker_int.h"
+
+/* xorshift64: jitter only, not cryptography. */
+static uint64_t next_rand(fg_worker_t *w) {
+        w->rng ^= w->rng << 13;
+        w->rng ^= w->rng >> 7;
+        w->rng ^= w->rng << 17;
+        return w->rng;
+}
+
+/* Exponential backoff with jitter in [d/2, d], at least the downstream's
+ * Retry-After (itself capped at max backoff x 10). */
+static int64_t backoff_for(fg_worker_t *w, unsigned attempt, int64_t retry_after_ns) {
+        const fg_pool_t *pool = w->pool;
+        int64_t d = pool->retry_initial_ns, cap = pool->retry_max_ns;
+
+        for (unsigned i = 1; i < attempt && d < cap; i++)
+                d *= 2;
+        if (d > cap)
+                d = cap;
+        d = d / 2 + (int64_t)(next_rand(w) % (uint64_t)(d / 2 + 1));
+        if (retry_after_ns > 10 * cap)
+                retry_after_ns = 10 * cap;
+        return d > retry_after_ns ? d : retry_after_ns;
+}
+
+static void event_from(fg_event_t *ev, const fg_item_t *it) {
+        const rd_kafka_message_t *rkm = it->rkm;
+        rd_kafka_timestamp_type_t tstype;
+
+        ev->topic = rd_kafka_topic_name(rkm->rkt);
+        ev->partition = rkm->partition;
+        ev->offset = rkm->offset;
+        ev->ts_ms = rd_kafka_message_timestamp(rkm, &tstype);
+        ev->key = rkm->key;
+        ev->key_len = rkm->key_len;
+        ev->value = rkm->payload;
+        ev->len = rkm->len;
+        ev->ingest_ms = it->ingest_ms;
+        ev->src = rkm;
+}
+
+/* Counts a final outcome and queues the item to be finished. */
+static void outcome(fg_worker_t *w, size_t i, fg_ctr_t ctr, int64_t now_ms, size_t *ndone) {
+        const fg_event_t *ev = &w->evs[i];
+
+        fg_mshard_add(w->shard, ctr, 1);
+        if (ev->ts_ms >= 0) {
+                int64_t e2e_ms = now_ms - ev->ts_ms;
+                fg_mshard_observe(w->shard, FG_HIST_E2E, (e2e_ms > 0 ? e2e_ms : 0) * FG_NS_PER_MS);
+        }
+        w->done[(*ndone)++] = i;
+}
+
+/* Items that reached their outcome: their offsets may now be committed.
+ * Only after the sink or dead-letter call, since events point into them. */
+static void finish_done(fg_worker_t *w, size_t ndone) {
+        fg_items_finish(w->items, w->done, ndone);
+}
+
+static void warn_event(const fg_event_t *ev, const char *what, const char *reason) {
+        fg_warn("%s [%d] @%lld: %s: %s", ev->topic, (int)ev->partition, (long long)ev->offset, what,
+                reason ? reason : "no reason given");
+}
+
+typedef struct dead_letters {
+        size_t n;
+} dead_letters_t;
+
+static void to_dead_letter(fg_worker_t *w, size_t i, const char *cls, const char *reason,
+                           dead_letters_t *dl) {
+        w->dlq[dl->n] = (fg_dlq_entry_t){
+            .src = w->items[i].rkm,
+            .error_class = cls,
+            .error_message = reason,
+            .attempts = w->slots[i].attempts,
+        };
+        w->dlq_idx[dl->n++] = i;
+}
+
+/* Runs the handler over the batch. Returns how many events to send (their
+ * indices in send_idx), or -1 when on_invalid: fail stops everything. */
+static long handle_all(fg_worker_t *w, size_t n, dead_letters_t *dl) {
+        fg_pool_t *pool = w->pool;
+        int64_t now_ms = fg_wall_ms(), now = fg_mono_ns();
+        size_t nsend = 0, ndone = 0;
+
+        fg_handler_ctx_reset(w->hctx);
+        for (size_t i = 0; i < n; i++) {
+                const char *reason = NULL;
+                fg_handle_verdict_t v;
+
+                fg_mshard_observe(w->shard, FG_HIST_QUEUE_WAIT, now - w->items[i].enq_ns);
+                event_from(&w->evs[i], &w->items[i]);
+                w->slots[i] = (fg_slot_t){0};
+                v = fg_handler_apply(pool->handler, w->hctx, &w->evs[i], now_ms, &reason);
+                if (v == FG_HANDLE_SEND) {
+                        w->send_idx[nsend++] = i;
+                } else if (v == FG_HANDLE_FILTERED) {
+                        outcome(w, i, FG_CTR_FILTERED, now_ms, &ndone);
+                } else if (pool->on_invalid == FG_ON_INVALID_DEAD_LETTER && pool->dlq) {
+                        to_dead_letter(w, i, "invalid", reason, dl);
+                } else if (pool->on_invalid == FG_ON_INVALID_FAIL) {
+                        warn_event(&w->evs[i], "invalid event and handler.on_invalid is fail", reason);
+                        atomic_store(&pool->failed, true);
+                        finish_done(w, ndone);
+                        for (size_t k = 0; k < n; k++)
+                                if (w->items[k].rkm)
+                                        fg_item_abandon(&w->items[k]);
+                        return -1;
+                } else {
+                        warn_event(&w->evs[i], "invalid event dropped", reason);
+                        outcome(w, i, FG_CTR_DROPPED, now_ms, &ndone);
+                }
+        }
+        finish_done(w, ndone);
+        return (long)nsend;
+}
+
+/* Waits until the breaker permits a call. False when the events must not
+ * be sent: the pool aborted (they are abandoned) or when_open dead-letters
+ * them (they moved to @p dl); *nsend is then 0. */
+static bool await_permit(fg_worker_t *w, size_t *nsend, dead_letters_t *dl,
+                         fg_brk_permit_t *permit) {
+        fg_pool_t *pool = w->pool;
+
+        while (!fg_brk_acquire(pool->brk, fg_mono_ns(), permit)) {
+                int64_t wait = fg_brk_wait_ns(pool->brk, fg_mono_ns());
+
+                if (pool->when_open == FG_BREAKER_DEAD_LETTER && pool->dlq) {
+                        for (size_t k = 0; k < *nsend; k++)
+                                to_dead_letter(w, w->send_idx[k], "breaker_open",
+                                               "circuit breaker open", dl);
+                        *nsend = 0;
+                        return false;
+                }
+                if (wait > FG_NS_PER_S || wait <= 0)
+                        wait = wait <= 0 ? FG_NS_PER_MS : FG_NS_PER_S;
+                if (!fg_pool_backoff_sleep(pool, wait)) {
+                        for (size_t k = 0; k < *nsend; k++)
+                                fg_item_abandon(&w->items[w->send_idx[k]]);
+                        *nsend = 0;
+                        return false;
+                }
+        }
+        return true;
+}
+
+/* What one sink call says about the sink, for the breaker. */
+static fg_brk_outcome_t call_outcome(const fg_sink_result_t *res, size_t n) {
+        size_t ok = 0, bp = 0, failed = 0;
+
+        for (size_t k = 0; k < n; k++) {
+                ok += res[k].status == FG_SINK_OK;
+                bp += res[k].status == FG_SINK_BACKPRESSURE;
+                failed += res[k].status == FG_SINK_RETRY || res[k].status == FG_SINK_BACKPRESSURE;
+        }
+        if (failed)
+                return failed == bp ? FG_BRK_BACKPRESSURE : FG_BRK_FAILURE;
+        return ok ? FG_BRK_SUCCESS : FG_BRK_IGNORED;
+}
+
+static bool exhausted(const fg_pool_t *pool, const fg_slot_t *s, int64_t now) {
+        return (pool->retry_max_attempts > 0 && s->attempts >= pool->retry_max_attempts) ||
+               (pool->retry_max_elapsed_ns > 0 && now - s->first_try_ns >= pool->retry_max_elapsed_ns);
+}
+
+/* Sends send_idx[0..nsend) until each has an outcome or moved to the dead
+ * letters. Returns false if the pool aborted (the rest abandoned). */
+static bool deliver(fg_worker_t *w, size_t nsend, dead_letters_t *dl) {
+        fg_pool_t *pool = w->pool;
+        unsigned round = 0;
+
+        while (nsend) {
+                size_t kept = 0, ndone = 0;
+                int64_t retry_after = 0, t0, now, now_ms;
+                fg_brk_permit_t permit;
+
+                if (!await_permit(w, &nsend, dl, &permit))
+                        return !fg_pool_aborting(pool);
+                for (size_t k = 0; k < nsend; k++)
+                        w->send_evs[k] = w->evs[w->send_idx[k]];
+                t0 = fg_mono_ns();
+                atomic_store_explicit(&w->call_started_ns, t0, memory_order_relaxed);
+                fg_sink_send(w->conn, w->send_evs, nsend, w->res);
+                atomic_store_explicit(&w->call_started_ns, 0, memory_order_relaxed);
+                now = fg_mono_ns();
+                now_ms = fg_wall_ms();
+                fg_brk_record(pool->brk, &permit, call_outcome(w->res, nsend), now - t0, now);
+                fg_mshard_observe(w->shard, FG_HIST_SINK_CALL, now - t0);
+                fg_mshard_add(w->shard, FG_CTR_SINK_CALLS, 1);
+
+                for (size_t k = 0; k < nsend; k++) {
+                        size_t i = w->send_idx[k];
+                        const fg_sink_result_t *r = &w->res[k];
+                        fg_slot_t *s = &w->slots[i];
+
+                        if (!s->attempts)
+                                s->first_try_ns = t0;
+                        s->attempts++;
+                        if (r->status == FG_SINK_OK) {
+                                outcome(w, i, FG_CTR_OK, now_ms, &ndone);
+                        } else if (r->status == FG_SINK_REJECT) {
+                                if (pool->dlq) {
+                                        to_dead_letter(w, i, "rejected", r->reason, dl);
+                                } else {
+                                        warn_event(&w->evs[i], "rejected by the sink, dropped "
+                                                               "(no dead_letter.topic)", r->reason);
+                                        outcome(w, i, FG_CTR_DROPPED, now_ms, &ndone);
+                                }
+                        } else {
+                                fg_mshard_add(w->shard, FG_CTR_FAILED, 1);
+                                if (r->retry_after_ns > retry_after)
+                                        retry_after = r->retry_after_ns;
+                                if (exhausted(pool, s, now) && pool->dlq) {
+                                        to_dead_letter(w, i, "retries_exhausted", r->reason, dl);
+                                        continue;
+                                }
+                                if (exhausted(pool, s, now) && !s->exhausted_logged) {
+                                        s->exhausted_logged = true;
+                                        warn_event(&w->evs[i], "out of retries and no "
+                                                               "dead_letter.topic: retrying on",
+                                                   r->reason);
+                                } else if (kept == 0 && round == 0) {
+                                        fg_warn("sink %s: %s; retrying", fg_sink_name(pool->sink),
+                                                r->reason ? r->reason : "failed");
+                                }
+                                w->send_idx[kept++] = i;
+                        }
+                }
+                finish_done(w, ndone);
+                nsend = kept;
+                if (!nsend)
+                        break;
+                round++;
+                fg_mshard_add(w->shard, FG_CTR_RETRIES, nsend);
+                if (!fg_pool_backoff_sleep(pool, backoff_for(w, round, retry_after))) {
+                        for (size_t k = 0; k < nsend; k++)
+                                fg_item_abandon(&w->items[w->send_idx[k]]);
+                        return false;
+                }
+        }
+        return true;
+}
+
+/* Produces the dead letters until the topic has them all. Returns false on
+ * abort (the rest abandoned). */
+static bool dead_letter_all(fg_worker_t *w, dead_letters_t *dl) {
+        fg_pool_t *pool = w->pool;
+        unsigned round = 0;
+
+        while (dl->n) {
+                size_t kept = 0, ndone = 0;
+                int64_t now_ms;
+
+                fg_dlq_send(pool->dlq, w->dlq, dl->n, w->dlq_err);
+                now_ms = fg_wall_ms();
+                for (size_t k = 0; k < dl->n; k++) {
+                        size_t i = w->dlq_idx[k];
+                        if (!w->dlq_err[k]) {
+                                outcome(w, i, FG_CTR_DEAD_LETTER, now_ms, &ndone);
+                                continue;
+                        }
+                        if (kept == 0)
+                                fg_warn("dead-letter topic: %s; retrying (offsets stay uncommitted)",
+                                        rd_kafka_err2str(w->dlq_err[k]));
+                        w->dlq[kept] = w->dlq[k];
+                        w->dlq_idx[kept++] = i;
+                }
+                finish_done(w, ndone);
+                dl->n = kept;
+                if (!kept)
+                        break;
+                if (!fg_pool_backoff_sleep(pool, backoff_for(w, ++round, 0))) {
+                        for (size_t k = 0; k < kept; k++)
+                                fg_item_abandon(&w->items[w->dlq_idx[k]]);
+                        dl->n = 0;
+                        return false;
+                }
+        }
+        return true;
+}
+
+void fg_worker_process(fg_worker_t *w, size_t n) {
+        dead_letters_t dl = {0};
+        long nsend = handle_all(w, n, &dl);
+
+        if (nsend < 0)
+                return;
+        if (!deliver(w, (size_t)nsend, &dl)) {
+                for (size_t k = 0; k < dl.n; k++)
+                        fg_item_abandon(&w->items[w->dlq_idx[k]]);
+                return;
+        }
+        dead_letter_all(w, &dl);
+}
