@@ -5,6 +5,10 @@
 #   make run          install missing packages, build, run the demo (config/demo.yaml)
 #   make asan / tsan  the tests under ASan+UBSan / ThreadSanitizer (build/asan, build/tsan)
 #   make deps         install the Debian packages floodgate needs (as root)
+#   make fuzz         build the libFuzzer targets with clang (build/fuzz) and run each
+#                     for FUZZ_SECONDS (default 60); FUZZ_MERGE=1 merges new inputs
+#                     into tests/fuzz/corpus; fails on any crash (tests/fuzz/README.md)
+#   make fuzz-deps    install clang and its libFuzzer runtime (as root)
 #   make bench        the pipeline benchmark report
 #   make WERROR=1     warnings are errors (CI)
 #
@@ -48,6 +52,12 @@ else ifeq ($(SAN),tsan)
 SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 OPT := -O1
 SAN_OBJ = $(BUILD)/obj/common/tsan_threads.o
+else ifeq ($(SAN),fuzz)
+# Library and harness objects for the libFuzzer targets (clang only): coverage
+# instrumentation without libFuzzer's main; the targets link -fsanitize=fuzzer.
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=all
+OPT := -O1
 endif
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -80,7 +90,21 @@ PLUGINS := $(BUILD)/plugins/example_plugin.so \
 BENCH_SRC  := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps check test run asan tsan bench clean
+# Fuzzing (tests/fuzz/): one harness per target, shared by the libFuzzer
+# binaries and by check_fuzz_regressions, which replays every saved crash
+# and the seed corpora in `make check`.
+FUZZ_TARGETS    := config handler admin
+FUZZ_HARNESS_OBJ = $(FUZZ_TARGETS:%=$(BUILD)/obj/tests/fuzz/harness_%.o)
+FUZZ_BUILD   ?= build/fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TIMEOUT ?= 10
+FUZZ_MERGE   ?=
+# bookworm's clang is clang-14; libclang-rt-14-dev ships its
+# libclang_rt.fuzzer-x86_64.a (the unversioned libclang-rt-dev depends on it).
+FUZZ_APT_PKGS := clang libclang-rt-14-dev
+
+.PHONY: all deps check test run asan tsan bench clean fuzz fuzz-deps fuzz-build fuzz-run
 all: $(BIN) $(PLUGINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -97,6 +121,16 @@ $(BIN): $(MAIN_OBJ) $(SAN_OBJ) $(LIB)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(SAN_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -rdynamic $^ $(PKG_LIBS) $(CHECK_LIBS) -o $@
+
+# The regression suite links the fuzz harnesses (before the library).
+$(BUILD)/tests/check_fuzz_regressions: $(BUILD)/obj/tests/check_fuzz_regressions.o \
+                                       $(FUZZ_HARNESS_OBJ) $(TEST_SUPPORT_OBJ) $(SAN_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -rdynamic $^ $(PKG_LIBS) $(CHECK_LIBS) -o $@
+
+# A libFuzzer target (built with SAN=fuzz CC=clang, see `fuzz`).
+$(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/harness_%.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer $^ $(PKG_LIBS) -o $@
 
 $(BUILD)/plugins/%.so: plugins/example/%.c
 	@mkdir -p $(dir $@)
@@ -138,7 +172,7 @@ test: $(BIN) $(PLUGINS) $(addprefix $(BUILD)/tests/,$(TESTS))
 	    FLOODGATE_PLUGIN_DIR=$(abspath $(BUILD)/plugins) \
 	    TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp $$TSAN_OPTIONS" \
 	    UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
-	    ASAN_OPTIONS="detect_leaks=1 $$ASAN_OPTIONS" \
+	    ASAN_OPTIONS="detect_leaks=1 quarantine_size_mb=32 $$ASAN_OPTIONS" \
 	    LSAN_OPTIONS="suppressions=$(CURDIR)/tests/lsan.supp" \
 	    $(BUILD)/tests/$$t || failed="$$failed $$t"; \
 	done; \
@@ -166,6 +200,62 @@ bench: deps
 	@$(MAKE) --no-print-directory OPT=-O2 $(BIN) $(BENCH_BINS)
 	@$(MAKE) --no-print-directory OPT=-O2 BUILD=build/nometrics CPPFLAGS=-DFG_METRICS_OFF build/nometrics/floodgate
 	tests/bench/pipeline.sh $(BUILD) build/nometrics
+
+# clang and libFuzzer's runtime, probed by linking an empty target.
+fuzz-deps:
+	@probe='int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { return 0; }'; \
+	if ! echo "$$probe" | $(FUZZ_CC) -x c -fsanitize=fuzzer,address,undefined - \
+	       -o /dev/null >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "make fuzz-deps: installing $(FUZZ_APT_PKGS)"; \
+	    apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(FUZZ_APT_PKGS); \
+	  else \
+	    echo "make fuzz-deps: $(FUZZ_CC) cannot link -fsanitize=fuzzer; run:"; \
+	    echo "  sudo apt-get install -y $(FUZZ_APT_PKGS)"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+fuzz-build: $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
+
+# Each target fuzzes a copy of its checked-in corpus, so only FUZZ_MERGE=1
+# (after a clean run) changes tests/fuzz/corpus. Crashes land in
+# $(FUZZ_BUILD)/run/<target>/artifacts/.
+fuzz-run:
+	@failed=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  run=$(FUZZ_BUILD)/run/$$t; \
+	  rm -rf $$run && mkdir -p $$run/corpus $$run/artifacts && \
+	  cp -R tests/fuzz/corpus/$$t/. $$run/corpus/ || exit 1; \
+	  dict=""; [ -f tests/fuzz/$$t.dict ] && dict="-dict=tests/fuzz/$$t.dict"; \
+	  echo "== fuzz_$$t: $(FUZZ_SECONDS) s (log: $$run/fuzz.log)"; \
+	  if ASAN_OPTIONS="detect_leaks=1 $$ASAN_OPTIONS" \
+	     UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
+	     $(FUZZ_BUILD)/fuzz_$$t $$dict -max_total_time=$(FUZZ_SECONDS) \
+	       -timeout=$(FUZZ_TIMEOUT) -artifact_prefix=$$run/artifacts/ \
+	       -print_final_stats=1 $$run/corpus >$$run/fuzz.log 2>&1; then \
+	    grep -E '^#[0-9]+ +DONE|^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
+	      $$run/fuzz.log | sed 's/^/   /'; \
+	    if [ "$(FUZZ_MERGE)" = 1 ]; then \
+	      $(FUZZ_BUILD)/fuzz_$$t $$dict -merge=1 tests/fuzz/corpus/$$t $$run/corpus \
+	        >$$run/merge.log 2>&1 && grep -E 'MERGE-OUTER: [0-9]+ new files' $$run/merge.log \
+	        | sed 's/^/   /' || { echo "   merge failed: $$run/merge.log"; failed="$$failed $$t(merge)"; }; \
+	    fi; \
+	  else \
+	    tail -n 40 $$run/fuzz.log; \
+	    echo "   fuzz_$$t FAILED; inputs in $$run/artifacts/:"; ls $$run/artifacts | sed 's/^/     /'; \
+	    failed="$$failed $$t"; \
+	  fi; \
+	done; \
+	if [ -n "$$failed" ]; then \
+	  echo "FUZZ FAILED:$$failed (add each crash to tests/fuzz/regressions/<target>/)"; exit 1; \
+	fi; \
+	echo "fuzzing found nothing ($(words $(FUZZ_TARGETS)) targets, $(FUZZ_SECONDS) s each)"
+
+fuzz: deps fuzz-deps
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) SAN=fuzz CC=$(FUZZ_CC) fuzz-build
+	@$(MAKE) --no-print-directory fuzz-run
 
 clean:
 	rm -rf build

@@ -42,6 +42,7 @@ typedef struct fg_strmap {
 
 typedef enum fg_workers_mode {
         FG_WORKERS_FIXED = 0,
+        FG_WORKERS_DYNAMIC,
 } fg_workers_mode_t;
 
 typedef enum fg_sink_type {
@@ -117,6 +118,9 @@ typedef struct fg_config {
         struct {
                 fg_workers_mode_t mode;
                 int64_t size;           /* fixed pool size */
+                int64_t min, max;       /* dynamic pool bounds */
+                int64_t idle_linger_ns; /* dynamic: idle this long before retiring */
+                int64_t scale_interval_ns;
                 int64_t batch_max;      /* messages a worker takes at once */
         } workers;
 

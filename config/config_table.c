@@ -68,6 +68,7 @@ _Static_assert(sizeof(fg_breaker_when_open_t) == sizeof(int), "enum fields are i
 
 static const fg_opt_enum_t workers_modes[] = {
     {"fixed", FG_WORKERS_FIXED},
+    {"dynamic", FG_WORKERS_DYNAMIC},
     {NULL, 0},
 };
 
@@ -154,8 +155,12 @@ const fg_opt_t fg_config_opts[] = {
     O_RATIO("queue.low_watermark", queue.low_watermark, 0.5, 0.0, 1.0, FG_OPT_F_MAX_EXCL, "fill ratio at which ingest takes messages again"),
     O_DURATION("queue.pause_after", queue.pause_after_ns, NS_S, 0, NS_MIN, 0, "a stall longer than this pauses the partitions (librdkafka then drops its prefetch)"),
 
-    O_ENUM("workers.mode", workers.mode, FG_WORKERS_FIXED, workers_modes, 0, "worker pool sizing"),
-    O_INT("workers.size", workers.size, 4, 1, 1024, 0, "worker threads in a fixed pool"),
+    O_ENUM("workers.mode", workers.mode, FG_WORKERS_FIXED, workers_modes, LIVE, "fixed: workers.size threads; dynamic: between min and max, sized to the load, with an adaptive sink concurrency limit"),
+    O_INT("workers.size", workers.size, 4, 1, 1024, LIVE, "worker threads in a fixed pool"),
+    O_INT("workers.min", workers.min, 1, 1, 1024, LIVE, "dynamic pool: fewest threads"),
+    O_INT("workers.max", workers.max, 64, 1, 1024, LIVE, "dynamic pool: most threads (and most concurrent sink calls)"),
+    O_DURATION("workers.idle_linger", workers.idle_linger_ns, 30 * NS_S, NS_S, NS_H, LIVE, "dynamic pool: a thread idle this long may retire (longer than the gap between bursts)"),
+    O_DURATION("workers.scale_interval", workers.scale_interval_ns, NS_S, 100 * NS_MS, NS_MIN, LIVE, "dynamic pool: how often the size is reconsidered"),
     O_INT("workers.batch_max", workers.batch_max, 256, 1, 10000, 0, "messages a worker takes from the queue at once"),
 
     O_ENUM("handler.mode", handler.mode, FG_HANDLER_JSON, handler_modes, 0, "json: parse, filter, shape and re-serialise each event; raw: pass the bytes"),
@@ -262,11 +267,16 @@ static int check_sink_needs(const fg_config_t *cfg, char *msg, size_t msg_size) 
         return -1;
 }
 
+/* Values quoted in messages go through fg_config_quote: a line break or
+ * escape sequence in a value must not break the one-line message format. */
 static int check_url(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        char qbuf[128];
+
         if (!cfg->sink.url || !strncmp(cfg->sink.url, "http://", 7))
                 return 0;
         snprintf(msg, msg_size, "sink.url '%s': only http:// URLs are supported (terminate TLS in a "
-                                "local proxy)", cfg->sink.url);
+                                "local proxy)",
+                 fg_config_quote(cfg->sink.url, strlen(cfg->sink.url), 60, qbuf, sizeof(qbuf)));
         return -1;
 }
 
@@ -297,6 +307,7 @@ static bool dotted_path_ok(const char *p) {
 
 static int check_paths(const fg_config_t *cfg, char *msg, size_t msg_size) {
         const char *bad = NULL, *what = NULL;
+        char qbuf[128];
 
         if (cfg->handler.filter_field && !dotted_path_ok(cfg->handler.filter_field))
                 bad = cfg->handler.filter_field, what = "handler.filter.field";
@@ -304,15 +315,18 @@ static int check_paths(const fg_config_t *cfg, char *msg, size_t msg_size) {
                 if (!dotted_path_ok(cfg->handler.drop.v[i]))
                         bad = cfg->handler.drop.v[i], what = "handler.drop";
         if (bad) {
-                snprintf(msg, msg_size, "%s '%s': empty segment in dotted path", what, bad);
+                snprintf(msg, msg_size, "%s '%s': empty segment in dotted path", what,
+                         fg_config_quote(bad, strlen(bad), 60, qbuf, sizeof(qbuf)));
                 return -1;
         }
         for (size_t i = 0; i < cfg->handler.keep.n; i++) {
-                if (strchr(cfg->handler.keep.v[i], '.')) {
+                const char *keep = cfg->handler.keep.v[i];
+
+                if (strchr(keep, '.')) {
                         snprintf(msg, msg_size,
                                  "handler.keep '%s': keep takes top-level field names (drop takes "
                                  "dotted paths)",
-                                 cfg->handler.keep.v[i]);
+                                 fg_config_quote(keep, strlen(keep), 60, qbuf, sizeof(qbuf)));
                         return -1;
                 }
         }
@@ -350,6 +364,14 @@ static int check_breaker(const fg_config_t *cfg, char *msg, size_t msg_size) {
         return -1;
 }
 
+static int check_workers(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        if (cfg->workers.min <= cfg->workers.max)
+                return 0;
+        snprintf(msg, msg_size, "workers.min (%lld) must not exceed workers.max (%lld)",
+                 (long long)cfg->workers.min, (long long)cfg->workers.max);
+        return -1;
+}
+
 static int check_backoff(const fg_config_t *cfg, char *msg, size_t msg_size) {
         if (cfg->sink.retry_initial_backoff_ns <= cfg->sink.retry_max_backoff_ns)
                 return 0;
@@ -368,6 +390,7 @@ const fg_config_check_t fg_config_checks[] = {
     {{"handler.on_invalid", "dead_letter.topic", NULL}, check_dead_letter},
     {{"sink.retry.initial_backoff", "sink.retry.max_backoff", NULL}, check_backoff},
     {{"breaker.when_open", "breaker.open_max", "breaker.min_calls", NULL}, check_breaker},
+    {{"workers.min", "workers.max", NULL}, check_workers},
 };
 
 const size_t fg_config_nchecks = sizeof(fg_config_checks) / sizeof(fg_config_checks[0]);

@@ -28,7 +28,10 @@
  *   "latency_total": { same shape, since start, without window_s },
  *   "queue": {"depth":N, "bytes":N, "capacity":N, "max_bytes":N, "peak_depth":N},
  *   "ingest": {"assigned":N, "paused":N, "blocked":bool, "pending":N},
- *   "workers": {"mode":"fixed", "total":N, "busy":N},
+ *   "workers": {"mode":"fixed"|"dynamic", "total":N, "busy":N, "target":N,
+ *               "min":N, "max":N, "concurrency_limit":N (0 when fixed),
+ *               "rtt_ms":X (the limit's sink RTT estimate), "scale_ups":N,
+ *               "scale_downs":N},
  *   "lag": {"total":N|null, "updated_ms":N (wall clock of the statistics
  *           it comes from, 0 = none yet), "age_ms":N|null (how old they are),
  *           "partitions": [{"topic":"t", "partition":0, "lag":N|null,
@@ -45,7 +48,8 @@
  * messages polled from Kafka but not yet in the queue (at most 512).
  *
  * Threading: main thread only (handlers run on the loop).
- * Ownership: borrows the daemon state for its whole life.
+ * Ownership: borrows the daemon state (or fg_admin_new_on's opaque) for its
+ * whole life.
  */
 #ifndef FG_ADMIN_H
 #define FG_ADMIN_H
@@ -53,12 +57,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct event_base;
 struct fg_daemon;
+struct fg_view;
 typedef struct fg_admin fg_admin_t;
 
-/* Binds @p listen ("host:port"; port 0 picks one). NULL with a reason. */
+/* Gathers the view one request renders; the server frees it with
+ * fg_view_free. NULL answers 500. Runs on the loop's thread. */
+typedef struct fg_view *(*fg_admin_collect_fn)(void *opaque);
+
+/* Binds @p listen ("host:port"; port 0 picks one) on the daemon's loop,
+ * serving fg_view_collect(d). NULL with a reason. */
 fg_admin_t *fg_admin_new(struct fg_daemon *d, const char *listen, char *errstr,
                          size_t errstr_size);
+/* The same server on any loop, with the view from @p collect(@p opaque):
+ * what fg_admin_new uses, and the seam the admin fuzz target serves a
+ * canned view through (tests/fuzz/fuzz_admin.c). */
+fg_admin_t *fg_admin_new_on(struct event_base *base, const char *listen,
+                            fg_admin_collect_fn collect, void *opaque, char *errstr,
+                            size_t errstr_size);
 void fg_admin_destroy(fg_admin_t *a);
 /* The port actually bound (useful with port 0). */
 int fg_admin_port(const fg_admin_t *a);

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "daemon/admin.h"
 #include "daemon/daemon_int.h"
+#include "daemon/service.h"
 #include "daemon/view.h"
 
 #define WATCH_INTERVAL_MS 20
@@ -76,6 +77,7 @@ static void begin_stop(fg_daemon_t *d, const char *why) {
                 return;
         d->stopping = true;
         d->stop_deadline_ns = fg_mono_ns() + d->cfg->shutdown.timeout_ns;
+        fg_service_stopping(d->svc, why);
         fg_info("%s: draining (up to %lld ms)", why,
                 (long long)(d->cfg->shutdown.timeout_ns / FG_NS_PER_MS));
         if (d->burst)
@@ -110,6 +112,11 @@ static void reload(fg_daemon_t *d) {
         fg_config_diff(d->cfg, ncfg, on_reload_diff, &restart_needed);
         d->cfg->log.level = ncfg->log.level;
         fg_log_set_level((fg_log_level_t)ncfg->log.level);
+        /* The pool resizes live: new threads start now, retired ones finish
+         * their batch first. batch_max is not live (buffers are sized by it). */
+        ncfg->workers.batch_max = d->cfg->workers.batch_max;
+        d->cfg->workers = ncfg->workers;
+        fg_pool_reconfigure(d->pool, d->cfg);
         d->cfg->metrics.log_interval_ns = ncfg->metrics.log_interval_ns;
         d->next_log_ns = fg_mono_ns() + d->cfg->metrics.log_interval_ns;
         fg_sink_reopen(d->sink);
@@ -122,7 +129,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
         fg_daemon_t *d = arg;
 
         if (sig == SIGHUP) {
+                fg_service_reloading(d->svc);
                 reload(d);
+                fg_service_reloaded(d->svc);
         } else if (d->stopping) {
                 fg_warn("second %s: stopping now", sig == SIGINT ? "SIGINT" : "SIGTERM");
                 d->stop_deadline_ns = fg_mono_ns();
@@ -147,16 +156,46 @@ unsigned fg_daemon_window(fg_daemon_t *d, const fg_metrics_snap_t *now, fg_hist_
         return back;
 }
 
-/* Once a second: rate samples, the latency ring, the status line. */
+/* What the pool needs to size itself, from the last second's samples. */
+static void pool_load(fg_daemon_t *d, const fg_metrics_snap_t *snap, fg_pool_load_t *load) {
+        unsigned newest = (d->hring_head + HRING_SLOTS - 1) % HRING_SLOTS;
+        const fg_hist_t *call_then = &d->hring[newest][FG_HIST_SINK_CALL];
+        fg_hist_t *recent = malloc(2 * sizeof(*recent));
+        double calls = fg_rates_per_sec(&d->rates, FG_CTR_SINK_CALLS, 1);
+
+        *load = (fg_pool_load_t){
+            .arrival_per_s = fg_rates_per_sec(&d->rates, FG_CTR_CONSUMED, 1),
+            .events_per_call = calls > 0 ? (fg_rates_per_sec(&d->rates, FG_CTR_OK, 1) +
+                                            fg_rates_per_sec(&d->rates, FG_CTR_FAILED, 1)) / calls
+                                         : 1,
+        };
+        if (!recent || !d->hring_n)
+                goto done;
+        fg_hist_diff(&recent[0], &snap->hist[FG_HIST_SINK_CALL], call_then);
+        fg_hist_diff(&recent[1], &snap->hist[FG_HIST_QUEUE_WAIT],
+                     &d->hring[newest][FG_HIST_QUEUE_WAIT]);
+        if (fg_hist_count(&recent[0]))
+                load->call_latency_s =
+                    (double)fg_hist_sum_ns(&recent[0]) / (double)fg_hist_count(&recent[0]) / 1e9;
+        load->queue_wait_p90_ns = fg_hist_quantile_ns(&recent[1], 0.9);
+done:
+        free(recent);
+}
+
+/* Once a second: rate samples, pool sizing, the latency ring, the status
+ * line. */
 static void on_tick(evutil_socket_t fd, short what, void *arg) {
         fg_daemon_t *d = arg;
         fg_metrics_snap_t *snap = malloc(sizeof(*snap));
         int64_t now = fg_mono_ns();
+        fg_pool_load_t load;
 
         if (!snap)
                 return;
         fg_metrics_snapshot(d->metrics, snap);
         fg_rates_tick(&d->rates, snap, now);
+        pool_load(d, snap, &load);
+        fg_pool_tick(d->pool, &load, now);
         for (int h = 0; h < FG_HIST__CNT; h++)
                 d->hring[d->hring_head][h] = snap->hist[h];
         d->hring_head = (d->hring_head + 1) % HRING_SLOTS;
@@ -174,6 +213,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg) {
                 }
                 d->next_log_ns = now + d->cfg->metrics.log_interval_ns;
         }
+        fg_service_tick(d->svc, now);
 }
 
 /* Drives the stop: once the queue is empty and no worker is busy (or the
@@ -316,6 +356,7 @@ static void teardown(fg_daemon_t *d) {
         }
         if (d->metrics && d->q && d->pool)
                 fg_report_summary(d);
+        fg_service_destroy(d->svc);
         fg_admin_destroy(d->admin);
         fg_ingest_destroy(d->ingest);
         fg_pool_destroy(d->pool);
@@ -373,6 +414,7 @@ int fg_daemon_run(const fg_run_opts_t *opts) {
                 d.exit_code = FG_EXIT_FAILURE;
                 goto done;
         }
+        d.svc = fg_service_new(&d);
         d.exit_code = build(&d, errstr, sizeof(errstr));
         if (d.exit_code != FG_EXIT_OK) {
                 fg_error("%s", errstr);
@@ -387,6 +429,7 @@ int fg_daemon_run(const fg_run_opts_t *opts) {
         fg_info("floodgate %s running: group %s, topics %zu, %s sink, %lld workers", FG_VERSION,
                 d.cfg->kafka.group_id, d.cfg->kafka.topics.n, fg_sink_name(d.sink),
                 (long long)d.cfg->workers.size);
+        fg_service_ready(d.svc);
 
         event_base_dispatch(d.base);
         fg_info("stopping");

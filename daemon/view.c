@@ -94,9 +94,7 @@ fg_view_t *fg_view_collect(fg_daemon_t *d) {
         v->paused = fg_ingest_paused(d->ingest);
         v->pending = fg_ingest_pending(d->ingest);
         v->blocked = fg_ingest_blocked(d->ingest);
-        v->workers_total = fg_pool_size(d->pool);
-        v->workers_busy = fg_pool_busy(d->pool);
-        v->workers_mode = "fixed";
+        fg_pool_get_stats(d->pool, &v->pool);
         v->nlag = fg_ingest_lag(d->ingest, &v->lag, &v->lag_total, &v->lag_updated_ms);
         fg_brk_get_stats(d->brk, v->now_ns, &v->brk);
         v->breaker_enabled = d->cfg->breaker.enabled;
@@ -215,8 +213,19 @@ void fg_view_prometheus(const fg_view_t *v, fg_buf_t *b) {
         gauge(b, "floodgate_breaker_slow_call_rate",
               "slow-call share in the breaker's window (NaN below min_calls)",
               v->brk.slow_rate < 0 ? NAN : v->brk.slow_rate);
-        gauge(b, "floodgate_workers", "worker threads", v->workers_total);
-        gauge(b, "floodgate_workers_busy", "workers handling a batch", v->workers_busy);
+        gauge(b, "floodgate_workers", "worker threads", v->pool.running);
+        gauge(b, "floodgate_workers_busy", "workers handling a batch", v->pool.busy);
+        gauge(b, "floodgate_workers_target", "threads the pool is sizing itself to", v->pool.target);
+        gauge(b, "floodgate_workers_min", "workers.min (fixed: workers.size)", v->pool.min);
+        gauge(b, "floodgate_workers_max", "workers.max (fixed: workers.size)", v->pool.max);
+        counter(b, "floodgate_workers_scale_ups_total", "times a dynamic pool grew", v->pool.scale_ups);
+        counter(b, "floodgate_workers_scale_downs_total", "times a dynamic pool shrank",
+                v->pool.scale_downs);
+        gauge(b, "floodgate_sink_concurrency_limit",
+              "adaptive limit on concurrent sink calls (dynamic pools; 0 when fixed)", v->pool.limit);
+        gauge(b, "floodgate_sink_rtt_seconds",
+              "the concurrency limit's long-term sink round-trip estimate (dynamic pools)",
+              v->pool.rtt_mean_ms / 1e3);
 
         fg_prom_header(b, "floodgate_consumer_lag", "gauge",
                        "messages between a partition's end and the last finished offset");
@@ -300,9 +309,14 @@ json_t *fg_view_json(const fg_view_t *v) {
                             json_pack("{s:i, s:i, s:b, s:i}", "assigned", (int)v->assigned, "paused",
                                       (int)v->paused, "blocked", (int)v->blocked, "pending",
                                       (int)v->pending));
-        json_object_set_new(root, "workers",
-                            json_pack("{s:s, s:i, s:i}", "mode", v->workers_mode, "total",
-                                      (int)v->workers_total, "busy", (int)v->workers_busy));
+        json_object_set_new(
+            root, "workers",
+            json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:I, s:I}", "mode", v->pool.mode,
+                      "total", (int)v->pool.running, "busy", (int)v->pool.busy, "target",
+                      (int)v->pool.target, "min", (int)v->pool.min, "max", (int)v->pool.max,
+                      "concurrency_limit", (int)v->pool.limit, "rtt_ms", v->pool.rtt_mean_ms,
+                      "scale_ups", (json_int_t)v->pool.scale_ups, "scale_downs",
+                      (json_int_t)v->pool.scale_downs));
 
         for (size_t i = 0; i < v->nlag; i++)
                 json_array_append_new(parts, json_pack("{s:s, s:i, s:o, s:I, s:o}", "topic",
@@ -355,20 +369,22 @@ static const char *human_ms(double ms, char *buf, size_t size) {
 }
 
 void fg_view_status_line(const fg_view_t *v, char *buf, size_t size) {
-        char p99[32], lag[32];
+        char p99[32], lag[32], limit[32] = "";
 
+        if (v->pool.limit)
+                snprintf(limit, sizeof(limit), " (limit %u)", v->pool.limit);
         if (v->lag_total < 0)
                 snprintf(lag, sizeof(lag), "?");
         else
                 snprintf(lag, sizeof(lag), "%lld", (long long)v->lag_total);
         snprintf(buf, size,
                  "in %.0f/s out %.0f/s | e2e p99 %s | queue %zu/%zu%s | partitions %u (%u paused) | "
-                 "workers %u/%u busy | lag %s | breaker %s | ok %llu dead %llu dropped %llu",
+                 "workers %u/%u busy%s | lag %s | breaker %s | ok %llu dead %llu dropped %llu",
                  v->rate[FG_CTR_CONSUMED][1], v->rate[FG_CTR_OK][1],
                  human_ms((double)fg_hist_quantile_ns(&v->window[FG_HIST_E2E], 0.99) / 1e6, p99,
                           sizeof(p99)),
                  v->q_depth, v->q_capacity, v->blocked ? " (full)" : "", v->assigned, v->paused,
-                 v->workers_busy, v->workers_total, lag, fg_brk_state_name(v->brk.state),
+                 v->pool.busy, v->pool.running, limit, lag, fg_brk_state_name(v->brk.state),
                  (unsigned long long)v->snap.ctr[FG_CTR_OK],
                  (unsigned long long)v->snap.ctr[FG_CTR_DEAD_LETTER],
                  (unsigned long long)v->snap.ctr[FG_CTR_DROPPED]);

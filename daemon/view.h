@@ -20,6 +20,7 @@
 #include "common/buf.h"
 #include "ingest/lag.h"
 #include "metrics/metrics.h"
+#include "workers/pool.h"
 
 struct fg_daemon;
 
@@ -36,8 +37,7 @@ typedef struct fg_view {
         size_t q_depth, q_bytes, q_capacity, q_max_bytes, q_peak;
         unsigned assigned, paused, pending;
         bool blocked;
-        unsigned workers_total, workers_busy;
-        const char *workers_mode;
+        fg_pool_stats_t pool;
 
         fg_lag_entry_t *lag;
         size_t nlag;

@@ -66,6 +66,10 @@ void fg_sink_reopen(fg_sink_t *sink) {
 
 const char *fg_sink_name(const fg_sink_t *sink) { return sink->cls->name; }
 
+size_t fg_sink_batch_hint(const fg_sink_t *sink) {
+        return sink->cls->batch_hint ? sink->cls->batch_hint(sink->shared) : 0;
+}
+
 fg_sink_conn_t *fg_sink_open(fg_sink_t *sink, char *errstr, size_t errstr_size) {
         fg_sink_conn_t *c = calloc(1, sizeof(*c));
 

@@ -75,6 +75,9 @@ typedef struct fg_sink_class {
         void (*close)(void *conn);
         void (*send)(void *conn, const fg_event_t *evs, size_t n, fg_sink_result_t *res);
         void (*reopen)(void *shared); /* optional: SIGHUP, e.g. after log rotation */
+        /* optional: events per send the sink works best with (one request's
+         * worth); 0 or absent = as many as the worker has. */
+        size_t (*batch_hint)(void *shared);
 } fg_sink_class_t;
 
 typedef struct fg_sink fg_sink_t;
@@ -85,6 +88,8 @@ fg_sink_t *fg_sink_new(const fg_config_t *cfg, const fg_sink_env_t *env, char *e
 void fg_sink_destroy(fg_sink_t *sink);
 void fg_sink_reopen(fg_sink_t *sink);
 const char *fg_sink_name(const fg_sink_t *sink);
+/* Events per send the sink prefers; 0 = no preference. */
+size_t fg_sink_batch_hint(const fg_sink_t *sink);
 
 fg_sink_conn_t *fg_sink_open(fg_sink_t *sink, char *errstr, size_t errstr_size);
 void fg_sink_close(fg_sink_conn_t *conn);

@@ -863,6 +863,13 @@ static void http_send(void *opaque, const fg_event_t *evs, size_t n, fg_sink_res
         }
 }
 
+/* One request's worth of events: a worker then makes one request per send,
+ * so pool size and concurrency limit govern request concurrency. */
+static size_t http_batch_hint(void *opaque) {
+        const http_shared_t *sh = opaque;
+        return sh->format == FG_HTTP_JSON ? 1 : sh->max_msgs;
+}
+
 const fg_sink_class_t fg_sink_http_class = {
     .name = "http",
     .create = http_create,
@@ -870,4 +877,5 @@ const fg_sink_class_t fg_sink_http_class = {
     .open = http_open,
     .close = http_close,
     .send = http_send,
+    .batch_hint = http_batch_hint,
 };

@@ -1,9 +1,16 @@
 /*
- * pool: the worker threads — start, gather batches, stop, abort (see
- * pool.h for the design; worker.c handles one batch).
+ * pool: the worker threads — start, size, gather batches, stop, abort
+ * (see pool.h for the design; worker.c handles one batch, scaler.c decides
+ * sizes, arc.c limits concurrent sink calls).
+ *
+ * Threads come and go at run time: the main thread spawns them into free
+ * slots, asks surplus ones to retire (a worker checks between batches, so
+ * it never leaves events behind), and reaps (joins and frees) the ones that
+ * have exited. Only the main thread touches the slots.
  */
 #include "workers/pool.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,15 +19,38 @@
 #include "common/log.h"
 #include "workers/worker_int.h"
 
-#define POP_TIMEOUT_NS (200 * FG_NS_PER_MS)
+/* Idle workers wake this often to notice a retirement; stops and
+ * retirements also wake them at once (fg_queue_wake_all). */
+#define POP_TIMEOUT_NS  FG_NS_PER_S
+#define ARC_WAIT_NS     (100 * FG_NS_PER_MS)
+#define ARC_MIN_WINDOW  (50 * FG_NS_PER_MS)
+
+static void apply_sizing(fg_pool_t *pool, const fg_config_t *cfg) {
+        pool->size = (unsigned)cfg->workers.size;
+        pool->min = (unsigned)cfg->workers.min;
+        pool->max = (unsigned)cfg->workers.max;
+        pool->linger_ns = cfg->workers.idle_linger_ns;
+        pool->interval_ns = cfg->workers.scale_interval_ns;
+        atomic_store(&pool->dynamic, cfg->workers.mode == FG_WORKERS_DYNAMIC);
+        fg_arc_set_max(pool->arc, pool->max);
+}
 
 fg_pool_t *fg_pool_new(const fg_config_t *cfg, fg_queue_t *q, fg_sink_t *sink,
                        const fg_handler_t *handler, fg_dlq_t *dlq, fg_brk_t *brk,
                        fg_metrics_t *metrics, char *errstr, size_t errstr_size) {
         fg_pool_t *pool = calloc(1, sizeof(*pool));
+        unsigned start = (unsigned)(cfg->workers.min > 4 ? cfg->workers.min : 4);
+        fg_arc_conf_t ac = {
+            .initial_limit = start < cfg->workers.max ? start : (unsigned)cfg->workers.max,
+            .max_limit = FG_POOL_MAX_THREADS,
+            .ewma_alpha = 0.2,
+            .deviation_scale = 2.5,
+            .decrease_ratio = 0.9,
+            .min_window_ns = ARC_MIN_WINDOW,
+        };
         pthread_condattr_t ca;
 
-        if (!pool || !(pool->workers = calloc((size_t)cfg->workers.size, sizeof(fg_worker_t)))) {
+        if (!pool || !(pool->arc = fg_arc_new(&ac))) {
                 free(pool);
                 snprintf(errstr, errstr_size, "out of memory");
                 return NULL;
@@ -32,14 +62,19 @@ fg_pool_t *fg_pool_new(const fg_config_t *cfg, fg_queue_t *q, fg_sink_t *sink,
         pool->brk = brk;
         pool->when_open = cfg->breaker.when_open;
         pool->metrics = metrics;
+        /* A worker takes one sink request's worth (the http sink's batch),
+         * so each in-flight request is one worker: the pool's size, and the
+         * concurrency limit, then govern request concurrency directly. */
         pool->batch_max = (size_t)cfg->workers.batch_max;
+        if (fg_sink_batch_hint(sink) && fg_sink_batch_hint(sink) < pool->batch_max)
+                pool->batch_max = fg_sink_batch_hint(sink);
         pool->batch_wait_ns = cfg->sink.batch_max_wait_ns;
         pool->on_invalid = cfg->handler.on_invalid;
         pool->retry_max_attempts = cfg->sink.retry_max_attempts;
         pool->retry_initial_ns = cfg->sink.retry_initial_backoff_ns;
         pool->retry_max_ns = cfg->sink.retry_max_backoff_ns;
         pool->retry_max_elapsed_ns = cfg->sink.retry_max_elapsed_ns;
-        pool->size = (unsigned)cfg->workers.size;
+        apply_sizing(pool, cfg);
         pthread_mutex_init(&pool->lock, NULL);
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -69,8 +104,29 @@ bool fg_pool_aborting(fg_pool_t *pool) {
         return a;
 }
 
+bool fg_pool_limit_acquire(fg_pool_t *pool, bool *held) {
+        *held = false;
+        if (!atomic_load_explicit(&pool->dynamic, memory_order_relaxed))
+                return true;
+        while (!fg_arc_acquire(pool->arc, ARC_WAIT_NS))
+                if (fg_pool_aborting(pool))
+                        return false;
+        *held = true;
+        return true;
+}
+
+void fg_pool_limit_release(fg_pool_t *pool, bool held, int64_t rtt_ns, fg_arc_signal_t signal,
+                           int64_t now_ns) {
+        if (!held)
+                return;
+        if (rtt_ns < 0)
+                fg_arc_cancel(pool->arc);
+        else
+                fg_arc_release(pool->arc, rtt_ns, signal, now_ns);
+}
+
 /* Takes a batch: what is queued, up to batch_max; with sink.batch.max_wait,
- * waits that long for the batch to fill. 0 when stopping and empty. */
+ * waits that long for the batch to fill. 0 when idle or stopping. */
 static size_t gather(fg_worker_t *w) {
         fg_pool_t *pool = w->pool;
         size_t n = fg_queue_pop(pool->q, w->items, pool->batch_max, POP_TIMEOUT_NS);
@@ -99,28 +155,32 @@ static void *worker_main(void *arg) {
 
         snprintf(name, sizeof(name), "fg-worker-%u", w->id);
         pthread_setname_np(pthread_self(), name);
-        for (;;) {
+        atomic_store(&w->idle_since_ns, fg_mono_ns());
+        while (!atomic_load(&w->retire)) {
                 size_t n = gather(w);
                 if (n == 0) {
                         if (atomic_load(&pool->stopping))
                                 break; /* closed and empty */
                         continue;
                 }
+                atomic_store_explicit(&w->idle_since_ns, 0, memory_order_relaxed);
                 if (fg_pool_aborting(pool) || atomic_load(&pool->failed)) {
                         for (size_t i = 0; i < n; i++)
                                 fg_item_abandon(&w->items[i]);
-                        continue;
+                } else {
+                        atomic_fetch_add_explicit(&pool->busy, 1, memory_order_relaxed);
+                        fg_worker_process(w, n);
+                        atomic_store_explicit(&pool->last_done_ns, fg_mono_ns(), memory_order_relaxed);
+                        atomic_fetch_sub_explicit(&pool->busy, 1, memory_order_relaxed);
                 }
-                atomic_fetch_add_explicit(&pool->busy, 1, memory_order_relaxed);
-                fg_worker_process(w, n);
-                atomic_store_explicit(&pool->last_done_ns, fg_mono_ns(), memory_order_relaxed);
-                atomic_fetch_sub_explicit(&pool->busy, 1, memory_order_relaxed);
+                atomic_store_explicit(&w->idle_since_ns, fg_mono_ns(), memory_order_relaxed);
         }
 
         pthread_mutex_lock(&pool->lock);
         pool->live--;
         pthread_cond_broadcast(&pool->cond);
         pthread_mutex_unlock(&pool->lock);
+        atomic_store(&w->exited, true);
         return NULL;
 }
 
@@ -139,14 +199,18 @@ static void worker_free(fg_worker_t *w) {
         free(w->dlq);
         free(w->dlq_idx);
         free(w->dlq_err);
-        memset(w, 0, sizeof(*w));
+        free(w);
 }
 
 /* Main thread: the worker's buffers, sink connection and handler context. */
-static int worker_init(fg_pool_t *pool, fg_worker_t *w, unsigned id, char *errstr,
-                       size_t errstr_size) {
+static fg_worker_t *worker_new(fg_pool_t *pool, unsigned id, char *errstr, size_t errstr_size) {
+        fg_worker_t *w = calloc(1, sizeof(*w));
         size_t bm = pool->batch_max;
 
+        if (!w) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
         w->pool = pool;
         w->id = id;
         w->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)id << 32) ^ (uint64_t)fg_mono_ns();
@@ -164,38 +228,219 @@ static int worker_init(fg_pool_t *pool, fg_worker_t *w, unsigned id, char *errst
         if (!w->items || !w->evs || !w->slots || !w->send_evs || !w->res || !w->send_idx ||
             !w->done || !w->dlq || !w->dlq_idx || !w->dlq_err || !w->hctx) {
                 snprintf(errstr, errstr_size, "out of memory");
-                return -1;
+                worker_free(w);
+                return NULL;
         }
         /* Opened here, on the main thread, so a sink that cannot start
          * fails start-up with a clear error; used only by the worker. */
         w->conn = fg_sink_open(pool->sink, errstr, errstr_size);
-        if (!w->conn)
-                return -1;
+        if (!w->conn) {
+                worker_free(w);
+                return NULL;
+        }
         w->shard = fg_metrics_shard_get(pool->metrics);
+        return w;
+}
+
+/* Main thread: starts one more worker in a free slot. */
+static int spawn(fg_pool_t *pool, char *errstr, size_t errstr_size) {
+        unsigned slot = 0;
+        fg_worker_t *w;
+        int rc;
+
+        while (slot < FG_POOL_MAX_THREADS && pool->slots[slot])
+                slot++;
+        if (slot == FG_POOL_MAX_THREADS) {
+                snprintf(errstr, errstr_size, "no free worker slot");
+                return -1;
+        }
+        w = worker_new(pool, pool->next_id++, errstr, errstr_size);
+        if (!w)
+                return -1;
+        pthread_mutex_lock(&pool->lock);
+        pool->live++;
+        pthread_mutex_unlock(&pool->lock);
+        rc = pthread_create(&w->thread, NULL, worker_main, w);
+        if (rc) {
+                pthread_mutex_lock(&pool->lock);
+                pool->live--;
+                pthread_mutex_unlock(&pool->lock);
+                snprintf(errstr, errstr_size, "cannot start a worker: %s", strerror(rc));
+                worker_free(w);
+                return -1;
+        }
+        w->started = true;
+        pool->slots[slot] = w;
+        pool->running++;
         return 0;
 }
 
-int fg_pool_start(fg_pool_t *pool, char *errstr, size_t errstr_size) {
-        for (unsigned i = 0; i < pool->size; i++) {
-                fg_worker_t *w = &pool->workers[i];
-                int rc;
-
-                if (worker_init(pool, w, i, errstr, errstr_size))
-                        return -1;
-                pthread_mutex_lock(&pool->lock);
-                pool->live++;
-                pthread_mutex_unlock(&pool->lock);
-                rc = pthread_create(&w->thread, NULL, worker_main, w);
-                if (rc) {
-                        pthread_mutex_lock(&pool->lock);
-                        pool->live--;
-                        pthread_mutex_unlock(&pool->lock);
-                        snprintf(errstr, errstr_size, "cannot start worker: %s", strerror(rc));
-                        return -1;
-                }
-                w->started = true;
+/* Main thread: joins and frees the workers that have exited. */
+static void reap(fg_pool_t *pool) {
+        for (unsigned i = 0; i < FG_POOL_MAX_THREADS; i++) {
+                fg_worker_t *w = pool->slots[i];
+                if (!w || !atomic_load(&w->exited))
+                        continue;
+                pthread_join(w->thread, NULL);
+                worker_free(w);
+                pool->slots[i] = NULL;
+                pool->running--;
         }
+}
+
+/* Workers running and not asked to retire. */
+static unsigned active(const fg_pool_t *pool) {
+        unsigned n = 0;
+        for (unsigned i = 0; i < FG_POOL_MAX_THREADS; i++)
+                n += pool->slots[i] && !atomic_load(&pool->slots[i]->retire);
+        return n;
+}
+
+/* Main thread: asks up to @p n workers to retire, longest idle first (only
+ * those idle at least @p min_idle_ns unless @p busy_too). Returns how many. */
+static unsigned retire(fg_pool_t *pool, unsigned n, int64_t min_idle_ns, bool busy_too,
+                       int64_t now_ns) {
+        unsigned done = 0;
+
+        while (done < n) {
+                fg_worker_t *pick = NULL;
+                int64_t best = INT64_MIN;
+                for (unsigned i = 0; i < FG_POOL_MAX_THREADS; i++) {
+                        fg_worker_t *w = pool->slots[i];
+                        int64_t since, idle;
+                        if (!w || atomic_load(&w->retire))
+                                continue;
+                        since = atomic_load_explicit(&w->idle_since_ns, memory_order_relaxed);
+                        idle = since ? now_ns - since : -1; /* -1: busy */
+                        if ((idle >= min_idle_ns || busy_too) && idle > best) {
+                                pick = w;
+                                best = idle;
+                        }
+                }
+                if (!pick)
+                        break;
+                atomic_store(&pick->retire, true);
+                done++;
+        }
+        if (done)
+                fg_queue_wake_all(pool->q);
+        return done;
+}
+
+/* Main thread: brings the pool to @p target now (fixed mode, reloads). */
+static void resize_to(fg_pool_t *pool, unsigned target, int64_t now_ns) {
+        char errstr[256];
+        unsigned have = active(pool);
+
+        pool->target = target;
+        while (have < target && pool->running < FG_POOL_MAX_THREADS) {
+                if (spawn(pool, errstr, sizeof(errstr))) {
+                        fg_warn("workers: %s", errstr);
+                        break;
+                }
+                have++;
+        }
+        if (have > target)
+                retire(pool, have - target, 0, true, now_ns);
+}
+
+int fg_pool_start(fg_pool_t *pool, char *errstr, size_t errstr_size) {
+        unsigned n = atomic_load(&pool->dynamic) ? pool->min : pool->size;
+
+        pool->target = n;
+        for (unsigned i = 0; i < n; i++)
+                if (spawn(pool, errstr, errstr_size))
+                        return -1;
         return 0;
+}
+
+static unsigned long_idle(const fg_pool_t *pool, int64_t now_ns) {
+        unsigned n = 0;
+        for (unsigned i = 0; i < FG_POOL_MAX_THREADS; i++) {
+                fg_worker_t *w = pool->slots[i];
+                int64_t since;
+                if (!w || atomic_load(&w->retire))
+                        continue;
+                since = atomic_load_explicit(&w->idle_since_ns, memory_order_relaxed);
+                n += since && now_ns - since >= pool->linger_ns;
+        }
+        return n;
+}
+
+void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns) {
+        fg_scaler_conf_t sc = {.min = pool->min, .max = pool->max, .headroom = 1.25,
+                               .queue_wait_grow_ns = 50 * FG_NS_PER_MS};
+        fg_scaler_input_t in;
+        fg_scaler_decision_t dec;
+        fg_arc_stats_t as;
+        char errstr[256];
+
+        reap(pool);
+        if (atomic_load(&pool->stopping))
+                return;
+        if (!atomic_load(&pool->dynamic)) {
+                if (active(pool) != pool->size)
+                        resize_to(pool, pool->size, now_ns);
+                return;
+        }
+        if (now_ns < pool->next_scale_ns)
+                return;
+        pool->next_scale_ns = now_ns + pool->interval_ns;
+
+        fg_arc_get_stats(pool->arc, &as);
+        in = (fg_scaler_input_t){
+            .running = active(pool),
+            .busy = fg_pool_busy(pool),
+            .idle_long = long_idle(pool, now_ns),
+            .arrival_per_s = load->arrival_per_s,
+            .call_latency_s = load->call_latency_s,
+            .events_per_call = load->events_per_call,
+            .queue_fill = (double)fg_queue_depth(pool->q) / (double)fg_queue_capacity(pool->q),
+            .queue_wait_p90_ns = load->queue_wait_p90_ns,
+            .concurrency_limit = as.limit,
+        };
+        fg_scaler_decide(&sc, &pool->sst, &in, &dec);
+        pool->target = dec.target;
+        if (dec.grow) {
+                unsigned started = 0;
+                while (started < dec.grow && pool->running < FG_POOL_MAX_THREADS &&
+                       !spawn(pool, errstr, sizeof(errstr)))
+                        started++;
+                if (started < dec.grow)
+                        fg_warn("workers: %s", errstr);
+                if (started) {
+                        pool->scale_ups++;
+                        fg_info("workers: %u -> %u: %s", in.running, in.running + started, dec.reason);
+                }
+        } else if (dec.retire) {
+                unsigned gone = retire(pool, dec.retire, pool->linger_ns, false, now_ns);
+                if (gone) {
+                        pool->scale_downs++;
+                        fg_info("workers: %u -> %u: %s", in.running, in.running - gone, dec.reason);
+                }
+        }
+}
+
+void fg_pool_reconfigure(fg_pool_t *pool, const fg_config_t *cfg) {
+        bool was_dynamic = atomic_load(&pool->dynamic);
+        int64_t now = fg_mono_ns();
+
+        apply_sizing(pool, cfg);
+        pool->sst = (fg_scaler_state_t){0};
+        pool->next_scale_ns = 0;
+        if (!atomic_load(&pool->dynamic)) {
+                resize_to(pool, pool->size, now);
+        } else {
+                unsigned have = active(pool);
+                /* Within the new bounds at once; the scaler takes it from there. */
+                if (have < pool->min)
+                        resize_to(pool, pool->min, now);
+                else if (have > pool->max)
+                        resize_to(pool, pool->max, now);
+        }
+        fg_info("workers: %s, %u running (target %u)%s",
+                atomic_load(&pool->dynamic) ? "dynamic" : "fixed", active(pool), pool->target,
+                was_dynamic != atomic_load(&pool->dynamic) ? ", mode changed" : "");
 }
 
 bool fg_pool_stop(fg_pool_t *pool, int64_t timeout_ns) {
@@ -218,10 +463,12 @@ bool fg_pool_stop(fg_pool_t *pool, int64_t timeout_ns) {
         if (!drained)
                 fg_warn("shutdown timeout: abandoning unfinished events; Kafka will redeliver them");
 
-        for (unsigned i = 0; i < pool->size; i++) {
-                if (pool->workers[i].started)
-                        pthread_join(pool->workers[i].thread, NULL);
-                pool->workers[i].started = false;
+        for (unsigned i = 0; i < FG_POOL_MAX_THREADS; i++) {
+                fg_worker_t *w = pool->slots[i];
+                if (w && w->started) {
+                        pthread_join(w->thread, NULL);
+                        w->started = false;
+                }
         }
         return drained;
 }
@@ -229,20 +476,40 @@ bool fg_pool_stop(fg_pool_t *pool, int64_t timeout_ns) {
 void fg_pool_destroy(fg_pool_t *pool) {
         if (!pool)
                 return;
-        for (unsigned i = 0; i < pool->size; i++) {
-                fg_worker_t *w = &pool->workers[i];
+        for (unsigned i = 0; i < FG_POOL_MAX_THREADS; i++) {
+                fg_worker_t *w = pool->slots[i];
+                if (!w)
+                        continue;
                 if (w->started)
                         pthread_join(w->thread, NULL);
-                if (w->pool)
-                        worker_free(w);
+                worker_free(w);
         }
+        fg_arc_destroy(pool->arc);
         pthread_cond_destroy(&pool->cond);
         pthread_mutex_destroy(&pool->lock);
-        free(pool->workers);
         free(pool);
 }
 
-unsigned fg_pool_size(const fg_pool_t *pool) { return pool->size; }
+void fg_pool_get_stats(fg_pool_t *pool, fg_pool_stats_t *out) {
+        bool dyn = atomic_load(&pool->dynamic);
+        fg_arc_stats_t as;
+
+        fg_arc_get_stats(pool->arc, &as);
+        *out = (fg_pool_stats_t){
+            .mode = dyn ? "dynamic" : "fixed",
+            .running = pool->running,
+            .busy = fg_pool_busy(pool),
+            .target = pool->target,
+            .min = dyn ? pool->min : pool->size,
+            .max = dyn ? pool->max : pool->size,
+            .limit = dyn ? as.limit : 0,
+            .rtt_mean_ms = dyn ? as.rtt_mean_ms : 0,
+            .scale_ups = pool->scale_ups,
+            .scale_downs = pool->scale_downs,
+        };
+}
+
+unsigned fg_pool_size(const fg_pool_t *pool) { return pool->running; }
 
 unsigned fg_pool_busy(const fg_pool_t *pool) {
         return atomic_load_explicit(&pool->busy, memory_order_relaxed);
@@ -252,9 +519,11 @@ bool fg_pool_failed(const fg_pool_t *pool) { return atomic_load(&pool->failed); 
 
 int64_t fg_pool_longest_call_ns(const fg_pool_t *pool, int64_t now_ns) {
         int64_t longest = 0;
-        for (unsigned i = 0; i < pool->size; i++) {
-                int64_t t = atomic_load_explicit(&pool->workers[i].call_started_ns,
-                                                 memory_order_relaxed);
+        for (unsigned i = 0; i < FG_POOL_MAX_THREADS; i++) {
+                int64_t t;
+                if (!pool->slots[i])
+                        continue;
+                t = atomic_load_explicit(&pool->slots[i]->call_started_ns, memory_order_relaxed);
                 if (t && now_ns - t > longest)
                         longest = now_ns - t;
         }

@@ -13,13 +13,22 @@
  * loss. Each item ends with fg_item_finish() (final outcome, its offset may
  * be committed) or, when the pool is aborted, fg_item_abandon().
  *
+ * Sizing: fixed mode runs workers.size threads. Dynamic mode (scaler.h)
+ * grows at once to what the load needs and retires long-idle threads
+ * lazily, between workers.min and workers.max; an adaptive limit (arc.h)
+ * caps concurrent sink calls on the sink's round-trip times and
+ * push-back. The main thread drives both with fg_pool_tick() and applies
+ * live changes with fg_pool_reconfigure(): new threads start at once,
+ * retired ones finish their batch first, so no event is lost or doubled.
+ *
  * Stopping: fg_pool_stop() closes the queue; workers drain what is left and
  * exit. If they have not finished by the deadline the pool aborts: backoff
  * waits end at once, unfinished items are abandoned (Kafka redelivers them
  * after restart), and the workers exit after their current sink call.
  *
- * Threading: fg_pool_new/start/stop/destroy: main thread. fg_pool_size,
- * fg_pool_busy: any thread (atomics). Workers run worker_main().
+ * Threading: fg_pool_new/start/tick/reconfigure/stop/destroy and the
+ * stats: main thread. fg_pool_busy, fg_pool_failed: any thread (atomics).
+ * Workers run worker_main().
  * Locks: pool->lock guards live and aborting (for the stop handshake and
  * abortable backoff sleeps); never held during a sink call.
  * Ownership: the pool borrows the queue, the sink, the handler, the
@@ -53,6 +62,30 @@ int fg_pool_start(fg_pool_t *pool, char *errstr, size_t errstr_size);
  * Returns true when everything drained without aborting. */
 bool fg_pool_stop(fg_pool_t *pool, int64_t timeout_ns);
 void fg_pool_destroy(fg_pool_t *pool);
+
+/* What the daemon observed recently, for dynamic sizing. */
+typedef struct fg_pool_load {
+        double arrival_per_s;
+        double call_latency_s;
+        double events_per_call;
+        int64_t queue_wait_p90_ns;
+} fg_pool_load_t;
+
+/* Main thread, about once a second: reaps exited threads and, every
+ * workers.scale_interval, resizes. */
+void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns);
+/* Main thread: applies workers.* from @p cfg (mode, size, min, max,
+ * idle_linger, scale_interval) to the running pool. */
+void fg_pool_reconfigure(fg_pool_t *pool, const fg_config_t *cfg);
+
+typedef struct fg_pool_stats {
+        const char *mode;        /* "fixed" | "dynamic" */
+        unsigned running, busy, target, min, max;
+        unsigned limit;          /* adaptive concurrency limit; 0 when fixed */
+        double rtt_mean_ms;      /* the limit's RTT estimate; 0 when fixed */
+        uint64_t scale_ups, scale_downs;
+} fg_pool_stats_t;
+void fg_pool_get_stats(fg_pool_t *pool, fg_pool_stats_t *out);
 
 unsigned fg_pool_size(const fg_pool_t *pool);
 unsigned fg_pool_busy(const fg_pool_t *pool);

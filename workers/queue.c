@@ -29,6 +29,7 @@ struct fg_queue {
         size_t high_msgs, high_bytes;
         size_t low_msgs, low_bytes;
         unsigned waiters;   /* poppers blocked on not_empty */
+        unsigned wake_gen;  /* bumped by fg_queue_wake_all: poppers return */
         bool low_waiter;    /* ingest blocked on low */
         bool closed;
         _Atomic size_t depth_pub;
@@ -139,9 +140,11 @@ size_t fg_queue_push_batch(fg_queue_t *q, const fg_item_t *items, size_t n, bool
 size_t fg_queue_pop(fg_queue_t *q, fg_item_t *out, size_t max, int64_t timeout_ns) {
         struct timespec deadline = fg_deadline_in(timeout_ns);
         size_t n = 0;
+        unsigned gen;
 
         pthread_mutex_lock(&q->lock);
-        while (q->count == 0 && !q->closed) {
+        gen = q->wake_gen;
+        while (q->count == 0 && !q->closed && gen == q->wake_gen) {
                 int rc;
                 q->waiters++;
                 rc = pthread_cond_timedwait(&q->not_empty, &q->lock, &deadline);
@@ -215,6 +218,13 @@ void fg_queue_close(fg_queue_t *q) {
         q->closed = true;
         pthread_cond_broadcast(&q->not_empty);
         pthread_cond_broadcast(&q->low);
+        pthread_mutex_unlock(&q->lock);
+}
+
+void fg_queue_wake_all(fg_queue_t *q) {
+        pthread_mutex_lock(&q->lock);
+        q->wake_gen++;
+        pthread_cond_broadcast(&q->not_empty);
         pthread_mutex_unlock(&q->lock);
 }
 

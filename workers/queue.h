@@ -59,6 +59,9 @@ size_t fg_queue_remove_if(fg_queue_t *q, bool (*pred)(const fg_item_t *it, void 
 
 /* Wakes every waiting popper; later pops return what is left, then 0. */
 void fg_queue_close(fg_queue_t *q);
+/* Wakes every waiting popper once (they return 0 if nothing is queued), so
+ * idle workers notice a retirement at once. Main thread. */
+void fg_queue_wake_all(fg_queue_t *q);
 
 size_t fg_queue_depth(const fg_queue_t *q);
 size_t fg_queue_bytes(const fg_queue_t *q);

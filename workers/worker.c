@@ -9,7 +9,8 @@
  *                retried on, so nothing is lost)
  *   dead letter -> DEAD_LETTER (final) once the topic has it; if that
  *                produce fails it is retried like a sink call.
- * Every sink call first asks the circuit breaker. While it refuses, the
+ * Every sink call first takes a slot under the adaptive concurrency limit
+ * (dynamic pools, see arc.h), then asks the circuit breaker. While it refuses, the
  * worker sleeps until it might permit (fg_brk_wait_ns, at most a second at
  * a time), holding its events — so the queue fills and ingest pauses — or,
  * with breaker.when_open: dead_letter, dead-letters them. Each call's
@@ -149,16 +150,33 @@ static long handle_all(fg_worker_t *w, size_t n, dead_letters_t *dl) {
         return (long)nsend;
 }
 
-/* Waits until the breaker permits a call. False when the events must not
- * be sent: the pool aborted (they are abandoned) or when_open dead-letters
- * them (they moved to @p dl); *nsend is then 0. */
+static void abandon_pending(fg_worker_t *w, size_t *nsend) {
+        for (size_t k = 0; k < *nsend; k++)
+                fg_item_abandon(&w->items[w->send_idx[k]]);
+        *nsend = 0;
+}
+
+/* Waits until a call may go out: a slot under the adaptive concurrency
+ * limit (dynamic pools), then the breaker's permit — the slot is given back
+ * while the breaker makes us wait, so a refused worker never holds one.
+ * False when the events must not be sent: the pool aborted (they are
+ * abandoned) or when_open dead-letters them (they moved to @p dl); *nsend
+ * is then 0. */
 static bool await_permit(fg_worker_t *w, size_t *nsend, dead_letters_t *dl,
-                         fg_brk_permit_t *permit) {
+                         fg_brk_permit_t *permit, bool *slot) {
         fg_pool_t *pool = w->pool;
 
-        while (!fg_brk_acquire(pool->brk, fg_mono_ns(), permit)) {
-                int64_t wait = fg_brk_wait_ns(pool->brk, fg_mono_ns());
+        for (;;) {
+                int64_t wait;
 
+                if (!fg_pool_limit_acquire(pool, slot)) {
+                        abandon_pending(w, nsend);
+                        return false;
+                }
+                if (fg_brk_acquire(pool->brk, fg_mono_ns(), permit))
+                        return true;
+                fg_pool_limit_release(pool, *slot, -1, FG_ARC_OK, 0);
+                wait = fg_brk_wait_ns(pool->brk, fg_mono_ns());
                 if (pool->when_open == FG_BREAKER_DEAD_LETTER && pool->dlq) {
                         for (size_t k = 0; k < *nsend; k++)
                                 to_dead_letter(w, w->send_idx[k], "breaker_open",
@@ -169,13 +187,22 @@ static bool await_permit(fg_worker_t *w, size_t *nsend, dead_letters_t *dl,
                 if (wait > FG_NS_PER_S || wait <= 0)
                         wait = wait <= 0 ? FG_NS_PER_MS : FG_NS_PER_S;
                 if (!fg_pool_backoff_sleep(pool, wait)) {
-                        for (size_t k = 0; k < *nsend; k++)
-                                fg_item_abandon(&w->items[w->send_idx[k]]);
-                        *nsend = 0;
+                        abandon_pending(w, nsend);
                         return false;
                 }
         }
-        return true;
+}
+
+/* What one sink call says to the concurrency limit. */
+static fg_arc_signal_t call_signal(const fg_sink_result_t *res, size_t n) {
+        bool failed = false;
+
+        for (size_t k = 0; k < n; k++) {
+                if (res[k].status == FG_SINK_BACKPRESSURE)
+                        return FG_ARC_BACKPRESSURE;
+                failed |= res[k].status == FG_SINK_RETRY;
+        }
+        return failed ? FG_ARC_ERROR : FG_ARC_OK;
 }
 
 /* What one sink call says about the sink, for the breaker. */
@@ -207,8 +234,9 @@ static bool deliver(fg_worker_t *w, size_t nsend, dead_letters_t *dl) {
                 size_t kept = 0, ndone = 0;
                 int64_t retry_after = 0, t0, now, now_ms;
                 fg_brk_permit_t permit;
+                bool slot;
 
-                if (!await_permit(w, &nsend, dl, &permit))
+                if (!await_permit(w, &nsend, dl, &permit, &slot))
                         return !fg_pool_aborting(pool);
                 for (size_t k = 0; k < nsend; k++)
                         w->send_evs[k] = w->evs[w->send_idx[k]];
@@ -219,6 +247,7 @@ static bool deliver(fg_worker_t *w, size_t nsend, dead_letters_t *dl) {
                 now = fg_mono_ns();
                 now_ms = fg_wall_ms();
                 fg_brk_record(pool->brk, &permit, call_outcome(w->res, nsend), now - t0, now);
+                fg_pool_limit_release(pool, slot, now - t0, call_signal(w->res, nsend), now);
                 fg_mshard_observe(w->shard, FG_HIST_SINK_CALL, now - t0);
                 fg_mshard_add(w->shard, FG_CTR_SINK_CALLS, 1);
 

@@ -13,6 +13,8 @@
 
 #include "breaker/breaker.h"
 #include "sinks/dead_letter.h"
+#include "workers/arc.h"
+#include "workers/scaler.h"
 #include "workers/handler.h"
 #include "workers/pool.h"
 
@@ -43,7 +45,13 @@ typedef struct fg_worker {
         rd_kafka_resp_err_t *dlq_err;
         uint64_t rng;            /* jitter state */
         _Atomic int64_t call_started_ns; /* monotonic; 0 = not in a sink call */
+        _Atomic int64_t idle_since_ns;   /* monotonic; 0 = working */
+        _Atomic bool retire;     /* set by the main thread: exit after this batch */
+        _Atomic bool exited;     /* set by the worker as it ends; reaped by main */
 } fg_worker_t;
+
+/* The most threads a pool may ever run (workers.max's bound). */
+#define FG_POOL_MAX_THREADS 1024
 
 struct fg_pool {
         fg_queue_t *q;
@@ -57,8 +65,20 @@ struct fg_pool {
         int64_t batch_wait_ns;
         fg_on_invalid_t on_invalid;
         int64_t retry_max_attempts, retry_initial_ns, retry_max_ns, retry_max_elapsed_ns;
-        unsigned size;
-        fg_worker_t *workers;
+
+        /* Sizing: main thread only (config, ticks, spawn, reap). */
+        fg_worker_t *slots[FG_POOL_MAX_THREADS]; /* NULL = free */
+        unsigned running;        /* threads started and not yet reaped */
+        unsigned next_id;
+        unsigned size, min, max; /* workers.* as last configured */
+        int64_t linger_ns, interval_ns, next_scale_ns;
+        unsigned target;
+        fg_scaler_state_t sst;
+        uint64_t scale_ups, scale_downs;
+        /* The adaptive sink concurrency limit, used while dynamic; kept for
+         * the pool's life so a worker inside it is never left dangling. */
+        fg_arc_t *arc;
+        _Atomic bool dynamic;
 
         pthread_mutex_t lock;
         pthread_cond_t cond;     /* live changes, aborting set */
@@ -77,5 +97,11 @@ void fg_worker_process(fg_worker_t *w, size_t n);
 /* pool.c: sleeps up to @p ns unless the pool aborts first; false on abort. */
 bool fg_pool_backoff_sleep(fg_pool_t *pool, int64_t ns);
 bool fg_pool_aborting(fg_pool_t *pool);
+/* pool.c: in dynamic mode, waits for a slot under the adaptive concurrency
+ * limit (*held tells whether one was taken); false if the pool aborted. */
+bool fg_pool_limit_acquire(fg_pool_t *pool, bool *held);
+/* Returns the slot with the call's RTT (< 0: no call happened). */
+void fg_pool_limit_release(fg_pool_t *pool, bool held, int64_t rtt_ns, fg_arc_signal_t signal,
+                           int64_t now_ns);
 
 #endif

@@ -1,0 +1,61 @@
+/*
+ * scaler: the dynamic pool's sizing policy (see scaler.h).
+ */
+#include "workers/scaler.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+static unsigned clampu(double v, unsigned lo, unsigned hi) {
+        if (!(v >= lo))
+                return lo;
+        if (v >= hi)
+                return hi;
+        return (unsigned)ceil(v);
+}
+
+void fg_scaler_decide(const fg_scaler_conf_t *conf, fg_scaler_state_t *st,
+                      const fg_scaler_input_t *in, fg_scaler_decision_t *out) {
+        double per_call = in->events_per_call >= 1 ? in->events_per_call : 1;
+        double littles = in->arrival_per_s * in->call_latency_s / per_call * conf->headroom;
+        bool pressure = in->running > 0 && in->busy >= in->running &&
+                        (in->queue_fill >= 0.5 || in->queue_wait_p90_ns > conf->queue_wait_grow_ns);
+        double want = littles;
+        unsigned cap = conf->max, target;
+
+        if (pressure && want < in->running + in->running / 2.0 + 1)
+                want = in->running + in->running / 2.0 + 1;
+        if (in->concurrency_limit) {
+                unsigned slack = in->concurrency_limit / 4 > 2 ? in->concurrency_limit / 4 : 2;
+                if (in->concurrency_limit + slack < cap)
+                        cap = in->concurrency_limit + slack;
+                if (cap < conf->min)
+                        cap = conf->min;
+        }
+        target = clampu(want, conf->min, cap);
+
+        out->target = target;
+        out->grow = out->retire = 0;
+        if (target > in->running) {
+                st->below = 0;
+                out->grow = target - in->running;
+                snprintf(out->reason, sizeof(out->reason),
+                         "%.0f events/s x %.1f ms / %.0f per call%s -> %u workers", in->arrival_per_s,
+                         in->call_latency_s * 1e3, per_call,
+                         pressure ? ", queue backing up with every worker busy" : "", target);
+        } else if (target < in->running) {
+                unsigned excess = in->running - target;
+                /* Threads idle for a whole linger are surplus: all may go at
+                 * once (the linger and the hysteresis already rule out
+                 * thrash). */
+                if (++st->below >= FG_SCALER_SHRINK_AFTER)
+                        out->retire = excess < in->idle_long ? excess : in->idle_long;
+                snprintf(out->reason, sizeof(out->reason),
+                         "%.0f events/s needs %u of %u workers; retiring %u idle ones", in->arrival_per_s,
+                         target, in->running, out->retire);
+        } else {
+                st->below = 0;
+                out->reason[0] = '\0';
+        }
+}

@@ -1,0 +1,62 @@
+/*
+ * scaler: how many worker threads a dynamic pool should run — pure policy,
+ * fed once per workers.scale_interval with what the pool observed.
+ *
+ * DESIGN
+ * Grow fast, shrink lazily:
+ *   - Little's law sizes the pool for the load: threads needed = arrival
+ *     rate x sink call latency / events per call, times a headroom. When
+ *     work piles up anyway (the queue is filling or events wait long in it)
+ *     while every thread is busy, grow by half again.
+ *   - The target is capped at the adaptive concurrency limit plus some
+ *     slack (threads beyond it could only wait for a slot: see arc.h) and
+ *     at workers.max, and never drops below workers.min.
+ *   - Growth is immediate. Shrinking waits until the target has been lower
+ *     for SHRINK_AFTER consecutive intervals (hysteresis), then retires only
+ *     threads idle for longer than workers.idle_linger. A gap between regular
+ *     bursts shorter than the linger therefore never shrinks the pool: no
+ *     thread churn.
+ *
+ * Threading: pure; the main thread calls it with its own state.
+ * Ownership: plain values.
+ */
+#ifndef FG_SCALER_H
+#define FG_SCALER_H
+
+#include <stdint.h>
+
+typedef struct fg_scaler_conf {
+        unsigned min, max;
+        double headroom;            /* >= 1 */
+        int64_t queue_wait_grow_ns; /* queue waits above this count as pressure */
+} fg_scaler_conf_t;
+
+typedef struct fg_scaler_input {
+        unsigned running;           /* threads alive */
+        unsigned busy;              /* threads handling a batch */
+        unsigned idle_long;         /* threads idle for longer than the linger */
+        double arrival_per_s;       /* events consumed per second, recently */
+        double call_latency_s;      /* mean sink call duration, recently */
+        double events_per_call;     /* mean events per sink call, recently */
+        double queue_fill;          /* 0..1 */
+        int64_t queue_wait_p90_ns;  /* recent queue wait */
+        unsigned concurrency_limit; /* adaptive limit; 0 = none */
+} fg_scaler_input_t;
+
+typedef struct fg_scaler_state {
+        unsigned below; /* consecutive intervals with target < running */
+} fg_scaler_state_t;
+
+typedef struct fg_scaler_decision {
+        unsigned target;   /* what the pool should run */
+        unsigned grow;     /* threads to start now */
+        unsigned retire;   /* long-idle threads to retire now */
+        char reason[160];
+} fg_scaler_decision_t;
+
+#define FG_SCALER_SHRINK_AFTER 3
+
+void fg_scaler_decide(const fg_scaler_conf_t *conf, fg_scaler_state_t *st,
+                      const fg_scaler_input_t *in, fg_scaler_decision_t *out);
+
+#endif
