@@ -11,6 +11,10 @@
 #   make fuzz-deps    install clang and its libFuzzer runtime (as root)
 #   make bench        the pipeline benchmark report
 #   make WERROR=1     warnings are errors (CI)
+#   make install      install the binary, the systemd unit, the configuration,
+#                     man pages, the plugin header and the example plugin
+#                     (PREFIX=/usr/local DESTDIR= ...); make uninstall
+#   make man          regenerate the option list in man/floodgate.yaml.5
 #
 # Phases that need the libraries (check, run, asan, tsan) first run `deps`,
 # then re-enter make so pkg-config sees what deps installed.
@@ -30,9 +34,11 @@ TESTPKG := check
 
 # The Debian packages behind PKGS/TESTPKG, for `make deps`.
 APT_PKGS := gcc make pkg-config libevent-dev librdkafka-dev libjansson-dev \
-            libyaml-dev check prometheus
-# Commands the tests run (promtool comes with Debian's prometheus package).
-DEP_CMDS := promtool
+            libyaml-dev check prometheus systemd groff-base man-db strace
+# Commands the tests run (promtool comes with Debian's prometheus package;
+# systemd-analyze with systemd; groff and man check the manual pages; strace
+# traces the daemon's system calls against the unit's filters).
+DEP_CMDS := promtool systemd-analyze groff man strace
 
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
         -Wmissing-prototypes -Wvla -Wno-unused-parameter
@@ -235,7 +241,7 @@ fuzz-run:
 	     $(FUZZ_BUILD)/fuzz_$$t $$dict -max_total_time=$(FUZZ_SECONDS) \
 	       -timeout=$(FUZZ_TIMEOUT) -artifact_prefix=$$run/artifacts/ \
 	       -print_final_stats=1 $$run/corpus >$$run/fuzz.log 2>&1; then \
-	    grep -E '^#[0-9]+ +DONE|^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
+	    grep -aE '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
 	      $$run/fuzz.log | sed 's/^/   /'; \
 	    if [ "$(FUZZ_MERGE)" = 1 ]; then \
 	      $(FUZZ_BUILD)/fuzz_$$t $$dict -merge=1 tests/fuzz/corpus/$$t $$run/corpus \
@@ -253,11 +259,73 @@ fuzz-run:
 	fi; \
 	echo "fuzzing found nothing ($(words $(FUZZ_TARGETS)) targets, $(FUZZ_SECONDS) s each)"
 
-fuzz: deps fuzz-deps
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-deps
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) SAN=fuzz CC=$(FUZZ_CC) fuzz-build
 	@$(MAKE) --no-print-directory fuzz-run
 
 clean:
 	rm -rf build
+
+# ---- manual pages ----
+# The option list of floodgate.yaml(5) comes from the option table;
+# check_systemd fails when the checked-in page differs from what this makes.
+.PHONY: man install uninstall
+GEN_OPTIONS := $(BUILD)/man/gen_options
+$(GEN_OPTIONS): $(BUILD)/obj/man/gen_options.o $(SAN_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) $^ $(PKG_LIBS) -o $@
+$(BUILD)/tests/check_systemd: | $(GEN_OPTIONS)
+
+man: $(GEN_OPTIONS)
+	$(GEN_OPTIONS) man/floodgate.yaml.5 > $(BUILD)/man/floodgate.yaml.5.new
+	mv $(BUILD)/man/floodgate.yaml.5.new man/floodgate.yaml.5
+
+# ---- install ----
+# make install [PREFIX=/usr/local] [DESTDIR=] [BINDIR= MANDIR= SYSCONFDIR=
+# UNITDIR= INCLUDEDIR= PLUGINDIR=]. An existing floodgate.yaml is never
+# overwritten (the reference is always refreshed as floodgate.yaml.example);
+# uninstall leaves it, and the env file, in place. Neither runs systemctl:
+# follow with `systemctl daemon-reload`.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+INCLUDEDIR ?= $(PREFIX)/include
+PLUGINDIR  ?= $(PREFIX)/lib/floodgate/plugins
+INSTALL    ?= install
+CONFDIR    := $(SYSCONFDIR)/floodgate
+EXAMPLE_PLUGIN := $(BUILD)/plugins/example_plugin.so
+
+install: $(BIN) $(EXAMPLE_PLUGIN)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(CONFDIR) \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(INCLUDEDIR)/floodgate $(DESTDIR)$(PLUGINDIR)
+	$(INSTALL) -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/floodgate
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  systemd/floodgate.service.in > $(DESTDIR)$(UNITDIR)/floodgate.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/floodgate.service.tmp
+	mv $(DESTDIR)$(UNITDIR)/floodgate.service.tmp $(DESTDIR)$(UNITDIR)/floodgate.service
+	$(INSTALL) -m 0644 config/floodgate.yaml $(DESTDIR)$(CONFDIR)/floodgate.yaml.example
+	@if [ -e $(DESTDIR)$(CONFDIR)/floodgate.yaml ]; then \
+	  echo "keeping $(DESTDIR)$(CONFDIR)/floodgate.yaml"; \
+	else \
+	  echo "$(INSTALL) -m 0644 config/floodgate.yaml $(DESTDIR)$(CONFDIR)/floodgate.yaml"; \
+	  $(INSTALL) -m 0644 config/floodgate.yaml $(DESTDIR)$(CONFDIR)/floodgate.yaml; \
+	fi
+	$(INSTALL) -m 0644 man/floodgate.8 $(DESTDIR)$(MANDIR)/man8/floodgate.8
+	$(INSTALL) -m 0644 man/floodgate.yaml.5 $(DESTDIR)$(MANDIR)/man5/floodgate.yaml.5
+	$(INSTALL) -m 0644 sinks/floodgate_plugin.h $(DESTDIR)$(INCLUDEDIR)/floodgate/floodgate_plugin.h
+	$(INSTALL) -m 0755 $(EXAMPLE_PLUGIN) $(DESTDIR)$(PLUGINDIR)/example_plugin.so
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/floodgate $(DESTDIR)$(UNITDIR)/floodgate.service \
+	  $(DESTDIR)$(CONFDIR)/floodgate.yaml.example \
+	  $(DESTDIR)$(MANDIR)/man8/floodgate.8 $(DESTDIR)$(MANDIR)/man5/floodgate.yaml.5 \
+	  $(DESTDIR)$(INCLUDEDIR)/floodgate/floodgate_plugin.h \
+	  $(DESTDIR)$(PLUGINDIR)/example_plugin.so
+	rmdir $(DESTDIR)$(INCLUDEDIR)/floodgate $(DESTDIR)$(PLUGINDIR) \
+	  $(DESTDIR)$(patsubst %/,%,$(dir $(PLUGINDIR))) 2>/dev/null || true
 
 -include $(shell find $(BUILD)/obj $(BUILD)/plugins -name '*.d' 2>/dev/null)

@@ -26,6 +26,7 @@
 #define FG_LATENCY_WINDOW_S 10
 
 struct fg_admin;
+struct fg_service;
 
 typedef struct fg_daemon {
         fg_config_t *cfg; /* the running configuration */
@@ -51,6 +52,7 @@ typedef struct fg_daemon {
         bool burst_started;
 
         struct fg_admin *admin;
+        struct fg_service *svc;  /* systemd notifications; NULL without NOTIFY_SOCKET */
 
         fg_rates_t rates;
         /* hring[i][h]: histogram h as of one tick; FG_LATENCY_WINDOW_S + 1

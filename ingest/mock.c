@@ -3,6 +3,8 @@
  */
 #include "ingest/mock.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -15,6 +17,7 @@ fg_mock_t *fg_mock_new(int brokers, char *errstr, size_t errstr_size) {
         fg_mock_t *mock = calloc(1, sizeof(*mock));
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         char reason[256];
+        sigset_t all, old;
 
         if (!mock) {
                 rd_kafka_conf_destroy(conf);
@@ -31,7 +34,14 @@ fg_mock_t *fg_mock_new(int brokers, char *errstr, size_t errstr_size) {
                 free(mock);
                 return NULL;
         }
+        /* The cluster's thread inherits this mask. librdkafka's own threads
+         * block every signal, but the mock's does not, and a signal meant
+         * for the daemon's loop (SIGHUP, SIGTERM) landing there interrupts
+         * its poll() and stops the whole cluster. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
         mock->mc = rd_kafka_mock_cluster_new(mock->rk, brokers);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (!mock->mc) {
                 snprintf(errstr, errstr_size, "cannot start a mock cluster of %d brokers", brokers);
                 fg_mock_destroy(mock);
