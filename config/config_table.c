@@ -160,7 +160,7 @@ const fg_opt_t fg_config_opts[] = {
     O_INT("workers.min", workers.min, 1, 1, 1024, LIVE, "dynamic pool: fewest threads"),
     O_INT("workers.max", workers.max, 64, 1, 1024, LIVE, "dynamic pool: most threads (and most concurrent sink calls)"),
     O_DURATION("workers.idle_linger", workers.idle_linger_ns, 30 * NS_S, NS_S, NS_H, LIVE, "dynamic pool: a thread idle this long may retire (longer than the gap between bursts)"),
-    O_DURATION("workers.scale_interval", workers.scale_interval_ns, NS_S, 100 * NS_MS, NS_MIN, LIVE, "dynamic pool: how often the size is reconsidered"),
+    O_DURATION("workers.scale_interval", workers.scale_interval_ns, NS_S, NS_S, NS_MIN, LIVE, "dynamic pool: how often the size is reconsidered (the daemon ticks once a second)"),
     O_INT("workers.batch_max", workers.batch_max, 256, 1, 10000, 0, "messages a worker takes from the queue at once"),
 
     O_ENUM("handler.mode", handler.mode, FG_HANDLER_JSON, handler_modes, 0, "json: parse, filter, shape and re-serialise each event; raw: pass the bytes"),

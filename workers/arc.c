@@ -41,7 +41,7 @@ fg_arc_t *fg_arc_new(const fg_arc_conf_t *conf) {
 
         if (conf->initial_limit < 1 || conf->max_limit < conf->initial_limit ||
             !(conf->ewma_alpha > 0 && conf->ewma_alpha <= 1) || !(conf->decrease_ratio > 0) ||
-            !(conf->decrease_ratio < 1) || conf->deviation_scale < 0)
+            !(conf->decrease_ratio < 1) || !(conf->deviation_scale >= 0))
                 return NULL;
         arc = calloc(1, sizeof(*arc));
         if (!arc)

@@ -156,8 +156,14 @@ static void *worker_main(void *arg) {
         snprintf(name, sizeof(name), "fg-worker-%u", w->id);
         pthread_setname_np(pthread_self(), name);
         atomic_store(&w->idle_since_ns, fg_mono_ns());
-        while (!atomic_load(&w->retire)) {
-                size_t n = gather(w);
+        for (;;) {
+                int asked = FG_W_RETIRE;
+                size_t n;
+                /* Leaving is final: the main thread can no longer take the
+                 * retirement back once this succeeds. */
+                if (atomic_compare_exchange_strong(&w->retire, &asked, FG_W_LEAVING))
+                        break;
+                n = gather(w);
                 if (n == 0) {
                         if (atomic_load(&pool->stopping))
                                 break; /* closed and empty */
@@ -275,11 +281,14 @@ static int spawn(fg_pool_t *pool, char *errstr, size_t errstr_size) {
         return 0;
 }
 
-/* Main thread: joins and frees the workers that have exited. */
-static void reap(fg_pool_t *pool) {
+/* Main thread: joins and frees the workers that have exited and, with
+ * @p leaving, also those past their last batch (their exit is imminent and
+ * does not block: only pool->lock, never held for long). */
+static void reap(fg_pool_t *pool, bool leaving) {
         for (unsigned i = 0; i < FG_POOL_MAX_THREADS; i++) {
                 fg_worker_t *w = pool->slots[i];
-                if (!w || !atomic_load(&w->exited))
+                if (!w || !(atomic_load(&w->exited) ||
+                            (leaving && atomic_load(&w->retire) == FG_W_LEAVING)))
                         continue;
                 pthread_join(w->thread, NULL);
                 worker_free(w);
@@ -292,7 +301,7 @@ static void reap(fg_pool_t *pool) {
 static unsigned active(const fg_pool_t *pool) {
         unsigned n = 0;
         for (unsigned i = 0; i < FG_POOL_MAX_THREADS; i++)
-                n += pool->slots[i] && !atomic_load(&pool->slots[i]->retire);
+                n += pool->slots[i] && atomic_load(&pool->slots[i]->retire) == FG_W_RUN;
         return n;
 }
 
@@ -308,7 +317,7 @@ static unsigned retire(fg_pool_t *pool, unsigned n, int64_t min_idle_ns, bool bu
                 for (unsigned i = 0; i < FG_POOL_MAX_THREADS; i++) {
                         fg_worker_t *w = pool->slots[i];
                         int64_t since, idle;
-                        if (!w || atomic_load(&w->retire))
+                        if (!w || atomic_load(&w->retire) != FG_W_RUN)
                                 continue;
                         since = atomic_load_explicit(&w->idle_since_ns, memory_order_relaxed);
                         idle = since ? now_ns - since : -1; /* -1: busy */
@@ -319,7 +328,7 @@ static unsigned retire(fg_pool_t *pool, unsigned n, int64_t min_idle_ns, bool bu
                 }
                 if (!pick)
                         break;
-                atomic_store(&pick->retire, true);
+                atomic_store(&pick->retire, FG_W_RETIRE);
                 done++;
         }
         if (done)
@@ -327,19 +336,37 @@ static unsigned retire(fg_pool_t *pool, unsigned n, int64_t min_idle_ns, bool bu
         return done;
 }
 
+/* Main thread: adds @p n workers, first by taking back retirements not yet
+ * acted on, then — once no retired thread is left alive — by starting new
+ * ones, so the threads alive never exceed what was asked for. Returns how
+ * many were added; @p errstr says why when short. */
+static unsigned grow(fg_pool_t *pool, unsigned n, char *errstr, size_t errstr_size) {
+        unsigned added = 0;
+
+        for (unsigned i = 0; i < FG_POOL_MAX_THREADS && added < n; i++) {
+                fg_worker_t *w = pool->slots[i];
+                int asked = FG_W_RETIRE;
+                if (w && atomic_compare_exchange_strong(&w->retire, &asked, FG_W_RUN))
+                        added++;
+        }
+        if (added < n)
+                reap(pool, true); /* what could not be taken back is leaving */
+        while (added < n && pool->running < FG_POOL_MAX_THREADS) {
+                if (spawn(pool, errstr, errstr_size))
+                        break;
+                added++;
+        }
+        return added;
+}
+
 /* Main thread: brings the pool to @p target now (fixed mode, reloads). */
 static void resize_to(fg_pool_t *pool, unsigned target, int64_t now_ns) {
-        char errstr[256];
+        char errstr[256] = "no free worker slot";
         unsigned have = active(pool);
 
         pool->target = target;
-        while (have < target && pool->running < FG_POOL_MAX_THREADS) {
-                if (spawn(pool, errstr, sizeof(errstr))) {
-                        fg_warn("workers: %s", errstr);
-                        break;
-                }
-                have++;
-        }
+        if (have < target && grow(pool, target - have, errstr, sizeof(errstr)) < target - have)
+                fg_warn("workers: %s", errstr);
         if (have > target)
                 retire(pool, have - target, 0, true, now_ns);
 }
@@ -359,7 +386,7 @@ static unsigned long_idle(const fg_pool_t *pool, int64_t now_ns) {
         for (unsigned i = 0; i < FG_POOL_MAX_THREADS; i++) {
                 fg_worker_t *w = pool->slots[i];
                 int64_t since;
-                if (!w || atomic_load(&w->retire))
+                if (!w || atomic_load(&w->retire) != FG_W_RUN)
                         continue;
                 since = atomic_load_explicit(&w->idle_since_ns, memory_order_relaxed);
                 n += since && now_ns - since >= pool->linger_ns;
@@ -373,9 +400,9 @@ void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns) {
         fg_scaler_input_t in;
         fg_scaler_decision_t dec;
         fg_arc_stats_t as;
-        char errstr[256];
+        char errstr[256] = "no free worker slot";
 
-        reap(pool);
+        reap(pool, false);
         if (atomic_load(&pool->stopping))
                 return;
         if (!atomic_load(&pool->dynamic)) {
@@ -383,7 +410,10 @@ void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns) {
                         resize_to(pool, pool->size, now_ns);
                 return;
         }
-        if (now_ns < pool->next_scale_ns)
+        /* Ticks come about once a second, each a little early or late: one
+         * that is up to a tenth of an interval early still counts, or with
+         * scale_interval = the tick period every other interval is lost. */
+        if (now_ns < pool->next_scale_ns - pool->interval_ns / 10)
                 return;
         pool->next_scale_ns = now_ns + pool->interval_ns;
 
@@ -402,10 +432,7 @@ void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns) {
         fg_scaler_decide(&sc, &pool->sst, &in, &dec);
         pool->target = dec.target;
         if (dec.grow) {
-                unsigned started = 0;
-                while (started < dec.grow && pool->running < FG_POOL_MAX_THREADS &&
-                       !spawn(pool, errstr, sizeof(errstr)))
-                        started++;
+                unsigned started = grow(pool, dec.grow, errstr, sizeof(errstr));
                 if (started < dec.grow)
                         fg_warn("workers: %s", errstr);
                 if (started) {
@@ -532,4 +559,13 @@ int64_t fg_pool_longest_call_ns(const fg_pool_t *pool, int64_t now_ns) {
 
 int64_t fg_pool_last_done_ns(const fg_pool_t *pool) {
         return atomic_load_explicit(&pool->last_done_ns, memory_order_relaxed);
+}
+
+unsigned fg_pool_live_threads(fg_pool_t *pool) {
+        unsigned n;
+
+        pthread_mutex_lock(&pool->lock);
+        n = pool->live;
+        pthread_mutex_unlock(&pool->lock);
+        return n;
 }

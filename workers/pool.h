@@ -27,7 +27,8 @@
  * after restart), and the workers exit after their current sink call.
  *
  * Threading: fg_pool_new/start/tick/reconfigure/stop/destroy and the
- * stats: main thread. fg_pool_busy, fg_pool_failed: any thread (atomics).
+ * stats: main thread. fg_pool_busy, fg_pool_failed: any thread (atomics);
+ * fg_pool_live_threads: any thread (pool->lock).
  * Workers run worker_main().
  * Locks: pool->lock guards live and aborting (for the stop handshake and
  * abortable backoff sleeps); never held during a sink call.
@@ -97,5 +98,10 @@ bool fg_pool_failed(const fg_pool_t *pool);
 int64_t fg_pool_longest_call_ns(const fg_pool_t *pool, int64_t now_ns);
 /* Monotonic time a worker last finished a batch; 0 before. */
 int64_t fg_pool_last_done_ns(const fg_pool_t *pool);
+/* Worker threads alive right now: started (or being started) and not yet
+ * past their exit, retiring ones included — what the process really runs,
+ * unlike fg_pool_size (threads not yet reaped). Any thread (pool->lock):
+ * tests check workers.max against it while the main thread resizes. */
+unsigned fg_pool_live_threads(fg_pool_t *pool);
 
 #endif

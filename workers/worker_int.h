@@ -46,9 +46,13 @@ typedef struct fg_worker {
         uint64_t rng;            /* jitter state */
         _Atomic int64_t call_started_ns; /* monotonic; 0 = not in a sink call */
         _Atomic int64_t idle_since_ns;   /* monotonic; 0 = working */
-        _Atomic bool retire;     /* set by the main thread: exit after this batch */
+        /* FG_W_RUN; FG_W_RETIRE (main thread: exit after this batch; it may
+         * take that back); FG_W_LEAVING (the worker: past its last batch). */
+        _Atomic int retire;
         _Atomic bool exited;     /* set by the worker as it ends; reaped by main */
 } fg_worker_t;
+
+enum { FG_W_RUN = 0, FG_W_RETIRE, FG_W_LEAVING };
 
 /* The most threads a pool may ever run (workers.max's bound). */
 #define FG_POOL_MAX_THREADS 1024

@@ -874,11 +874,13 @@ size_t fg_test_httpd_ids(fg_test_httpd_t *h, const char *prefix, int64_t count, 
         sc.times = times ? times : calloc(sc.count ? (size_t)sc.count : 1, sizeof(*sc.times));
         if (times && sc.count)
                 memset(times, 0, (size_t)sc.count * sizeof(*times));
-        if (log && sc.times)
+        if (log && sc.times) {
                 for (size_t i = 0; i < log->n; i++)
-                        scan_body(&sc, log->reqs[i].body, log->reqs[i].body_len);
-        else
+                        if (log->reqs[i].status >= 200 && log->reqs[i].status < 300)
+                                scan_body(&sc, log->reqs[i].body, log->reqs[i].body_len);
+        } else {
                 fprintf(stderr, "httpd: out of memory counting ids\n");
+        }
         sc.ic.dups = sc.ic.matched - sc.ic.distinct;
         if (ic)
                 *ic = sc.ic;

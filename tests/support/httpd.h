@@ -135,7 +135,8 @@ typedef struct fg_test_httpd_idcount {
         int64_t unparsed; /* bodies (NDJSON: lines) that are not JSON */
 } fg_test_httpd_idcount_t;
 
-/* Counts the ids "<prefix>-<seq>" in the logged bodies. A body is one JSON
+/* Counts the ids "<prefix>-<seq>" in the bodies the server accepted (answered
+ * 2xx: what was delivered; refused bodies do not count). A body is one JSON
  * object, an array of them, or NDJSON (one per line); an object's id is its
  * "id" string member, else the first one found in nested objects (so an
  * envelope works). Fills @p times[seq] (count entries, zeroed first; may be
