@@ -7,6 +7,7 @@
 #ifndef FG_CLOCK_H
 #define FG_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -23,6 +24,16 @@ static inline int64_t fg_wall_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / FG_NS_PER_MS;
+}
+
+/* A condition variable whose timed waits use CLOCK_MONOTONIC, so deadlines
+ * from fg_deadline_in() are immune to wall-clock jumps. */
+static inline void fg_cond_init_monotonic(pthread_cond_t *cond) {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(cond, &ca);
+        pthread_condattr_destroy(&ca);
 }
 
 /* Absolute CLOCK_MONOTONIC deadline @p ns from now, for pthread_cond_timedwait

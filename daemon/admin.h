@@ -41,7 +41,8 @@
  *               window; null below breaker.min_calls), "window_calls":N,
  *               "not_permitted":N, "transitions":{"open":N, ...},
  *               "open_remaining_ms":X},
- *   "process": {"rss_bytes":N, "peak_rss_bytes":N, "threads":N, "open_fds":N},
+ *   "process": {"rss_bytes":N, "peak_rss_bytes":N, "cpu_seconds":X, "threads":N,
+ *               "open_fds":N},
  *   "health": {"healthy":bool, "ready":bool, "reason":"..."}
  * }
  * Latency quantiles of an empty window are null. ingest.pending counts

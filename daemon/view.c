@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "daemon/daemon_int.h"
@@ -41,6 +42,23 @@ static int count_dir(const char *path) {
                 n += de->d_name[0] != '.';
         closedir(dir);
         return n - 1; /* the descriptor opendir holds */
+}
+
+/* utime + stime of this process, in seconds. */
+static double cpu_seconds(void) {
+        char buf[1024], *p;
+        unsigned long long ut = 0, st = 0;
+        FILE *fp = fopen("/proc/self/stat", "r");
+        bool ok;
+
+        if (!fp)
+                return -1;
+        ok = fgets(buf, sizeof(buf), fp) != NULL;
+        fclose(fp);
+        p = ok ? strrchr(buf, ')') : NULL; /* the name may hold spaces */
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+                return -1;
+        return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* The health verdict: the ingest loop turns and no worker is wedged in one
@@ -101,6 +119,7 @@ fg_view_t *fg_view_collect(fg_daemon_t *d) {
 
         v->rss_kib = status_kib("VmRSS");
         v->peak_rss_kib = status_kib("VmHWM");
+        v->cpu_seconds = cpu_seconds();
         v->threads = count_dir("/proc/self/task") + 1;
         v->open_fds = count_dir("/proc/self/fd");
         judge_health(d, v);
@@ -254,6 +273,9 @@ void fg_view_prometheus(const fg_view_t *v, fg_buf_t *b) {
               (double)v->rss_kib * 1024);
         gauge(b, "floodgate_process_peak_resident_memory_bytes", "peak resident set size",
               (double)v->peak_rss_kib * 1024);
+        fg_prom_header(b, "floodgate_process_cpu_seconds_total", "counter",
+                       "user and system CPU time");
+        fg_prom_sample(b, "floodgate_process_cpu_seconds_total", NULL, v->cpu_seconds);
         gauge(b, "floodgate_process_threads", "threads", v->threads);
         gauge(b, "floodgate_process_open_fds", "open file descriptors", v->open_fds);
         gauge(b, "floodgate_healthy", "1 when /healthz answers 200", v->healthy);
@@ -349,9 +371,11 @@ json_t *fg_view_json(const fg_view_t *v) {
                               (double)v->brk.open_remaining_ns / 1e6));
         }
         json_object_set_new(root, "process",
-                            json_pack("{s:I, s:I, s:i, s:i}", "rss_bytes", (json_int_t)v->rss_kib * 1024,
-                                      "peak_rss_bytes", (json_int_t)v->peak_rss_kib * 1024, "threads",
-                                      v->threads, "open_fds", v->open_fds));
+                            json_pack("{s:I, s:I, s:f, s:i, s:i}", "rss_bytes",
+                                      (json_int_t)v->rss_kib * 1024, "peak_rss_bytes",
+                                      (json_int_t)v->peak_rss_kib * 1024, "cpu_seconds",
+                                      v->cpu_seconds, "threads", v->threads, "open_fds",
+                                      v->open_fds));
         json_object_set_new(root, "health",
                             json_pack("{s:b, s:b, s:s}", "healthy", (int)v->healthy, "ready",
                                       (int)v->ready, "reason", v->health_reason));

@@ -48,6 +48,7 @@ typedef struct fg_view {
         bool breaker_enabled;
 
         long rss_kib, peak_rss_kib;
+        double cpu_seconds;             /* user + system since start */
         int threads, open_fds;
 
         bool healthy, ready;

@@ -37,7 +37,6 @@ struct fg_part {
 
 fg_part_t *fg_part_new(const char *topic, int32_t partition) {
         fg_part_t *p = calloc(1, sizeof(*p));
-        pthread_condattr_t ca;
 
         if (!p)
                 abort();
@@ -49,10 +48,7 @@ fg_part_t *fg_part_new(const char *topic, int32_t partition) {
         p->partition = partition;
         atomic_init(&p->refcnt, 1);
         pthread_mutex_init(&p->lock, NULL);
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&p->idle, &ca);
-        pthread_condattr_destroy(&ca);
+        fg_cond_init_monotonic(&p->idle);
         return p;
 }
 

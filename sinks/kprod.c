@@ -144,14 +144,10 @@ static rd_kafka_resp_err_t produce_one(fg_kprod_t *kp, fg_kprod_msg_t *m, slot_t
 void fg_kprod_send(fg_kprod_t *kp, fg_kprod_msg_t *msgs, size_t n, rd_kafka_resp_err_t *err) {
         slot_t *slots = calloc(n ? n : 1, sizeof(*slots));
         waiter_t w = {.pending = n, .err = err};
-        pthread_condattr_t ca;
 
         if (!slots)
                 abort();
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&w.cond, &ca);
-        pthread_condattr_destroy(&ca);
+        fg_cond_init_monotonic(&w.cond);
 
         for (size_t i = 0; i < n; i++) {
                 rd_kafka_resp_err_t e;

@@ -37,7 +37,6 @@ struct fg_arc {
 
 fg_arc_t *fg_arc_new(const fg_arc_conf_t *conf) {
         fg_arc_t *arc;
-        pthread_condattr_t ca;
 
         if (conf->initial_limit < 1 || conf->max_limit < conf->initial_limit ||
             !(conf->ewma_alpha > 0 && conf->ewma_alpha <= 1) || !(conf->decrease_ratio > 0) ||
@@ -51,10 +50,7 @@ fg_arc_t *fg_arc_new(const fg_arc_conf_t *conf) {
         arc->max = conf->max_limit;
         arc->win_start_ns = -1;
         pthread_mutex_init(&arc->lock, NULL);
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&arc->cond, &ca);
-        pthread_condattr_destroy(&ca);
+        fg_cond_init_monotonic(&arc->cond);
         return arc;
 }
 

@@ -48,7 +48,6 @@ fg_pool_t *fg_pool_new(const fg_config_t *cfg, fg_queue_t *q, fg_sink_t *sink,
             .decrease_ratio = 0.9,
             .min_window_ns = ARC_MIN_WINDOW,
         };
-        pthread_condattr_t ca;
 
         if (!pool || !(pool->arc = fg_arc_new(&ac))) {
                 free(pool);
@@ -76,10 +75,7 @@ fg_pool_t *fg_pool_new(const fg_config_t *cfg, fg_queue_t *q, fg_sink_t *sink,
         pool->retry_max_elapsed_ns = cfg->sink.retry_max_elapsed_ns;
         apply_sizing(pool, cfg);
         pthread_mutex_init(&pool->lock, NULL);
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&pool->cond, &ca);
-        pthread_condattr_destroy(&ca);
+        fg_cond_init_monotonic(&pool->cond);
         return pool;
 }
 

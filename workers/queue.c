@@ -46,7 +46,6 @@ static double mark_of(size_t n, double r) {
 fg_queue_t *fg_queue_new(size_t capacity, size_t max_bytes, double high_watermark,
                          double low_watermark, char *errstr, size_t errstr_size) {
         fg_queue_t *q;
-        pthread_condattr_t ca;
 
         if (capacity == 0 || max_bytes == 0 || !(high_watermark > 0 && high_watermark <= 1) ||
             !(low_watermark >= 0 && low_watermark < high_watermark)) {
@@ -71,11 +70,8 @@ fg_queue_t *fg_queue_new(size_t capacity, size_t max_bytes, double high_watermar
         if (q->high_bytes == 0)
                 q->high_bytes = 1;
         pthread_mutex_init(&q->lock, NULL);
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&q->not_empty, &ca);
-        pthread_cond_init(&q->low, &ca);
-        pthread_condattr_destroy(&ca);
+        fg_cond_init_monotonic(&q->not_empty);
+        fg_cond_init_monotonic(&q->low);
         return q;
 }
 
