@@ -130,6 +130,40 @@ static size_t check_encoding(const char *text, size_t len) {
         return len;
 }
 
+/* libyaml ends the stream on a line of its own: in a file without a final
+ * newline its end mark is one line past the last. Point at the real end,
+ * counting lines and columns as libyaml does (CR, LF, CRLF, NEL, LS and PS
+ * break lines; a leading BOM is not a character). */
+static void clamp_to_end(const char *text, size_t len, int *line, int *col) {
+        const unsigned char *s = (const unsigned char *)text;
+        int eline = 1, ecol = 1;
+        size_t i = len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3) ? 3 : 0;
+
+        while (i < len) {
+                size_t brk = s[i] == '\r' && i + 1 < len && s[i + 1] == '\n' ? 2
+                             : s[i] == '\r' || s[i] == '\n'                  ? 1
+                             : i + 1 < len && s[i] == 0xC2 && s[i + 1] == 0x85 ? 2
+                             : i + 2 < len && s[i] == 0xE2 && s[i + 1] == 0x80 &&
+                                     (s[i + 2] == 0xA8 || s[i + 2] == 0xA9)
+                                 ? 3
+                                 : 0;
+
+                if (brk) {
+                        eline++;
+                        ecol = 1;
+                        i += brk;
+                        continue;
+                }
+                if ((s[i] & 0xC0) != 0x80)
+                        ecol++;
+                i++;
+        }
+        if (*line > eline || (*line == eline && *col > ecol)) {
+                *line = eline;
+                *col = ecol;
+        }
+}
+
 static void syntax_error(const yaml_parser_t *parser, const char *text, size_t len,
                          fg_config_diag_t *diag) {
         int line, col, cline, ccol, c;
@@ -157,6 +191,8 @@ static void syntax_error(const yaml_parser_t *parser, const char *text, size_t l
         col = (int)parser->problem_mark.column + 1;
         cline = (int)parser->context_mark.line + 1;
         ccol = (int)parser->context_mark.column + 1;
+        clamp_to_end(text, len, &line, &col);
+        clamp_to_end(text, len, &cline, &ccol);
         c = char_at(text, len, line, col);
         hint = c == '\t' ? "; YAML does not allow tabs here, indent with spaces" : "";
         if (!parser->context)

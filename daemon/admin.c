@@ -26,7 +26,8 @@
 #define ADMIN_MAX_BODY_SIZE    1024
 
 struct fg_admin {
-        fg_daemon_t *d;
+        fg_admin_collect_fn collect;
+        void *opaque;
         struct evhttp *http;
         int port;
 };
@@ -86,7 +87,7 @@ static void on_request(struct evhttp_request *req, void *arg) {
                 evhttp_send_error(req, HTTP_BADMETHOD, NULL);
                 return;
         }
-        v = fg_view_collect(a->d);
+        v = a->collect(a->opaque);
         if (!v) {
                 evhttp_send_error(req, HTTP_INTERNAL, NULL);
                 return;
@@ -138,7 +139,15 @@ static int bound_port(struct evhttp_bound_socket *bs) {
         return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
+static fg_view_t *collect_daemon(void *opaque) { return fg_view_collect(opaque); }
+
 fg_admin_t *fg_admin_new(fg_daemon_t *d, const char *listen, char *errstr, size_t errstr_size) {
+        return fg_admin_new_on(d->base, listen, collect_daemon, d, errstr, errstr_size);
+}
+
+fg_admin_t *fg_admin_new_on(struct event_base *base, const char *listen,
+                            fg_admin_collect_fn collect, void *opaque, char *errstr,
+                            size_t errstr_size) {
         fg_admin_t *a = calloc(1, sizeof(*a));
         struct evhttp_bound_socket *bs;
         char host[256];
@@ -152,8 +161,9 @@ fg_admin_t *fg_admin_new(fg_daemon_t *d, const char *listen, char *errstr, size_
                 snprintf(errstr, errstr_size, "metrics.listen '%s': expected host:port", listen);
                 goto init_error;
         }
-        a->d = d;
-        a->http = evhttp_new(d->base);
+        a->collect = collect;
+        a->opaque = opaque;
+        a->http = evhttp_new(base);
         if (!a->http) {
                 snprintf(errstr, errstr_size, "cannot create the HTTP server");
                 goto init_error;

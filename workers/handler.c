@@ -525,20 +525,46 @@ static const char *type_reason(const json_t *v) {
         }
 }
 
+/* Length of the well-formed UTF-8 sequence at @p s (NUL-terminated), or 0. */
+static size_t utf8_seq(const unsigned char *s) {
+        size_t n = s[0] >= 0xC2 && s[0] <= 0xDF   ? 2
+                   : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+                   : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4
+                                                  : 0;
+        unsigned char lo = s[0] == 0xE0 ? 0xA0 : s[0] == 0xF0 ? 0x90 : 0x80;
+        unsigned char hi = s[0] == 0xED ? 0x9F : s[0] == 0xF4 ? 0x8F : 0xBF;
+
+        if (!n || s[1] < lo || s[1] > hi)
+                return 0;
+        for (size_t i = 2; i < n; i++)
+                if ((s[i] & 0xC0) != 0x80)
+                        return 0;
+        return n;
+}
+
 /* "not JSON: <jansson's text> (line L, column C)", at most
- * FG_HANDLER_REASON_MAX bytes: control characters from the payload (in
- * jansson's "near '...'") become '?', and a long text is cut at a UTF-8
- * character boundary with "...". */
+ * FG_HANDLER_REASON_MAX bytes: control characters and bytes that are not
+ * UTF-8 from the payload (jansson's "near '...'" can quote half a
+ * character) become '?', so the reason is safe in logs and Kafka headers,
+ * and a long text is cut at a UTF-8 character boundary with "...". */
 static const char *parse_reason(fg_handler_ctx_t *ctx, const json_error_t *err) {
         static const char prefix[] = "not JSON: ";
         char text[sizeof(err->text)], suffix[64], out[FG_HANDLER_REASON_MAX + 1];
         size_t n = 0, budget;
         int len;
 
-        for (const char *p = err->text; *p && n < sizeof(text) - 1; p++) {
-                unsigned char c = (unsigned char)*p;
+        for (const unsigned char *p = (const unsigned char *)err->text;
+             *p && n < sizeof(text) - 1;) {
+                size_t k = *p >= 0x80 ? utf8_seq(p) : 1;
 
-                text[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+                if (k > 1 && n + k < sizeof(text)) {
+                        memcpy(text + n, p, k);
+                        n += k;
+                        p += k;
+                        continue;
+                }
+                text[n++] = *p < 0x20 || *p >= 0x7f ? '?' : (char)*p;
+                p++;
         }
         text[n] = '\0';
         snprintf(suffix, sizeof(suffix), " (line %d, column %d)", err->line, err->column);
