@@ -73,10 +73,9 @@ struct fg_handler_ctx {
         fg_buf_t fold;       /* case-folding scratch (handler_filter.c) */
 };
 
-static void seterr(char *errstr, size_t errstr_size, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *errstr, size_t errstr_size, const char *fmt, ...) {
+/* Any thread: formats into errstr when there is one (shared with
+ * handler_filter.c through handler_int.h). */
+void fg_handler_seterr(char *errstr, size_t errstr_size, const char *fmt, ...) {
         va_list ap;
 
         if (!errstr || !errstr_size)
@@ -101,15 +100,15 @@ fg_handler_t *fg_handler_new(const fg_config_t *cfg, char *errstr, size_t errstr
         fg_handler_t *h = calloc(1, sizeof(*h));
 
         if (!h) {
-                seterr(errstr, errstr_size, "handler: out of memory");
+                fg_handler_seterr(errstr, errstr_size, "handler: out of memory");
                 return NULL;
         }
         if (!cfg) {
-                seterr(errstr, errstr_size, "handler: no config");
+                fg_handler_seterr(errstr, errstr_size, "handler: no config");
                 goto init_error;
         }
         if (cfg->handler.mode != FG_HANDLER_JSON && cfg->handler.mode != FG_HANDLER_RAW) {
-                seterr(errstr, errstr_size, "handler.mode: unknown mode %d",
+                fg_handler_seterr(errstr, errstr_size, "handler.mode: unknown mode %d",
                        (int)cfg->handler.mode);
                 goto init_error;
         }
@@ -120,7 +119,7 @@ fg_handler_t *fg_handler_new(const fg_config_t *cfg, char *errstr, size_t errstr
         h->add_metadata = cfg->handler.add_metadata;
         h->shaping = h->add_metadata || cfg->handler.keep.n || cfg->handler.drop.n;
         if (h->mode == FG_HANDLER_RAW && h->shaping) {
-                seterr(errstr, errstr_size,
+                fg_handler_seterr(errstr, errstr_size,
                        "handler.mode 'raw' passes bytes unchanged: add_metadata, keep and drop "
                        "need mode json");
                 goto init_error;
@@ -145,7 +144,7 @@ fg_handler_t *fg_handler_new(const fg_config_t *cfg, char *errstr, size_t errstr
                         const char *name = cfg->handler.keep.v[h->nkeep];
 
                         if (!name || !*name) {
-                                seterr(errstr, errstr_size,
+                                fg_handler_seterr(errstr, errstr_size,
                                        "handler.keep: field names must not be empty");
                                 goto init_error;
                         }
@@ -161,12 +160,12 @@ fg_handler_t *fg_handler_new(const fg_config_t *cfg, char *errstr, size_t errstr
                 json_t *probe;
 
                 if (!name || !*name) {
-                        seterr(errstr, errstr_size, "handler.metadata_field must not be empty");
+                        fg_handler_seterr(errstr, errstr_size, "handler.metadata_field must not be empty");
                         goto init_error;
                 }
                 /* Keys must be UTF-8: check once, not per event. */
                 if (!(probe = json_string(name))) {
-                        seterr(errstr, errstr_size, "handler.metadata_field is not valid UTF-8");
+                        fg_handler_seterr(errstr, errstr_size, "handler.metadata_field is not valid UTF-8");
                         goto init_error;
                 }
                 json_decref(probe);
@@ -182,7 +181,7 @@ fg_handler_t *fg_handler_new(const fg_config_t *cfg, char *errstr, size_t errstr
         return h;
 
 oom:
-        seterr(errstr, errstr_size, "handler: out of memory");
+        fg_handler_seterr(errstr, errstr_size, "handler: out of memory");
 init_error:
         fg_handler_destroy(h);
         return NULL;

@@ -35,18 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void seterr(char *errstr, size_t errstr_size, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *errstr, size_t errstr_size, const char *fmt, ...) {
-        va_list ap;
-
-        if (!errstr || !errstr_size)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(errstr, errstr_size, fmt, ap);
-        va_end(ap);
-}
 
 static inline unsigned char fold(unsigned char c) {
         return (unsigned char)(c - 'A') < 26 ? (unsigned char)(c | 0x20) : c;
@@ -74,7 +62,7 @@ int fg_hpath_compile(fg_hpath_t *path, const char *what, const char *text, char 
 
         memset(path, 0, sizeof(*path));
         if (!text || !*text) {
-                seterr(errstr, errstr_size, "%s: empty path", what);
+                fg_handler_seterr(errstr, errstr_size, "%s: empty path", what);
                 return -1;
         }
         for (const char *c = text; *c; c++)
@@ -82,7 +70,7 @@ int fg_hpath_compile(fg_hpath_t *path, const char *what, const char *text, char 
         path->buf = strdup(text);
         path->seg = calloc(n, sizeof(*path->seg));
         if (!path->buf || !path->seg) {
-                seterr(errstr, errstr_size, "%s: out of memory", what);
+                fg_handler_seterr(errstr, errstr_size, "%s: out of memory", what);
                 goto init_error;
         }
         p = path->buf;
@@ -94,7 +82,7 @@ int fg_hpath_compile(fg_hpath_t *path, const char *what, const char *text, char 
                 path->seg[i].s = p;
                 path->seg[i].len = strlen(p);
                 if (!path->seg[i].len) {
-                        seterr(errstr, errstr_size, "%s '%s': empty segment in dotted path",
+                        fg_handler_seterr(errstr, errstr_size, "%s '%s': empty segment in dotted path",
                                what, text);
                         goto init_error;
                 }
@@ -198,24 +186,24 @@ int fg_hfilter_compile(fg_hfilter_t *f, const fg_config_t *cfg, char *errstr,
 
         f->ci = cfg->handler.filter_case_insensitive;
         if (kinds > 1) {
-                seterr(errstr, errstr_size,
+                fg_handler_seterr(errstr, errstr_size,
                        "handler.filter takes one of equals, exists, contains_any");
                 return -1;
         }
         if (cfg->handler.mode == FG_HANDLER_RAW) {
                 if (field || equals || cfg->handler.filter_exists) {
-                        seterr(errstr, errstr_size,
+                        fg_handler_seterr(errstr, errstr_size,
                                "handler.mode 'raw' filters only with contains_any over the "
                                "whole payload (no field, equals or exists)");
                         return -1;
                 }
         } else {
                 if (kinds && !field) {
-                        seterr(errstr, errstr_size, "handler.filter needs field");
+                        fg_handler_seterr(errstr, errstr_size, "handler.filter needs field");
                         return -1;
                 }
                 if (field && !kinds) {
-                        seterr(errstr, errstr_size,
+                        fg_handler_seterr(errstr, errstr_size,
                                "handler.filter.field needs equals, exists or contains_any");
                         return -1;
                 }
@@ -243,7 +231,7 @@ int fg_hfilter_compile(fg_hfilter_t *f, const fg_config_t *cfg, char *errstr,
                         size_t len = any->v[i] ? strlen(any->v[i]) : 0;
 
                         if (!len) {
-                                seterr(errstr, errstr_size,
+                                fg_handler_seterr(errstr, errstr_size,
                                        "handler.filter.contains_any: keywords must not be empty");
                                 return -1;
                         }
@@ -257,7 +245,7 @@ int fg_hfilter_compile(fg_hfilter_t *f, const fg_config_t *cfg, char *errstr,
         return 0;
 
 oom:
-        seterr(errstr, errstr_size, "handler.filter: out of memory");
+        fg_handler_seterr(errstr, errstr_size, "handler.filter: out of memory");
         return -1;
 }
 

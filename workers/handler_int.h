@@ -89,6 +89,10 @@ bool fg_hfilter_match_json(const fg_hfilter_t *f, struct fg_handler_ctx *ctx, js
 bool fg_hfilter_match_raw(const fg_hfilter_t *f, struct fg_handler_ctx *ctx, const void *p,
                           size_t n);
 
+/* Formats a message into @p errstr (may be NULL). */
+void fg_handler_seterr(char *errstr, size_t errstr_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* The ctx's case-folding scratch buffer (handler.c owns the ctx layout). */
 fg_buf_t *fg_handler_ctx_fold_buf(struct fg_handler_ctx *ctx);
 
