@@ -19,6 +19,7 @@
 #include "daemon/view.h"
 
 #define WATCH_INTERVAL_MS 20
+#define INGEST_STOP_MIN_NS FG_NS_PER_S
 #define HRING_SLOTS (FG_LATENCY_WINDOW_S + 1)
 
 void fg_print_config_errors(const fg_config_errs_t *errs, bool as_log) {
@@ -342,14 +343,29 @@ static int start(fg_daemon_t *d, char *errstr, size_t errstr_size) {
 }
 
 static void teardown(fg_daemon_t *d) {
+        bool stuck = false; /* the ingest thread still runs: leave what it uses */
+
         if (d->pool && d->ingest) {
                 int64_t left = d->stop_deadline_ns - fg_mono_ns();
                 /* Past the deadline unfinished work is abandoned, not lost:
                  * its offsets stay uncommitted. */
                 fg_pool_stop(d->pool, left > 0 ? left : 0);
         }
-        if (d->ingest)
-                fg_ingest_stop(d->ingest);
+        if (d->ingest) {
+                /* The final commit and the group leave get what is left of
+                 * shutdown.timeout, and at least a second (a reachable
+                 * cluster commits in milliseconds). */
+                int64_t left = d->stop_deadline_ns - fg_mono_ns();
+                if (left < INGEST_STOP_MIN_NS)
+                        left = INGEST_STOP_MIN_NS;
+                if (!fg_ingest_stop(d->ingest, left)) {
+                        fg_error("the consumer did not stop within %lld ms (Kafka unreachable?): "
+                                 "exiting without its final commit; uncommitted events will be "
+                                 "redelivered",
+                                 (long long)(left / FG_NS_PER_MS));
+                        stuck = true;
+                }
+        }
         if (d->burst_started) {
                 fg_burst_stop(d->burst);
                 pthread_join(d->burst_thread, NULL);
@@ -358,16 +374,20 @@ static void teardown(fg_daemon_t *d) {
                 fg_report_summary(d);
         fg_service_destroy(d->svc);
         fg_admin_destroy(d->admin);
-        fg_ingest_destroy(d->ingest);
+        if (!stuck)
+                fg_ingest_destroy(d->ingest);
         fg_pool_destroy(d->pool);
-        fg_queue_destroy(d->q);
+        if (!stuck)
+                fg_queue_destroy(d->q);
         fg_sink_destroy(d->sink);
         fg_dlq_destroy(d->dlq);
         fg_brk_destroy(d->brk);
         fg_handler_destroy(d->handler);
         fg_burst_destroy(d->burst);
-        fg_metrics_destroy(d->metrics);
-        fg_mock_destroy(d->mock);
+        if (!stuck) {
+                fg_metrics_destroy(d->metrics);
+                fg_mock_destroy(d->mock);
+        }
         for (int i = 0; i < 3; i++)
                 if (d->ev_sig[i])
                         event_free(d->ev_sig[i]);

@@ -351,13 +351,25 @@ void fg_ingest_drain(fg_ingest_t *in) {
         rd_kafka_queue_yield(in->cq);
 }
 
-void fg_ingest_stop(fg_ingest_t *in) {
+bool fg_ingest_stop(fg_ingest_t *in, int64_t timeout_ns) {
+        struct timespec deadline;
+        int64_t at;
+
         if (!in->started)
-                return;
+                return true;
         atomic_store(&in->stop_req, true);
         rd_kafka_queue_yield(in->cq);
-        pthread_join(in->thread, NULL);
+        /* pthread_timedjoin_np takes a CLOCK_REALTIME deadline. */
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        at = (int64_t)deadline.tv_sec * FG_NS_PER_S + deadline.tv_nsec +
+             (timeout_ns > 365LL * 24 * 3600 * FG_NS_PER_S ? 365LL * 24 * 3600 * FG_NS_PER_S
+                                                             : timeout_ns);
+        deadline.tv_sec = (time_t)(at / FG_NS_PER_S);
+        deadline.tv_nsec = (long)(at % FG_NS_PER_S);
+        if (pthread_timedjoin_np(in->thread, NULL, &deadline) != 0)
+                return false;
         in->started = false;
+        return true;
 }
 
 static bool drop_all(const fg_part_t *part, void *opaque) { return true; }
@@ -365,7 +377,8 @@ static bool drop_all(const fg_part_t *part, void *opaque) { return true; }
 void fg_ingest_destroy(fg_ingest_t *in) {
         if (!in)
                 return;
-        fg_ingest_stop(in);
+        if (!fg_ingest_stop(in, INT64_MAX))
+                return; /* unreachable: an infinite join does not time out */
         fg_ingest_drop_pending(in, drop_all, NULL);
         fg_ingest_table_clear(in);
         if (in->cq)

@@ -59,8 +59,11 @@ fg_ingest_t *fg_ingest_new(const fg_config_t *cfg, const char *bootstrap, fg_que
 int fg_ingest_start(fg_ingest_t *in, char *errstr, size_t errstr_size);
 /* Stop taking new messages; keep the group membership. */
 void fg_ingest_drain(fg_ingest_t *in);
-/* Store and commit the final offsets, leave the group, join the thread. */
-void fg_ingest_stop(fg_ingest_t *in);
+/* Store and commit the final offsets, leave the group, join the thread.
+ * False when the thread has not ended within @p timeout_ns (a commit or the
+ * group leave waiting on an unreachable cluster): the handle must then not
+ * be destroyed; its uncommitted offsets are redelivered later. */
+bool fg_ingest_stop(fg_ingest_t *in, int64_t timeout_ns);
 void fg_ingest_destroy(fg_ingest_t *in);
 
 /* Gauges. */

@@ -66,6 +66,8 @@
  * the reasons of its last send (valid until its next send).
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -556,6 +558,18 @@ static void on_done(struct evhttp_request *req, void *arg) {
         a->done = true;
 }
 
+/* evhttp writes a request's headers and body separately; with Nagle's
+ * algorithm the second write of a bigger request waits for the server's
+ * delayed ACK, ~40 ms per request (measured: sink calls of 43 ms against
+ * a 0 ms server, 2 ms with this). Set when a socket connects, and again on
+ * reuse (one cheap call) in case a socket ever connected unwrapped. */
+static void set_nodelay(evutil_socket_t fd) {
+        int one = 1;
+
+        if (fd >= 0)
+                (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 /* Wraps evhttp's connect callback: the connection is up (switch from the
  * connect deadline to the request deadline) or failed (keep its errno). */
 static void on_connect_event(struct bufferevent *bev, short what, void *arg) {
@@ -563,6 +577,7 @@ static void on_connect_event(struct bufferevent *bev, short what, void *arg) {
         attempt_t *a = c->cur;
 
         if (a && (what & BEV_EVENT_CONNECTED)) {
+                set_nodelay(bufferevent_getfd(bev));
                 a->phase = PH_REQUEST;
                 evhttp_connection_set_timeout_tv(c->evcon, &c->sh->timeout_tv);
                 evtimer_add(c->timer, &c->sh->timeout_tv);
@@ -609,6 +624,8 @@ static void watch_connect(http_conn_t *c, attempt_t *a) {
         } else {
                 a->phase = PH_REQUEST;
                 a->reused = true;
+                if (bev)
+                        set_nodelay(bufferevent_getfd(bev));
                 evtimer_add(c->timer, &c->sh->timeout_tv);
         }
 }
