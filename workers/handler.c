@@ -7,8 +7,12 @@
  * what the config needs:
  *   raw, no filter      nothing at all;
  *   raw, contains_any   one memmem per keyword over the payload;
- *   json, passthrough   json_loadb to validate (the whole cost), then the
- *                       original bytes go on;
+ *   json, passthrough   fg_json_check_object (json_scan.c: one pass, no
+ *                       allocation, agrees with jansson on what loads)
+ *                       to validate, then the original bytes go on;
+ *                       jansson only for an invalid payload's reason,
+ *                       a multi-line payload, or when the scanner is
+ *                       unsure;
  *   json, filter only   parse + match, original bytes go on;
  *   json, shaping       parse, filter (on the original event), drop, keep,
  *                       then serialise with the metadata appended.
@@ -54,6 +58,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "workers/json_scan.h"
 
 /* Reasons are kept short for logs, metrics labels and dead-letter headers. */
 #define FG_HANDLER_REASON_MAX 120
@@ -605,6 +611,16 @@ fg_handle_verdict_t fg_handler_apply(const fg_handler_t *h, fg_handler_ctx_t *ct
                 if (reason)
                         *reason = "empty payload";
                 return FG_HANDLE_INVALID;
+        }
+        if (h->passthrough) {
+                fg_json_check_t chk;
+
+                /* Valid and on one line: nothing to build. Everything else
+                 * (invalid: for jansson's reason; a line break: to compact;
+                 * unsure) takes the jansson path below, as before. */
+                if (fg_json_check_object(ev->value, ev->len, &chk) == FG_JSON_SCAN_OBJECT &&
+                    !chk.has_raw_newline)
+                        return FG_HANDLE_SEND;
         }
         root = json_loadb(ev->value, ev->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
         if (!root) {

@@ -5,10 +5,14 @@
  * generator's ({"id":"x-1","ts":...,"seq":...,"user":"u1","brand":"acme",
  * "text":"acme is trending lorem ipsum ..."}) for the configurations that
  * matter: raw passthrough (the floor: nothing to do), json passthrough
- * (validation only: one jansson parse), json + a case-insensitive
- * contains_any filter (half the events match), and json + that filter +
- * drop + add_metadata (parse, filter, shape, serialise). The ctx is reset
- * every 64 events, as a worker resets before each batch. Per configuration:
+ * (validation only: fg_json_check_object, workers/json_scan.h), json + a
+ * case-insensitive contains_any filter (half the events match), and json +
+ * that filter + drop + add_metadata (parse, filter, shape, serialise). The
+ * ctx is reset every 64 events, as a worker resets before each batch.
+ *
+ * Two rows time the passthrough validation alone, outside the handler:
+ * the scanner, and what json passthrough did before it — json_loadb +
+ * json_is_object + json_decref, the DOM built and thrown away. Per row:
  * the thread's CPU time per event, best of a few runs, so a busy machine
  * does not inflate it.
  *
@@ -16,6 +20,7 @@
  * Threading: main thread only.
  * Ownership: nothing outlives main.
  */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +29,7 @@
 #include "common/clock.h"
 #include "config/config.h"
 #include "workers/handler.h"
+#include "workers/json_scan.h"
 
 #define REPS    5
 #define NEVENTS 1024
@@ -119,6 +125,42 @@ static struct result measure(const fg_handler_t *h, char **evs, const size_t *le
         return best;
 }
 
+/* A validator alone: 1 when @p p is a JSON object. */
+typedef int (*validate_fn)(const char *p, size_t n);
+
+static int validate_scan(const char *p, size_t n) {
+        return fg_json_check_object(p, n, NULL) == FG_JSON_SCAN_OBJECT;
+}
+
+static int validate_jansson(const char *p, size_t n) {
+        json_t *root = json_loadb(p, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        int ok = json_is_object(root);
+
+        json_decref(root);
+        return ok;
+}
+
+static double measure_validate(validate_fn fn, char **evs, const size_t *lens) {
+        double best = 1e30;
+
+        for (int rep = 0; rep < REPS; rep++) {
+                unsigned long ok = 0;
+                int64_t c0 = thread_cpu_ns();
+                double ns;
+
+                for (unsigned long i = 0; i < iterations; i++)
+                        ok += (unsigned long)fn(evs[i % NEVENTS], lens[i % NEVENTS]);
+                ns = (double)(thread_cpu_ns() - c0) / (double)iterations;
+                if (ok != iterations) {
+                        fprintf(stderr, "handler_cost: %lu events invalid\n", iterations - ok);
+                        exit(1);
+                }
+                if (ns < best)
+                        best = ns;
+        }
+        return best;
+}
+
 int main(int argc, char **argv) {
         static const char *brands[] = {"acme", "globex", "initech", "umbrella"};
         /* Half the texts match the filter, in mixed case. */
@@ -158,6 +200,10 @@ int main(int argc, char **argv) {
         }
         printf("handler_cost: %lu events of ~%zu bytes per run, CPU time, best of %d runs\n",
                iterations, total / NEVENTS, REPS);
+        printf("  %-36s %8.1f ns/event\n", "validate: fg_json_check_object",
+               measure_validate(validate_scan, evs, lens));
+        printf("  %-36s %8.1f ns/event  (json passthrough before json_scan)\n",
+               "validate: json_loadb + decref", measure_validate(validate_jansson, evs, lens));
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 fg_handler_t *h = handler_with(cases[i].handler);
                 struct result r = measure(h, evs, lens);

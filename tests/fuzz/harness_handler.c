@@ -20,7 +20,12 @@
  *   - raw mode: the payload passes unchanged unless the reference
  *     contains_any says FILTERED;
  *   - the same event applied again gives the same result, and an earlier
- *     output stays intact while later applies (and a reset) reuse the ctx.
+ *     output stays intact while later applies (and a reset) reuse the ctx;
+ *   - the passthrough scanner (workers/json_scan.h) agrees with jansson on
+ *     the payload and on the whole input: OBJECT exactly when json_loadb
+ *     returns an object, INVALID exactly when it does not (UNSURE is
+ *     allowed: the handler then asks jansson), and on OBJECT
+ *     has_raw_newline exactly when there is a CR or LF byte.
  */
 #include "tests/fuzz/harness.h"
 
@@ -34,6 +39,7 @@
 #include "config/config.h"
 #include "sinks/sink.h"
 #include "workers/handler.h"
+#include "workers/json_scan.h"
 
 #define REASON_MAX 120
 #define NOW_MS     1700000000500LL
@@ -407,6 +413,28 @@ out:
         return rc;
 }
 
+/* fg_json_check_object against jansson on @p p (see the top). */
+static int check_scanner(const void *p, size_t n, const char *what, char *why, size_t why_size) {
+        static const char empty[1] = "";
+        fg_json_check_t chk;
+        fg_json_scan_t got = fg_json_check_object(p, n, &chk);
+        json_t *root = json_loadb(n ? p : empty, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        bool want = json_is_object(root);
+
+        json_decref(root);
+        if (got == FG_JSON_SCAN_UNSURE)
+                return 0;
+        if ((got == FG_JSON_SCAN_OBJECT) != want)
+                return fail(why, why_size, "json_scan on the %s: %s (pos %zu), jansson: %s", what,
+                            got == FG_JSON_SCAN_OBJECT ? "OBJECT" : "INVALID", chk.pos,
+                            want ? "an object" : "refused or not an object");
+        if (got == FG_JSON_SCAN_OBJECT &&
+            chk.has_raw_newline != (memchr(p, '\n', n) || memchr(p, '\r', n)))
+                return fail(why, why_size, "json_scan on the %s: has_raw_newline %d", what,
+                            chk.has_raw_newline);
+        return 0;
+}
+
 /* One apply with every check; *@p out gets the event as the handler left it. */
 static int apply_checked(const setup_t *s, fg_handler_ctx_t *ctx, const fg_event_t *in,
                          fg_event_t *out, fg_handle_verdict_t *verdict, char *why,
@@ -467,6 +495,8 @@ int fg_fuzz_handler(const uint8_t *data, size_t size, char *why, size_t why_size
 
         if (!s)
                 return -1;
+        if (check_scanner(data, size, "whole input", why, why_size) < 0)
+                return -1;
         in = (fg_event_t){
             .topic = flags & 2 ? NULL : "events",
             .partition = (int32_t)(flags >> 2),
@@ -476,6 +506,8 @@ int fg_fuzz_handler(const uint8_t *data, size_t size, char *why, size_t why_size
             .value = size > 2 ? data + 2 : data + size,
             .len = size > 2 ? size - 2 : 0,
         };
+        if (check_scanner(in.value, in.len, "payload", why, why_size) < 0)
+                return -1;
         ctx = fg_handler_ctx_new(s->h);
         if (!ctx)
                 return fail(why, why_size, "fg_handler_ctx_new failed");

@@ -1,0 +1,478 @@
+/*
+ * json_scan: one pass, no allocation, agreeing with jansson 2.14 on what
+ * it loads (the rules are in json_scan.h).
+ *
+ * DESIGN
+ * A goto state machine over three states — at a value, at an object key,
+ * after a value — with the open containers as a bit stack (1 = object)
+ * on the C stack: jansson's depth limit bounds it at 2048 bits. Strings
+ * are the bulk of a typical event, so their plain bytes (0x20..0x7F but
+ * '"' and '\\') are skipped eight at a time with word-wide tests; escapes,
+ * control bytes and UTF-8 sequences take the byte-by-byte path.
+ *
+ * Numbers are checked without converting them: an integer by its digit
+ * count (and a compare at 19 digits), a real by its decimal magnitude —
+ * below 1e308 it is finite, at 1e309 or above it overflows, and only in
+ * between does strtod decide, on a locale-free copy of its significant
+ * digits ("17976931348623159e292"; jansson's strtod sees the same value
+ * and both are correctly rounded). Past FG_JSON_SCAN_MAX_DIGITS digits
+ * that copy would not fit: the answer is UNSURE.
+ *
+ * Threading: any thread; everything is on the caller's stack.
+ */
+#include "workers/json_scan.h"
+
+#include <float.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum tok {
+        TOK_OK = 0,
+        TOK_BAD,
+        TOK_UNSURE,
+} tok_t;
+
+/* Bytes a string may contain as they are: 0x20..0x7F except '"', '\\'. */
+static const uint8_t str_plain[256] = {
+    /* 0x00 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x10 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x20 */ 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x30 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x40 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x50 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    /* 0x60 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x70 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x80..0xFF: 0 (UTF-8, checked sequence by sequence) */
+};
+
+#define ONES  0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+static inline bool is_digit(uint8_t c) {
+        return c >= '0' && c <= '9';
+}
+
+/* jansson's l_isalpha: it reads a whole run of these as one word. */
+static inline bool is_alpha(uint8_t c) {
+        return (uint8_t)((c | 0x20) - 'a') < 26;
+}
+
+/* The bytes of @p v that need a look — < 0x20, '"', '\\' or >= 0x80 —
+ * as their high bits, by the classic has-less/has-zero word tests. A
+ * borrow can flag a byte after a real hit, never one before it: nonzero
+ * exactly when there is a hit, and the lowest flag is the first hit. */
+static inline uint64_t swar_special(uint64_t v) {
+        uint64_t ctl = (v - ONES * 0x20) & ~v;
+        uint64_t q = v ^ (ONES * '"');
+        uint64_t b = v ^ (ONES * '\\');
+
+        q = (q - ONES) & ~q;
+        b = (b - ONES) & ~b;
+        return (ctl | q | b | v) & HIGHS;
+}
+
+/* Whitespace as jansson's lex_scan skips it; notes raw line breaks. */
+static inline const uint8_t *skip_ws(const uint8_t *p, const uint8_t *end, bool *nl) {
+        while (p < end) {
+                switch (*p) {
+                case '\n':
+                case '\r':
+                        *nl = true;
+                        /* fall through */
+                case ' ':
+                case '\t':
+                        p++;
+                        continue;
+                default:
+                        return p;
+                }
+        }
+        return p;
+}
+
+/* Four hex digits (either case) as a value, or -1. */
+static inline int32_t hex4(const uint8_t *p) {
+        int32_t v = 0;
+
+        for (int i = 0; i < 4; i++) {
+                uint8_t c = p[i], lc = (uint8_t)(c | 0x20);
+                int32_t d;
+
+                if (is_digit(c))
+                        d = c - '0';
+                else if (lc >= 'a' && lc <= 'f')
+                        d = lc - 'a' + 10;
+                else
+                        return -1;
+                v = v << 4 | d;
+        }
+        return v;
+}
+
+/* Length of the strict UTF-8 sequence at @p p (lead byte >= 0x80), or 0:
+ * what jansson's utf8_check_first/utf8_check_full accept. */
+static inline size_t utf8_len(const uint8_t *p, const uint8_t *end) {
+        uint8_t c = p[0], lo = 0x80, hi = 0xBF;
+        size_t n, avail = (size_t)(end - p);
+
+        if (c >= 0xC2 && c <= 0xDF)
+                n = 2;
+        else if (c >= 0xE0 && c <= 0xEF)
+                n = 3;
+        else if (c >= 0xF0 && c <= 0xF4)
+                n = 4;
+        else
+                return 0;
+        if (c == 0xE0)
+                lo = 0xA0; /* overlong */
+        else if (c == 0xED)
+                hi = 0x9F; /* surrogates */
+        else if (c == 0xF0)
+                lo = 0x90; /* overlong */
+        else if (c == 0xF4)
+                hi = 0x8F; /* above U+10FFFF */
+        if (avail < n || p[1] < lo || p[1] > hi)
+                return 0;
+        for (size_t i = 2; i < n; i++)
+                if ((p[i] & 0xC0) != 0x80)
+                        return 0;
+        return n;
+}
+
+/* *@p pp is just past the opening quote; on TOK_OK it is just past the
+ * closing one, else at the byte refused. A key may not contain \u0000. */
+static tok_t scan_string(const uint8_t **pp, const uint8_t *end, bool key) {
+        const uint8_t *p = *pp;
+        tok_t rc = TOK_BAD;
+
+        for (;;) {
+                uint8_t c;
+
+                while (end - p >= 8) {
+                        uint64_t v, hit;
+
+                        memcpy(&v, p, sizeof(v));
+                        if ((hit = swar_special(v))) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                                /* The first byte in memory is the lowest. */
+                                p += __builtin_ctzll(hit) >> 3;
+#endif
+                                break;
+                        }
+                        p += 8;
+                }
+                while (p < end && str_plain[*p])
+                        p++;
+                if (p == end)
+                        goto out;
+                c = *p;
+                if (c == '"') {
+                        p++;
+                        rc = TOK_OK;
+                        goto out;
+                }
+                if (c < 0x20)
+                        goto out;
+                if (c >= 0x80) {
+                        size_t k = utf8_len(p, end);
+
+                        if (!k)
+                                goto out;
+                        p += k;
+                        continue;
+                }
+                /* c == '\\' */
+                if (end - p < 2)
+                        goto out;
+                switch (p[1]) {
+                case '"':
+                case '\\':
+                case '/':
+                case 'b':
+                case 'f':
+                case 'n':
+                case 'r':
+                case 't':
+                        p += 2;
+                        break;
+                case 'u': {
+                        int32_t cp, lo;
+
+                        if (end - p < 6 || (cp = hex4(p + 2)) < 0)
+                                goto out;
+                        if (cp >= 0xDC00 && cp <= 0xDFFF)
+                                goto out; /* a low surrogate first */
+                        if (cp == 0 && key)
+                                goto out; /* jansson: NUL byte in object key */
+                        if (cp >= 0xD800 && cp <= 0xDBFF) {
+                                /* Only a low surrogate escape may follow. */
+                                if (end - p < 12 || p[6] != '\\' || p[7] != 'u')
+                                        goto out;
+                                lo = hex4(p + 8);
+                                if (lo < 0xDC00 || lo > 0xDFFF)
+                                        goto out;
+                                p += 6;
+                        }
+                        p += 6;
+                        break;
+                }
+                default:
+                        goto out;
+                }
+        }
+out:
+        *pp = p;
+        return rc;
+}
+
+/* A real whose significant digits are @p a[0..na) then @p b[0..nb) (the
+ * first nonzero, no '.'), of magnitude [1e308, 1e309): does strtod
+ * overflow? @p mag is the decimal magnitude (309): value = 0.digits * 10^mag. */
+static tok_t real_overflows(const uint8_t *a, size_t na, const uint8_t *b, size_t nb,
+                            int64_t mag) {
+        char buf[FG_JSON_SCAN_MAX_DIGITS + 32];
+        size_t m = 0;
+
+        /* Trailing zeros do not count. */
+        while (nb && b[nb - 1] == '0')
+                nb--;
+        if (!nb)
+                while (na && a[na - 1] == '0')
+                        na--;
+        if (na + nb > FG_JSON_SCAN_MAX_DIGITS)
+                return TOK_UNSURE;
+        memcpy(buf, a, na);
+        if (nb)
+                memcpy(buf + na, b, nb);
+        m = na + nb;
+        snprintf(buf + m, sizeof(buf) - m, "e%lld", (long long)(mag - (int64_t)m));
+        return strtod(buf, NULL) > DBL_MAX ? TOK_BAD : TOK_OK;
+}
+
+/* *@p pp is at '-' or a digit; on TOK_OK/TOK_UNSURE it is past the number,
+ * else at the byte refused. */
+static tok_t scan_number(const uint8_t **pp, const uint8_t *end) {
+        static const char int64_max[] = "9223372036854775807";
+        static const char int64_min[] = "9223372036854775808"; /* without '-' */
+        const uint8_t *p = *pp, *ib, *ie, *fb, *fe, *q;
+        bool neg = false, eneg = false;
+        int64_t x = 0, mag;
+        tok_t rc = TOK_BAD;
+
+        if (*p == '-') {
+                neg = true;
+                p++;
+        }
+        if (p == end)
+                goto out;
+        ib = p;
+        if (*p == '0') {
+                p++;
+                if (p < end && is_digit(*p))
+                        goto out; /* leading zero */
+        } else if (is_digit(*p)) {
+                while (p < end && is_digit(*p))
+                        p++;
+        } else {
+                goto out;
+        }
+        ie = p;
+
+        if (p == end || (*p != '.' && *p != 'e' && *p != 'E')) {
+                /* An integer: strtoll must not overflow. */
+                size_t nd = (size_t)(ie - ib);
+
+                if (nd > 19 || (nd == 19 && memcmp(ib, neg ? int64_min : int64_max, 19) > 0))
+                        goto out;
+                rc = TOK_OK;
+                goto out;
+        }
+
+        fb = fe = p;
+        if (*p == '.') {
+                p++;
+                if (p == end || !is_digit(*p))
+                        goto out;
+                fb = p;
+                while (p < end && is_digit(*p))
+                        p++;
+                fe = p;
+        }
+        if (p < end && (*p == 'e' || *p == 'E')) {
+                p++;
+                if (p < end && (*p == '+' || *p == '-'))
+                        eneg = *p++ == '-';
+                if (p == end || !is_digit(*p))
+                        goto out;
+                /* Saturates: beyond 1e17 only the sign matters. */
+                for (; p < end && is_digit(*p); p++)
+                        if (x < 100000000000000000LL)
+                                x = x * 10 + (*p - '0');
+        }
+
+        /* The magnitude: value = 0.<digits from the first nonzero> * 10^mag. */
+        for (q = ib; q < ie && *q == '0'; q++)
+                ;
+        if (q < ie) {
+                mag = ie - q;
+        } else {
+                for (q = fb; q < fe && *q == '0'; q++)
+                        ;
+                if (q == fe) {
+                        rc = TOK_OK; /* zero, whatever the exponent */
+                        goto out;
+                }
+                mag = -(int64_t)(q - fb);
+        }
+        mag += eneg ? -x : x;
+        if (mag <= 308)
+                rc = TOK_OK;
+        else if (mag >= 310)
+                rc = TOK_BAD;
+        else if (q < ie)
+                rc = real_overflows(q, (size_t)(ie - q), fb, (size_t)(fe - fb), mag);
+        else
+                rc = real_overflows(q, (size_t)(fe - q), NULL, 0, mag);
+        if (rc == TOK_BAD)
+                p = *pp; /* refused as a whole */
+out:
+        *pp = p;
+        return rc;
+}
+
+/* *@p pp is at the first letter of @p w; fails when more letters follow. */
+static tok_t scan_word(const uint8_t **pp, const uint8_t *end, const char *w, size_t wn) {
+        const uint8_t *p = *pp;
+
+        if ((size_t)(end - p) < wn || memcmp(p, w, wn) != 0)
+                return TOK_BAD;
+        p += wn;
+        if (p < end && is_alpha(*p))
+                return TOK_BAD;
+        *pp = p;
+        return TOK_OK;
+}
+
+/* Any thread. */
+fg_json_scan_t fg_json_check_object(const void *data, size_t n, fg_json_check_t *out) {
+        const uint8_t *start = data, *p = start, *end;
+        uint8_t is_obj[FG_JSON_SCAN_MAX_DEPTH / 8]; /* bit per open container */
+        size_t depth = 0;
+        bool nl = false, unsure = false;
+        fg_json_scan_t res = FG_JSON_SCAN_INVALID;
+        tok_t t;
+
+        if (n == 0 || !data)
+                goto out;
+        end = start + n;
+
+        p = skip_ws(p, end, &nl);
+        if (p == end || *p != '{')
+                goto out; /* empty, or not an object */
+
+value:  /* at the first byte of a value, inside depth containers */
+        if (depth >= FG_JSON_SCAN_MAX_DEPTH)
+                goto out;
+        switch (*p) {
+        case '{':
+        case '[': {
+                uint8_t close = *p == '{' ? '}' : ']';
+                uint8_t bit = (uint8_t)(1u << (depth & 7));
+
+                if (close == '}')
+                        is_obj[depth >> 3] |= bit;
+                else
+                        is_obj[depth >> 3] &= (uint8_t)~bit;
+                depth++;
+                p = skip_ws(p + 1, end, &nl);
+                if (p == end)
+                        goto out;
+                if (*p == close) {
+                        p++;
+                        depth--;
+                        goto after;
+                }
+                if (close == '}')
+                        goto key;
+                goto value;
+        }
+        case '"':
+                p++;
+                t = scan_string(&p, end, false);
+                break;
+        case 't':
+                t = scan_word(&p, end, "true", 4);
+                goto literal;
+        case 'f':
+                t = scan_word(&p, end, "false", 5);
+                goto literal;
+        case 'n':
+                t = scan_word(&p, end, "null", 4);
+                goto literal;
+        case '-':
+        case '0': case '1': case '2': case '3': case '4':
+        case '5': case '6': case '7': case '8': case '9':
+                t = scan_number(&p, end);
+        literal:
+                /* jansson's lexer drops one NUL right after a number or a
+                 * literal (see json_scan.h). */
+                if (t != TOK_BAD && p < end && *p == '\0')
+                        p++;
+                break;
+        default:
+                goto out;
+        }
+        if (t == TOK_BAD)
+                goto out;
+        if (t == TOK_UNSURE)
+                unsure = true;
+
+after:  /* just past a value, inside depth containers */
+        p = skip_ws(p, end, &nl);
+        if (depth == 0) {
+                if (p == end)
+                        res = unsure ? FG_JSON_SCAN_UNSURE : FG_JSON_SCAN_OBJECT;
+                goto out;
+        }
+        if (p == end)
+                goto out;
+        {
+                bool in_obj = is_obj[(depth - 1) >> 3] >> ((depth - 1) & 7) & 1;
+
+                if (*p == (in_obj ? '}' : ']')) {
+                        p++;
+                        depth--;
+                        goto after;
+                }
+                if (*p != ',')
+                        goto out;
+                p = skip_ws(p + 1, end, &nl);
+                if (p == end)
+                        goto out;
+                if (!in_obj)
+                        goto value;
+        }
+
+key:    /* at what must be an object key */
+        if (*p != '"')
+                goto out;
+        p++;
+        if (scan_string(&p, end, true) != TOK_OK)
+                goto out;
+        p = skip_ws(p, end, &nl);
+        if (p == end || *p != ':')
+                goto out;
+        p = skip_ws(p + 1, end, &nl);
+        if (p == end)
+                goto out;
+        goto value;
+
+out:
+        if (out) {
+                out->has_raw_newline = res != FG_JSON_SCAN_INVALID && nl;
+                out->pos = start ? (size_t)(p - start) : 0;
+        }
+        return res;
+}
