@@ -20,6 +20,7 @@
  * needs no change here.
  */
 #include "config/config_int.h"
+#include "common/utf8.h"
 
 #include "config/units.h"
 
@@ -118,17 +119,6 @@ void fg_config_diag_finish(fg_config_diag_t *diag, fg_config_errs_t *errs) {
         diag->n = diag->cap = 0;
 }
 
-/* Length of the valid UTF-8 sequence at @p s (at most @p len), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t len) {
-        size_t n = s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
-        if (s[0] >= 0xF5 || n > len)
-                return 0;
-        for (size_t i = 1; i < n; i++)
-                if ((s[i] & 0xC0) != 0x80)
-                        return 0;
-        return n;
-}
-
 /* Any thread. */
 const char *fg_config_quote(const char *s, size_t len, size_t max, char *buf, size_t size) {
         const unsigned char *p = (const unsigned char *)s;
@@ -137,7 +127,7 @@ const char *fg_config_quote(const char *s, size_t len, size_t max, char *buf, si
         if (!size)
                 return buf;
         while (i < len) {
-                size_t n = p[i] >= 0x80 ? utf8_len(p + i, len - i) : 1;
+                size_t n = p[i] >= 0x80 ? fg_utf8_seq_len(p + i, len - i) : 1;
                 if (chars >= max || off + 8 >= size) {
                         snprintf(buf + off, size - off, "...");
                         return buf;

@@ -17,6 +17,7 @@
  * Ownership: nodes belong to the tree; fg_config_tree_free() frees them.
  */
 #include "config/config_int.h"
+#include "common/utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +96,6 @@ static size_t check_encoding(const char *text, size_t len) {
         while (i < len) {
                 unsigned char c = s[i];
                 size_t n;
-                unsigned char lo = 0x80, hi = 0xBF;
 
                 if (c == 0)
                         return i;
@@ -103,28 +103,9 @@ static size_t check_encoding(const char *text, size_t len) {
                         i++;
                         continue;
                 }
-                if (c >= 0xC2 && c <= 0xDF)
-                        n = 2;
-                else if (c >= 0xE0 && c <= 0xEF)
-                        n = 3;
-                else if (c >= 0xF0 && c <= 0xF4)
-                        n = 4;
-                else
+                n = fg_utf8_seq_len(s + i, len - i);
+                if (!n)
                         return i;
-                /* Overlong forms, surrogates and code points past U+10FFFF. */
-                if (c == 0xE0)
-                        lo = 0xA0;
-                else if (c == 0xED)
-                        hi = 0x9F;
-                else if (c == 0xF0)
-                        lo = 0x90;
-                else if (c == 0xF4)
-                        hi = 0x8F;
-                if (i + n > len || s[i + 1] < lo || s[i + 1] > hi)
-                        return i;
-                for (size_t k = 2; k < n; k++)
-                        if ((s[i + k] & 0xC0) != 0x80)
-                                return i;
                 i += n;
         }
         return len;

@@ -15,6 +15,7 @@
 #include "config/units.h"
 
 #include "common/log.h"
+#include "tests/support/fgtest.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -1128,18 +1129,4 @@ static Suite *config_suite(void) {
         return s;
 }
 
-int main(void) {
-        const char *srcdir = getenv("FLOODGATE_SRCDIR");
-        SRunner *sr;
-        int failed;
-
-        if (srcdir && chdir(srcdir) != 0) {
-                fprintf(stderr, "check_config: cannot chdir to %s: %s\n", srcdir, strerror(errno));
-                return EXIT_FAILURE;
-        }
-        sr = srunner_create(config_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return fg_test_run_in_srcdir(config_suite(), "check_config"); }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "tests/fuzz/harness.h"
+#include "tests/support/fgtest.h"
 
 typedef int (*harness_fn)(const uint8_t *data, size_t size, char *why, size_t why_size);
 
@@ -145,19 +146,4 @@ static Suite *fuzz_suite(void) {
         return s;
 }
 
-int main(void) {
-        const char *srcdir = getenv("FLOODGATE_SRCDIR");
-        SRunner *sr;
-        int failed;
-
-        if (srcdir && chdir(srcdir) != 0) {
-                fprintf(stderr, "check_fuzz_regressions: cannot chdir to %s: %s\n", srcdir,
-                        strerror(errno));
-                return EXIT_FAILURE;
-        }
-        sr = srunner_create(fuzz_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return fg_test_run_in_srcdir(fuzz_suite(), "check_fuzz_regressions"); }

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "workers/json_scan.h"
+#include "tests/support/fgtest.h"
 
 #define JFLAGS (JSON_DECODE_ANY | JSON_ALLOW_NUL)
 
@@ -849,19 +850,4 @@ static Suite *json_scan_suite(void) {
         return s;
 }
 
-int main(void) {
-        const char *srcdir = getenv("FLOODGATE_SRCDIR");
-        SRunner *sr;
-        int failed;
-
-        if (srcdir && chdir(srcdir) != 0) {
-                fprintf(stderr, "check_json_scan: cannot chdir to %s: %s\n", srcdir,
-                        strerror(errno));
-                return EXIT_FAILURE;
-        }
-        sr = srunner_create(json_scan_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return fg_test_run_in_srcdir(json_scan_suite(), "check_json_scan"); }

@@ -59,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "workers/json_scan.h"
 
 /* Reasons are kept short for logs, metrics labels and dead-letter headers. */
@@ -530,23 +531,6 @@ static const char *type_reason(const json_t *v) {
         }
 }
 
-/* Length of the well-formed UTF-8 sequence at @p s (NUL-terminated), or 0. */
-static size_t utf8_seq(const unsigned char *s) {
-        size_t n = s[0] >= 0xC2 && s[0] <= 0xDF   ? 2
-                   : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
-                   : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4
-                                                  : 0;
-        unsigned char lo = s[0] == 0xE0 ? 0xA0 : s[0] == 0xF0 ? 0x90 : 0x80;
-        unsigned char hi = s[0] == 0xED ? 0x9F : s[0] == 0xF4 ? 0x8F : 0xBF;
-
-        if (!n || s[1] < lo || s[1] > hi)
-                return 0;
-        for (size_t i = 2; i < n; i++)
-                if ((s[i] & 0xC0) != 0x80)
-                        return 0;
-        return n;
-}
-
 /* "not JSON: <jansson's text> (line L, column C)", at most
  * FG_HANDLER_REASON_MAX bytes: control characters and bytes that are not
  * UTF-8 from the payload (jansson's "near '...'" can quote half a
@@ -560,7 +544,7 @@ static const char *parse_reason(fg_handler_ctx_t *ctx, const json_error_t *err) 
 
         for (const unsigned char *p = (const unsigned char *)err->text;
              *p && n < sizeof(text) - 1;) {
-                size_t k = *p >= 0x80 ? utf8_seq(p) : 1;
+                size_t k = *p >= 0x80 ? fg_utf8_seq_len(p, 4) /* NUL-terminated: stops there */ : 1;
 
                 if (k > 1 && n + k < sizeof(text)) {
                         memcpy(text + n, p, k);

@@ -22,6 +22,8 @@
  */
 #include "workers/json_scan.h"
 
+#include "common/utf8.h"
+
 #include <float.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -111,36 +113,6 @@ static inline int32_t hex4(const uint8_t *p) {
         return v;
 }
 
-/* Length of the strict UTF-8 sequence at @p p (lead byte >= 0x80), or 0:
- * what jansson's utf8_check_first/utf8_check_full accept. */
-static inline size_t utf8_len(const uint8_t *p, const uint8_t *end) {
-        uint8_t c = p[0], lo = 0x80, hi = 0xBF;
-        size_t n, avail = (size_t)(end - p);
-
-        if (c >= 0xC2 && c <= 0xDF)
-                n = 2;
-        else if (c >= 0xE0 && c <= 0xEF)
-                n = 3;
-        else if (c >= 0xF0 && c <= 0xF4)
-                n = 4;
-        else
-                return 0;
-        if (c == 0xE0)
-                lo = 0xA0; /* overlong */
-        else if (c == 0xED)
-                hi = 0x9F; /* surrogates */
-        else if (c == 0xF0)
-                lo = 0x90; /* overlong */
-        else if (c == 0xF4)
-                hi = 0x8F; /* above U+10FFFF */
-        if (avail < n || p[1] < lo || p[1] > hi)
-                return 0;
-        for (size_t i = 2; i < n; i++)
-                if ((p[i] & 0xC0) != 0x80)
-                        return 0;
-        return n;
-}
-
 /* *@p pp is just past the opening quote; on TOK_OK it is just past the
  * closing one, else at the byte refused. A key may not contain \u0000. */
 static tok_t scan_string(const uint8_t **pp, const uint8_t *end, bool key) {
@@ -176,7 +148,7 @@ static tok_t scan_string(const uint8_t **pp, const uint8_t *end, bool key) {
                 if (c < 0x20)
                         goto out;
                 if (c >= 0x80) {
-                        size_t k = utf8_len(p, end);
+                        size_t k = fg_utf8_seq_len(p, (size_t)(end - p)); /* = jansson's utf8_check_full */
 
                         if (!k)
                                 goto out;

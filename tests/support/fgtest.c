@@ -107,6 +107,22 @@ char *fg_test_srcpath(const char *rel) {
         return p;
 }
 
+int fg_test_run_in_srcdir(Suite *s, const char *name) {
+        const char *srcdir = getenv("FLOODGATE_SRCDIR");
+        SRunner *sr;
+        int failed;
+
+        if (srcdir && chdir(srcdir) != 0) {
+                fprintf(stderr, "%s: cannot chdir to %s: %s\n", name, srcdir, strerror(errno));
+                return EXIT_FAILURE;
+        }
+        sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 /* ---- waiting ---- */
 
 bool fg_test_wait(bool (*pred)(void *opaque), void *opaque, int timeout_ms) {

@@ -35,6 +35,11 @@ bool fg_test_file_contains(const char *path, const char *needle);
 size_t fg_test_count_lines(const char *path);
 /* Absolute path of a file in the source tree (FLOODGATE_SRCDIR). */
 char *fg_test_srcpath(const char *rel);
+/* A suite's main for tests that read files by relative path: chdir to
+ * FLOODGATE_SRCDIR (when set), run @p s (freed), EXIT_SUCCESS if every
+ * check passed. @p name prefixes the error when the chdir fails. */
+struct Suite;
+int fg_test_run_in_srcdir(struct Suite *s, const char *name);
 
 /* ---- waiting ---- */
 /* Polls @p pred every 10 ms until true or @p timeout_ms; returns its value. */
