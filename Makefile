@@ -4,12 +4,20 @@
 #   make check        install missing Debian packages, build, run every test
 #   make run          install missing packages, build, run the demo (config/demo.yaml)
 #   make asan / tsan  the tests under ASan+UBSan / ThreadSanitizer (build/asan, build/tsan)
+#   make faults       the fault-injection suite (tests/check_faults.c) FAULT_RUNS times
+#                     in a row (default 5); stops at the first failing run
+#   make soak         SOAK_SECONDS (default 600) of steady load, /metrics sampled every
+#                     SOAK_INTERVAL (default 10 s): RSS, fds, threads, lag; CSV in
+#                     $(BUILD)/soak/soak.csv; fails on growth or lost events
 #   make deps         install the Debian packages floodgate needs (as root)
 #   make fuzz         build the libFuzzer targets with clang (build/fuzz) and run each
 #                     for FUZZ_SECONDS (default 60); FUZZ_MERGE=1 merges new inputs
 #                     into tests/fuzz/corpus; fails on any crash (tests/fuzz/README.md)
 #   make fuzz-deps    install clang and its libFuzzer runtime (as root)
 #   make bench        the pipeline benchmark report
+#   make bench-burst  the viral-burst benchmark (tests/bench/burst.sh, 20-25 min;
+#                     BURST_SCALE=0.25 for 5 s phases): CSVs in build/bench-burst,
+#                     plots and summary in docs/bench; installs gnuplot-nox (as root)
 #   make WERROR=1     warnings are errors (CI)
 #   make install      install the binary, the systemd unit, the configuration,
 #                     man pages, the plugin header and the example plugin
@@ -110,7 +118,8 @@ FUZZ_MERGE   ?=
 # libclang_rt.fuzzer-x86_64.a (the unversioned libclang-rt-dev depends on it).
 FUZZ_APT_PKGS := clang libclang-rt-14-dev
 
-.PHONY: all deps check test run asan tsan bench clean fuzz fuzz-deps fuzz-build fuzz-run
+.PHONY: all deps check test run asan tsan bench bench-burst bench-deps clean fuzz fuzz-deps \
+        fuzz-build fuzz-run
 all: $(BIN) $(PLUGINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -200,12 +209,62 @@ TSAN_TESTS ?= $(TESTS)
 tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build/tsan SAN=tsan TESTS="$(TSAN_TESTS)" test
 
+# Fault injection, repeated: every scenario must pass FAULT_RUNS times in a
+# row. Works with any BUILD/SAN (make faults SAN=asan BUILD=build/asan).
+FAULT_RUNS ?= 5
+.PHONY: faults faults-run soak
+faults: deps
+	@$(MAKE) --no-print-directory $(BIN) $(PLUGINS) $(BUILD)/tests/check_faults
+	@$(MAKE) --no-print-directory faults-run
+
+faults-run:
+	@for i in $$(seq 1 $(FAULT_RUNS)); do \
+	  echo "== make faults: run $$i of $(FAULT_RUNS)"; \
+	  t0=$$(date +%s); \
+	  if ! $(MAKE) --no-print-directory test TESTS=check_faults; then \
+	    echo "make faults: run $$i of $(FAULT_RUNS) FAILED"; exit 1; \
+	  fi; \
+	  echo "== make faults: run $$i of $(FAULT_RUNS) passed in $$(( $$(date +%s) - t0 )) s"; \
+	done; \
+	echo "make faults: all $(FAULT_RUNS) runs passed"
+
+# A long run under steady load, watched for leaks (tests/soak/soak.sh; its
+# header lists the SOAK_* knobs). Needs only bash, coreutils and awk (curl
+# when present).
+SOAK_SECONDS  ?= 600
+SOAK_INTERVAL ?= 10
+soak: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_INTERVAL=$(SOAK_INTERVAL) \
+	  tests/soak/soak.sh $(BIN) $(BUILD)/soak
+
 # The pipeline benchmark also builds a binary with metric recording compiled
 # out, to measure what recording costs per message.
 bench: deps
 	@$(MAKE) --no-print-directory OPT=-O2 $(BIN) $(BENCH_BINS)
 	@$(MAKE) --no-print-directory OPT=-O2 BUILD=build/nometrics CPPFLAGS=-DFG_METRICS_OFF build/nometrics/floodgate
 	tests/bench/pipeline.sh $(BUILD) build/nometrics
+
+# The burst benchmark samples /stats (tests/bench/stats_sampler) and plots
+# with gnuplot.
+BENCH_APT_PKGS := gnuplot-nox
+bench-deps:
+	@if ! command -v gnuplot >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "make bench-deps: installing $(BENCH_APT_PKGS)"; \
+	    apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BENCH_APT_PKGS); \
+	  else \
+	    echo "make bench-deps: gnuplot missing; run:"; \
+	    echo "  sudo apt-get install -y $(BENCH_APT_PKGS)"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+bench-burst: deps
+	@$(MAKE) --no-print-directory bench-deps
+	@$(MAKE) --no-print-directory OPT=-O2 $(BIN) $(BENCH_BINS)
+	tests/bench/burst.sh $(BUILD)
 
 # clang and libFuzzer's runtime, probed by linking an empty target.
 fuzz-deps:

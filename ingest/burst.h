@@ -14,7 +14,8 @@
  * rate, spike rate inside [spike.at, spike.at + spike.duration)); the
  * generator produces up to that count and otherwise waits in the producer's
  * poll, so it follows the profile without drift. A rate of 0 means as fast
- * as the producer accepts.
+ * as the producer accepts; after such a spike the baseline resumes from
+ * what the spike produced.
  *
  * Threading: fg_burst_run blocks its calling thread (the CLI's main thread,
  * or the daemon's burst thread); fg_burst_stop and the progress getters are

@@ -1,0 +1,119 @@
+/*
+ * check_burst: the load generator's profile against a mock cluster — after
+ * a spike at the producer's maximum rate the baseline goes on (it used to
+ * wait until the baseline alone would have caught up with the spike), and
+ * a generator stopped mid-stream reports every event it produced as
+ * delivered.
+ *
+ * Timing bounds are generous (a shared 2-core machine): the baseline after
+ * the spike must produce something, and far less than another spike.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "common/clock.h"
+#include "config/config.h"
+#include "ingest/burst.h"
+#include "ingest/mock.h"
+#include "tests/support/fgtest.h"
+
+typedef struct run {
+        fg_burst_t *b;
+        int rc;
+} run_t;
+
+static void *run_main(void *arg) {
+        run_t *r = arg;
+        r->rc = fg_burst_run(r->b, 30000);
+        return NULL;
+}
+
+static void sleep_ms(int ms) {
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+}
+
+START_TEST(test_burst_baseline_resumes_after_unlimited_spike) {
+        fg_mock_t *mock = fg_test_mock(1, "burst", 4);
+        fg_burst_cfg_t bc = {.enabled = true,
+                             .count = 100000000,
+                             .rate = 200,
+                             .size = 64,
+                             .keys = 100,
+                             .spike_at_ns = 300 * FG_NS_PER_MS,
+                             .spike_for_ns = 300 * FG_NS_PER_MS,
+                             .spike_rate = 0};
+        char errstr[256];
+        run_t r = {0};
+        pthread_t thr;
+        int64_t at_end, later;
+
+        r.b = fg_burst_new(fg_mock_bootstrap(mock), "burst", &bc, "b", errstr, sizeof(errstr));
+        ck_assert_msg(r.b, "%s", errstr);
+        ck_assert_int_eq(pthread_create(&thr, NULL, run_main, &r), 0);
+        sleep_ms(700); /* past the spike */
+        at_end = fg_burst_produced(r.b);
+        sleep_ms(1500);
+        later = fg_burst_produced(r.b);
+        fg_burst_stop(r.b);
+        pthread_join(thr, NULL);
+
+        ck_assert_int_gt(at_end, 1000); /* the spike ran unlimited */
+        /* 200/s for 1.5 s: ~300 */
+        ck_assert_msg(later - at_end >= 50 && later - at_end <= 2000,
+                      "%lld events in the 1.5 s of baseline after the spike",
+                      (long long)(later - at_end));
+        ck_assert_int_eq(r.rc, 0);
+        ck_assert_int_eq(fg_burst_delivered(r.b), fg_burst_produced(r.b));
+        fg_burst_destroy(r.b);
+        fg_mock_destroy(mock);
+}
+END_TEST
+
+START_TEST(test_burst_stop_counts_every_event) {
+        fg_mock_t *mock = fg_test_mock(1, "burst", 4);
+        fg_burst_cfg_t bc = {.enabled = true, .count = 100000000, .size = 64, .keys = 100};
+        char errstr[256];
+
+        for (int i = 0; i < 5; i++) {
+                run_t r = {0};
+                pthread_t thr;
+
+                r.b = fg_burst_new(fg_mock_bootstrap(mock), "burst", &bc, NULL, errstr,
+                                   sizeof(errstr));
+                ck_assert_msg(r.b, "%s", errstr);
+                ck_assert_int_eq(pthread_create(&thr, NULL, run_main, &r), 0);
+                sleep_ms(100 + 37 * i);
+                fg_burst_stop(r.b);
+                pthread_join(thr, NULL);
+                ck_assert_int_eq(r.rc, 0);
+                ck_assert_int_eq(fg_burst_delivered(r.b), fg_burst_produced(r.b));
+                fg_burst_destroy(r.b);
+        }
+        fg_mock_destroy(mock);
+}
+END_TEST
+
+static Suite *burst_suite(void) {
+        Suite *s = suite_create("burst");
+        TCase *tc = tcase_create("profile");
+
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_burst_baseline_resumes_after_unlimited_spike);
+        tcase_add_test(tc, test_burst_stop_counts_every_event);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(burst_suite());
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
