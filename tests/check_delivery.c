@@ -206,7 +206,7 @@ START_TEST(test_delivery_kafka_round_trip) {
         fg_mock_t *mock = fg_test_mock(1, TOPIC, 2);
         const char *bs = fg_mock_bootstrap(mock);
         fg_test_msg_t msgs[N];
-        char keys[N][16], vals[N][96], hv[N][16];
+        char keys[N][16], vals[N][96], hv[N][24];
         fg_test_topic_t out, in;
         char *cfg;
 

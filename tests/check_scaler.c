@@ -769,13 +769,18 @@ START_TEST(test_scaler_pressure_grows) {
         d = decide(&SC, &st, in);
         ck_assert_uint_eq(d.target, 7); /* 4 + 4/2 + 1 */
         ck_assert_uint_eq(d.grow, 3);
-        ck_assert_msg(strstr(d.reason, "every worker busy"), "%s", d.reason);
+        ck_assert_msg(strstr(d.reason, "queue backing up"), "%s", d.reason);
         /* Or events waiting long in the queue. */
         in.queue_fill = 0, in.queue_wait_p90_ns = MS(51);
         d = decide(&SC, &st, in);
         ck_assert_uint_eq(d.target, 7);
-        /* Not when a worker is free... */
-        in.busy = 3, in.queue_fill = 0.9;
+        /* Long waits count even when a worker looked free (the busy
+         * count is one glance; the wait is the last second's)... */
+        in.busy = 0;
+        d = decide(&SC, &st, in);
+        ck_assert_uint_eq(d.target, 7);
+        /* ...a filling queue does not. */
+        in.busy = 3, in.queue_fill = 0.9, in.queue_wait_p90_ns = MS(50);
         d = decide(&SC, &st, in);
         ck_assert_uint_lt(d.target, 4);
         ck_assert_uint_eq(d.grow, 0);

@@ -19,8 +19,14 @@ void fg_scaler_decide(const fg_scaler_conf_t *conf, fg_scaler_state_t *st,
                       const fg_scaler_input_t *in, fg_scaler_decision_t *out) {
         double per_call = in->events_per_call >= 1 ? in->events_per_call : 1;
         double littles = in->arrival_per_s * in->call_latency_s / per_call * conf->headroom;
-        bool pressure = in->running > 0 && in->busy >= in->running &&
-                        (in->queue_fill >= 0.5 || in->queue_wait_p90_ns > conf->queue_wait_grow_ns);
+        /* Events waiting long is pressure whatever the busy count says:
+         * sampled once a second it can miss saturated threads (a main
+         * thread that gets the CPU only when the workers block sees them
+         * idle), and it is what the pool is there to prevent. A full
+         * queue alone counts only with every thread busy. */
+        bool pressure = in->running > 0 &&
+                        (in->queue_wait_p90_ns > conf->queue_wait_grow_ns ||
+                         (in->busy >= in->running && in->queue_fill >= 0.5));
         double want = littles;
         unsigned cap = conf->max, target;
 
@@ -43,7 +49,7 @@ void fg_scaler_decide(const fg_scaler_conf_t *conf, fg_scaler_state_t *st,
                 snprintf(out->reason, sizeof(out->reason),
                          "%.0f events/s x %.1f ms / %.0f per call%s -> %u workers", in->arrival_per_s,
                          in->call_latency_s * 1e3, per_call,
-                         pressure ? ", queue backing up with every worker busy" : "", target);
+                         pressure ? ", queue backing up" : "", target);
         } else if (target < in->running) {
                 unsigned excess = in->running - target;
                 /* Threads idle for a whole linger are surplus: all may go at

@@ -6,8 +6,8 @@
  * Grow fast, shrink lazily:
  *   - Little's law sizes the pool for the load: threads needed = arrival
  *     rate x sink call latency / events per call, times a headroom. When
- *     work piles up anyway (the queue is filling or events wait long in it)
- *     while every thread is busy, grow by half again.
+ *     work piles up anyway — events wait long in the queue, or it is
+ *     filling while every thread is busy — grow by half again.
  *   - The target is capped at the adaptive concurrency limit plus some
  *     slack (threads beyond it could only wait for a slot: see arc.h) and
  *     at workers.max, and never drops below workers.min.
