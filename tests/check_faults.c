@@ -293,6 +293,24 @@ static void wait_lines(const char *out, size_t lines, const char *log) {
         }
 }
 
+/* SIGTERM to @p d: it must exit 0 within its shutdown.timeout
+ * (@p timeout_ms) plus the final commit and group leave. Returns how long
+ * it took, in ms; frees nothing. */
+static int64_t sigterm_within(fg_test_proc_t *d, int timeout_ms, const char *log) {
+        int64_t t_term = fg_mono_ns(), term_ms;
+        int rc;
+
+        fg_test_proc_signal(d, SIGTERM);
+        rc = fg_test_proc_wait(d, (timeout_ms + 10000) * slow_factor());
+        term_ms = (fg_mono_ns() - t_term) / FG_NS_PER_MS;
+        if (rc != 0)
+                dump_log(log);
+        ck_assert_msg(rc == 0, "SIGTERM: exit %d after %lld ms", rc, (long long)term_ms);
+        ck_assert_msg(term_ms < (timeout_ms + 5000) * slow_factor(), "SIGTERM took %lld ms",
+                      (long long)term_ms);
+        return term_ms;
+}
+
 static void stop_daemon(fg_test_proc_t *d, const char *log) {
         int rc;
 
@@ -826,7 +844,7 @@ END_TEST
 START_TEST(test_faults_sigterm_in_outage) {
         const int parts = 8, timeout_ms = 3000;
         const int64_t count = 15000;
-        int64_t t0 = fg_mono_ns(), t_term, term_ms, committed[8], uncommitted = 0, end[8];
+        int64_t t0 = fg_mono_ns(), term_ms, committed[8], uncommitted = 0, end[8];
         char *dir = fg_test_tmpdir(), *log = fg_test_path(dir, "d.log"),
              *log2 = fg_test_path(dir, "d2.log"), rest[1024], *cfg;
         fg_mock_t *mock = fg_test_mock(1, TOPIC, parts);
@@ -859,16 +877,7 @@ START_TEST(test_faults_sigterm_in_outage) {
         sleep_ms(1000);
         assert_metrics_ok(log);
 
-        t_term = fg_mono_ns();
-        fg_test_proc_signal(d, SIGTERM);
-        rc = fg_test_proc_wait(d, (timeout_ms + 10000) * slow_factor());
-        term_ms = (fg_mono_ns() - t_term) / FG_NS_PER_MS;
-        if (rc != 0)
-                dump_log(log);
-        ck_assert_int_eq(rc, 0);
-        /* shutdown.timeout, then the final commit and the group leave. */
-        ck_assert_msg(term_ms < (timeout_ms + 5000) * slow_factor(), "SIGTERM took %lld ms",
-                      (long long)term_ms);
+        term_ms = sigterm_within(d, timeout_ms, log);
         fg_test_proc_free(d);
         fg_test_producer_join(prod);
 
@@ -931,7 +940,7 @@ START_TEST(test_faults_sigterm_kafka_down) {
         const int parts = 4, timeout_ms = 3000;
         /* Within the mock's ~5 MiB a partition, or it deletes unread events. */
         const int64_t count = 64000;
-        int64_t t0 = fg_mono_ns(), t_term, term_ms;
+        int64_t t0 = fg_mono_ns(), term_ms;
         char *dir = fg_test_tmpdir(), *out = fg_test_path(dir, "out.jsonl"),
              *log = fg_test_path(dir, "d.log"), *log2 = fg_test_path(dir, "d2.log");
         fg_mock_t *mock = fg_test_mock(1, TOPIC, parts);
@@ -958,16 +967,8 @@ START_TEST(test_faults_sigterm_kafka_down) {
         wait_lines(out, 10000, log);
         ck_assert(!rd_kafka_mock_broker_set_down(mc, -1));
 
-        t_term = fg_mono_ns();
-        fg_test_proc_signal(d, SIGTERM);
-        rc = fg_test_proc_wait(d, (timeout_ms + 10000) * slow_factor());
-        term_ms = (fg_mono_ns() - t_term) / FG_NS_PER_MS;
-        if (rc != 0)
-                dump_log(log);
-        ck_assert_msg(rc == 0, "with the cluster down SIGTERM did not stop the daemon (exit %d "
-                               "after %lld ms)", rc, (long long)term_ms);
-        ck_assert_msg(term_ms < (timeout_ms + 5000) * slow_factor(), "SIGTERM took %lld ms",
-                      (long long)term_ms);
+        /* With the cluster down. */
+        term_ms = sigterm_within(d, timeout_ms, log);
         fg_test_proc_free(d);
 
         /* The cluster is back: commit still implies delivery. */

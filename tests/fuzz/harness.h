@@ -23,8 +23,24 @@
 #ifndef FG_FUZZ_HARNESS_H
 #define FG_FUZZ_HARNESS_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+/* Writes the broken invariant into @p why; returns -1 for the harness to
+ * return. */
+static inline int fg_fuzz_fail(char *why, size_t why_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static inline int fg_fuzz_fail(char *why, size_t why_size, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(why, why_size, fmt, ap);
+        va_end(ap);
+        return -1;
+}
 
 /* The file name config messages must start with. */
 #define FG_FUZZ_CONFIG_NAME "fuzz.yaml"

@@ -68,17 +68,6 @@ typedef struct client {
         struct event *io, *timer;
 } client_t;
 
-static int fail(char *why, size_t why_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *why, size_t why_size, const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(why, why_size, fmt, ap);
-        va_end(ap);
-        return -1;
-}
 
 /* ---- the canned view ---- */
 
@@ -176,13 +165,13 @@ static int start_server(char *why, size_t why_size) {
         fill_canned(&srv.canned);
         srv.base = event_base_new();
         if (!srv.base)
-                return fail(why, why_size, "event_base_new failed");
+                return fg_fuzz_fail(why, why_size, "event_base_new failed");
         srv.admin = fg_admin_new_on(srv.base, "127.0.0.1:0", collect_canned, NULL, errstr,
                                     sizeof(errstr));
         if (!srv.admin) {
                 event_base_free(srv.base);
                 srv.base = NULL;
-                return fail(why, why_size, "fg_admin_new_on: %s", errstr);
+                return fg_fuzz_fail(why, why_size, "fg_admin_new_on: %s", errstr);
         }
         srv.port = fg_admin_port(srv.admin);
         return 0;
@@ -248,13 +237,13 @@ static int connect_client(client_t *c, char *why, size_t why_size) {
         sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (c->fd < 0)
-                return fail(why, why_size, "socket: %s", strerror(errno));
+                return fg_fuzz_fail(why, why_size, "socket: %s", strerror(errno));
         /* Loopback usually connects at once; otherwise the first EV_WRITE
          * says it did (and a failed connect shows as a send error). EINTR
          * (libFuzzer's timers) leaves the connect going on likewise. */
         if (connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 && errno != EINPROGRESS &&
             errno != EINTR)
-                return fail(why, why_size, "connect: %s", strerror(errno));
+                return fg_fuzz_fail(why, why_size, "connect: %s", strerror(errno));
         return 0;
 }
 
@@ -298,13 +287,13 @@ static int check_responses(const client_t *c, char *why, size_t why_size) {
                         break;
                 sp = memchr(p, ' ', 16);
                 if (memcmp(p, "HTTP/", 5) || !sp)
-                        return fail(why, why_size, "not an HTTP response: %.40s", p);
+                        return fg_fuzz_fail(why, why_size, "not an HTTP response: %.40s", p);
                 s = sp + 1;
                 if (end - s < 4)
                         break;
                 if (s[0] < '1' || s[0] > '5' || s[1] < '0' || s[1] > '9' || s[2] < '0' ||
                     s[2] > '9' || (s[3] != ' ' && s[3] != '\r'))
-                        return fail(why, why_size, "bad status line: %.40s", p);
+                        return fg_fuzz_fail(why, why_size, "bad status line: %.40s", p);
                 code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
                 if (!hend)
                         break;
@@ -323,7 +312,7 @@ static int check_responses(const client_t *c, char *why, size_t why_size) {
 
                         json_decref(doc);
                         if (!ok)
-                                return fail(why, why_size, "a %d JSON body does not parse (%s)",
+                                return fg_fuzz_fail(why, why_size, "a %d JSON body does not parse (%s)",
                                             code, jerr.text);
                 }
                 p = hend + 4 + clen;
@@ -341,13 +330,13 @@ int fg_fuzz_admin(const uint8_t *data, size_t size, char *why, size_t why_size) 
         srv.input_size = size;
         c.resp = malloc(KEEP_BYTES);
         if (!c.resp)
-                return fail(why, why_size, "out of memory");
+                return fg_fuzz_fail(why, why_size, "out of memory");
         if (connect_client(&c, why, why_size) < 0)
                 goto out;
         c.io = event_new(srv.base, c.fd, EV_READ | EV_WRITE | EV_PERSIST, on_io, &c);
         c.timer = evtimer_new(srv.base, on_timeout, &c);
         if (!c.io || !c.timer) {
-                fail(why, why_size, "event_new failed");
+                fg_fuzz_fail(why, why_size, "event_new failed");
                 goto out;
         }
         event_add(c.io, NULL);
@@ -356,7 +345,7 @@ int fg_fuzz_admin(const uint8_t *data, size_t size, char *why, size_t why_size) 
                 if (event_base_loop(srv.base, EVLOOP_ONCE) < 0)
                         break;
         if (!c.closed && !c.total) {
-                fail(why, why_size, "the server neither answered nor closed within %d ms "
+                fg_fuzz_fail(why, why_size, "the server neither answered nor closed within %d ms "
                                     "(%zu of %zu bytes sent)",
                      DEADLINE_MS, c.sent, c.size);
                 goto out;

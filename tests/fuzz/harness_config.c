@@ -23,17 +23,6 @@
 #include "config/config.h"
 #include "workers/handler.h"
 
-static int fail(char *why, size_t why_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *why, size_t why_size, const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(why, why_size, fmt, ap);
-        va_end(ap);
-        return -1;
-}
 
 /* Lines as libyaml counts them: LF, CR, CRLF, NEL, LS and PS all break. */
 static size_t count_lines(const uint8_t *p, size_t n) {
@@ -89,35 +78,35 @@ static int check_messages(const fg_config_errs_t *errs, const uint8_t *data, siz
                 long line, col;
 
                 if (!m)
-                        return fail(why, why_size, "message %zu is NULL", i);
+                        return fg_fuzz_fail(why, why_size, "message %zu is NULL", i);
                 for (const unsigned char *c = (const unsigned char *)m; *c; c++)
                         if (*c < 0x20 || *c == 0x7f)
-                                return fail(why, why_size,
+                                return fg_fuzz_fail(why, why_size,
                                             "message %zu has control character 0x%02X: %s", i,
                                             *c, m);
                 if (strncmp(m, name, nlen) || m[nlen] != ':')
-                        return fail(why, why_size, "message %zu does not start with '%s:': %s",
+                        return fg_fuzz_fail(why, why_size, "message %zu does not start with '%s:': %s",
                                     i, name, m);
                 rest = m + nlen + 1;
                 if (rest[0] == ' ') {
                         if (!unpositioned_ok(rest + 1))
-                                return fail(why, why_size,
+                                return fg_fuzz_fail(why, why_size,
                                             "message %zu has no LINE:COL position: %s", i, m);
                         continue;
                 }
                 if (!parse_pos(rest, &line, &col) || line < 1 || col < 1)
-                        return fail(why, why_size, "message %zu is not NAME:LINE:COL: ...: %s",
+                        return fg_fuzz_fail(why, why_size, "message %zu is not NAME:LINE:COL: ...: %s",
                                     i, m);
                 if ((size_t)line > lines)
-                        return fail(why, why_size,
+                        return fg_fuzz_fail(why, why_size,
                                     "message %zu points at line %ld of a %zu-line input: %s", i,
                                     line, lines, m);
                 if ((size_t)col > size + 1)
-                        return fail(why, why_size,
+                        return fg_fuzz_fail(why, why_size,
                                     "message %zu points at column %ld of a %zu-byte input: %s",
                                     i, col, size, m);
                 if (line < prev_line || (line == prev_line && col < prev_col))
-                        return fail(why, why_size, "message %zu is out of file order: %s", i, m);
+                        return fg_fuzz_fail(why, why_size, "message %zu is out of file order: %s", i, m);
                 prev_line = line;
                 prev_col = col;
         }
@@ -141,11 +130,11 @@ int fg_fuzz_config(const uint8_t *data, size_t size, char *why, size_t why_size)
 
         cfg = fg_config_load_string(FG_FUZZ_CONFIG_NAME, (const char *)data, size, &errs);
         if (!cfg && errs.n == 0) {
-                fail(why, why_size, "rejected without a message");
+                fg_fuzz_fail(why, why_size, "rejected without a message");
                 goto out;
         }
         if (cfg && errs.n) {
-                fail(why, why_size, "accepted with %zu messages, the first: %s", errs.n,
+                fg_fuzz_fail(why, why_size, "accepted with %zu messages, the first: %s", errs.n,
                      errs.msgs[0]);
                 goto out;
         }
@@ -153,23 +142,23 @@ int fg_fuzz_config(const uint8_t *data, size_t size, char *why, size_t why_size)
                 goto out;
         if (cfg) {
                 if (fg_config_diff(cfg, cfg, note_diff, &differs) != 0) {
-                        fail(why, why_size, "a config differs from itself in %s", differs);
+                        fg_fuzz_fail(why, why_size, "a config differs from itself in %s", differs);
                         goto out;
                 }
                 again = fg_config_load_string(FG_FUZZ_CONFIG_NAME, (const char *)data, size,
                                               &errs2);
                 if (!again) {
-                        fail(why, why_size, "the second load of the same bytes failed: %s",
+                        fg_fuzz_fail(why, why_size, "the second load of the same bytes failed: %s",
                              errs2.n ? errs2.msgs[0] : "?");
                         goto out;
                 }
                 if (fg_config_diff(cfg, again, note_diff, &differs) != 0) {
-                        fail(why, why_size, "two loads of the same bytes differ in %s", differs);
+                        fg_fuzz_fail(why, why_size, "two loads of the same bytes differ in %s", differs);
                         goto out;
                 }
                 h = fg_handler_new(cfg, errstr, sizeof(errstr));
                 if (!h) {
-                        fail(why, why_size, "the loader accepted a handler config "
+                        fg_fuzz_fail(why, why_size, "the loader accepted a handler config "
                                             "fg_handler_new refuses: %s",
                              errstr);
                         goto out;

@@ -82,17 +82,6 @@ typedef struct setup {
 
 static setup_t built[NSETUPS];
 
-static int fail(char *why, size_t why_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *why, size_t why_size, const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(why, why_size, fmt, ap);
-        va_end(ap);
-        return -1;
-}
 
 static setup_t *get_setup(unsigned i, char *why, size_t why_size) {
         setup_t *s = &built[i];
@@ -104,13 +93,13 @@ static setup_t *get_setup(unsigned i, char *why, size_t why_size) {
         snprintf(text, sizeof(text), "%s%s\n", base_yaml, setups[i]);
         s->cfg = fg_config_load_string("setup.yaml", text, strlen(text), &errs);
         if (!s->cfg) {
-                fail(why, why_size, "setup %u does not load: %s", i, errs.n ? errs.msgs[0] : "?");
+                fg_fuzz_fail(why, why_size, "setup %u does not load: %s", i, errs.n ? errs.msgs[0] : "?");
                 fg_config_errs_clear(&errs);
                 return NULL;
         }
         s->h = fg_handler_new(s->cfg, errstr, sizeof(errstr));
         if (!s->h) {
-                fail(why, why_size, "setup %u: fg_handler_new: %s", i, errstr);
+                fg_fuzz_fail(why, why_size, "setup %u: fg_handler_new: %s", i, errstr);
                 fg_config_destroy(s->cfg);
                 s->cfg = NULL;
                 return NULL;
@@ -340,17 +329,17 @@ static int check_reason(const char *reason, char *why, size_t why_size) {
         size_t n;
 
         if (!reason)
-                return fail(why, why_size, "INVALID without a reason");
+                return fg_fuzz_fail(why, why_size, "INVALID without a reason");
         n = strlen(reason);
         if (n == 0 || n > REASON_MAX)
-                return fail(why, why_size, "INVALID reason of %zu bytes (1..%d): %s", n,
+                return fg_fuzz_fail(why, why_size, "INVALID reason of %zu bytes (1..%d): %s", n,
                             REASON_MAX, reason);
         for (size_t i = 0; i < n; i++)
                 if ((unsigned char)reason[i] < 0x20 || reason[i] == 0x7f)
-                        return fail(why, why_size, "INVALID reason has control byte 0x%02X",
+                        return fg_fuzz_fail(why, why_size, "INVALID reason has control byte 0x%02X",
                                     (unsigned char)reason[i]);
         if (!valid_utf8((const unsigned char *)reason, n))
-                return fail(why, why_size, "INVALID reason is not valid UTF-8: %s", reason);
+                return fg_fuzz_fail(why, why_size, "INVALID reason is not valid UTF-8: %s", reason);
         return 0;
 }
 
@@ -367,29 +356,29 @@ static int check_json_send(const setup_t *s, json_t *root, const fg_event_t *in,
         int rc = -1;
 
         if (memchr(out->value, '\n', out->len) || memchr(out->value, '\r', out->len))
-                return fail(why, why_size, "SEND output spans lines: %.*s", (int)out->len,
+                return fg_fuzz_fail(why, why_size, "SEND output spans lines: %.*s", (int)out->len,
                             (const char *)out->value);
         if (!shaping(cfg) && !in_breaks) {
                 if (out->value != in->value || out->len != in->len)
-                        return fail(why, why_size, "an unshaped single-line event was rewritten");
+                        return fg_fuzz_fail(why, why_size, "an unshaped single-line event was rewritten");
                 return 0;
         }
         got = json_loadb(out->value, out->len, JSON_ALLOW_NUL, &jerr);
         if (!json_is_object(got)) {
                 json_decref(got);
-                return fail(why, why_size, "SEND output is not a JSON object (%s): %.*s",
+                return fg_fuzz_fail(why, why_size, "SEND output is not a JSON object (%s): %.*s",
                             jerr.text, (int)out->len, (const char *)out->value);
         }
         want = shape(cfg, root, in);
         if (!json_equal(got, want)) {
                 char *w = json_dumps(want, JSON_COMPACT | JSON_PRESERVE_ORDER);
-                fail(why, why_size, "SEND output %.*s differs from the reference %s",
+                fg_fuzz_fail(why, why_size, "SEND output %.*s differs from the reference %s",
                      (int)out->len, (const char *)out->value, w ? w : "?");
                 free(w);
                 goto out;
         }
         if (!same_key_order(got, want)) {
-                fail(why, why_size, "SEND output changed the key order: %.*s", (int)out->len,
+                fg_fuzz_fail(why, why_size, "SEND output changed the key order: %.*s", (int)out->len,
                      (const char *)out->value);
                 goto out;
         }
@@ -399,7 +388,7 @@ static int check_json_send(const setup_t *s, json_t *root, const fg_event_t *in,
 
                 if (dump && json_dumpb(want, dump, n, JSON_COMPACT | JSON_PRESERVE_ORDER) == n &&
                     (n != out->len || memcmp(dump, out->value, n))) {
-                        fail(why, why_size, "SEND output %.*s is not jansson's compact %.*s",
+                        fg_fuzz_fail(why, why_size, "SEND output %.*s is not jansson's compact %.*s",
                              (int)out->len, (const char *)out->value, (int)n, dump);
                         free(dump);
                         goto out;
@@ -425,12 +414,12 @@ static int check_scanner(const void *p, size_t n, const char *what, char *why, s
         if (got == FG_JSON_SCAN_UNSURE)
                 return 0;
         if ((got == FG_JSON_SCAN_OBJECT) != want)
-                return fail(why, why_size, "json_scan on the %s: %s (pos %zu), jansson: %s", what,
+                return fg_fuzz_fail(why, why_size, "json_scan on the %s: %s (pos %zu), jansson: %s", what,
                             got == FG_JSON_SCAN_OBJECT ? "OBJECT" : "INVALID", chk.pos,
                             want ? "an object" : "refused or not an object");
         if (got == FG_JSON_SCAN_OBJECT &&
             chk.has_raw_newline != (memchr(p, '\n', n) || memchr(p, '\r', n)))
-                return fail(why, why_size, "json_scan on the %s: has_raw_newline %d", what,
+                return fg_fuzz_fail(why, why_size, "json_scan on the %s: has_raw_newline %d", what,
                             chk.has_raw_newline);
         return 0;
 }
@@ -454,10 +443,10 @@ static int apply_checked(const setup_t *s, fg_handler_ctx_t *ctx, const fg_event
                            ? FG_HANDLE_SEND
                            : FG_HANDLE_FILTERED;
                 if (*verdict != want)
-                        return fail(why, why_size, "raw: %s, the reference says %s",
+                        return fg_fuzz_fail(why, why_size, "raw: %s, the reference says %s",
                                     verdict_name(*verdict), verdict_name(want));
                 if (out->value != in->value || out->len != in->len)
-                        return fail(why, why_size, "raw mode rewrote the payload");
+                        return fg_fuzz_fail(why, why_size, "raw mode rewrote the payload");
                 return 0;
         }
 
@@ -468,7 +457,7 @@ static int apply_checked(const setup_t *s, fg_handler_ctx_t *ctx, const fg_event
         else
                 want = filter_match(s, root) ? FG_HANDLE_SEND : FG_HANDLE_FILTERED;
         if (*verdict != want) {
-                fail(why, why_size, "json: %s (%s), the reference says %s",
+                fg_fuzz_fail(why, why_size, "json: %s (%s), the reference says %s",
                      verdict_name(*verdict), reason ? reason : "no reason", verdict_name(want));
                 goto out;
         }
@@ -510,13 +499,13 @@ int fg_fuzz_handler(const uint8_t *data, size_t size, char *why, size_t why_size
                 return -1;
         ctx = fg_handler_ctx_new(s->h);
         if (!ctx)
-                return fail(why, why_size, "fg_handler_ctx_new failed");
+                return fg_fuzz_fail(why, why_size, "fg_handler_ctx_new failed");
 
         if (apply_checked(s, ctx, &in, &o1, &v1, why, why_size) < 0)
                 goto out;
         saved = malloc(o1.len + 1);
         if (!saved) {
-                fail(why, why_size, "out of memory");
+                fg_fuzz_fail(why, why_size, "out of memory");
                 goto out;
         }
         memcpy(saved, o1.value, o1.len);
@@ -525,11 +514,11 @@ int fg_fuzz_handler(const uint8_t *data, size_t size, char *why, size_t why_size
         if (apply_checked(s, ctx, &in, &o2, &v2, why, why_size) < 0)
                 goto out;
         if (v2 != v1 || o2.len != o1.len || memcmp(o2.value, saved, o1.len)) {
-                fail(why, why_size, "a second apply of the same event differs");
+                fg_fuzz_fail(why, why_size, "a second apply of the same event differs");
                 goto out;
         }
         if (memcmp(o1.value, saved, o1.len)) {
-                fail(why, why_size, "a later apply overwrote an earlier output");
+                fg_fuzz_fail(why, why_size, "a later apply overwrote an earlier output");
                 goto out;
         }
 
@@ -538,7 +527,7 @@ int fg_fuzz_handler(const uint8_t *data, size_t size, char *why, size_t why_size
         if (apply_checked(s, ctx, &in, &o3, &v3, why, why_size) < 0)
                 goto out;
         if (v3 != v1 || o3.len != o1.len || memcmp(o3.value, saved, o1.len)) {
-                fail(why, why_size, "an apply after fg_handler_ctx_reset differs");
+                fg_fuzz_fail(why, why_size, "an apply after fg_handler_ctx_reset differs");
                 goto out;
         }
         rc = 0;
