@@ -229,7 +229,7 @@ const fg_opt_t fg_config_opts[] = {
     O_INT("burst.count", burst.count, 100000, 1, 1000000000, 0, "events to produce"),
     O_INT("burst.rate", burst.rate, 0, 0, 10000000, 0, "events per second at baseline; 0 = as fast as possible"),
     O_SIZE("burst.size", burst.size, 120, 32, MIB, 0, "approximate size of one JSON event"),
-    O_INT("burst.keys", burst.keys, 10000, 1, 1000000000, 0, "distinct message keys"),
+    O_INT("burst.keys", burst.keys, 10000, 0, 1000000000, 0, "distinct message keys; 0 = no key (sticky partitioner)"),
     O_DURATION("burst.spike.at", burst.spike_at_ns, 0, 0, 24 * NS_H, 0, "spike start, after the first event"),
     O_DURATION("burst.spike.duration", burst.spike_for_ns, 0, 0, 24 * NS_H, 0, "spike length; 0 = no spike"),
     O_INT("burst.spike.rate", burst.spike_rate, 0, 0, 10000000, 0, "events per second during the spike; 0 = as fast as possible"),

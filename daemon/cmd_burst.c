@@ -111,8 +111,8 @@ int fg_cmd_burst(int argc, char **argv) {
                                 return usage("--rate takes events per second (0 = unlimited)");
                         break;
                 case 'k':
-                        if (fg_cli_parse_count(optarg, &bc.keys) || bc.keys < 1)
-                                return usage("--keys takes a positive number");
+                        if (fg_cli_parse_count(optarg, &bc.keys))
+                                return usage("--keys takes a number (0 = no message key)");
                         break;
                 case 'z':
                         if (fg_parse_size(optarg, &bc.size, errstr, sizeof(errstr)) ||

@@ -97,12 +97,13 @@ size_t fg_burst_format(char *buf, size_t size, const char *id_prefix, int64_t se
         static const char filler[] =
             "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
             "incididunt ut labore et dolore magna aliqua ut enim ad minim veniam quis nostrud ";
-        int64_t k = seq % (keys > 0 ? keys : 1);
+        /* keys 0: no message key, but "user" still varies. */
+        int64_t k = seq % (keys > 0 ? keys : 10000);
         const char *brand = brands[(uint64_t)seq % NBRANDS];
         int n, klen;
         size_t len, pad;
 
-        klen = snprintf(key, key_size, "k%lld", (long long)k);
+        klen = keys > 0 ? snprintf(key, key_size, "k%lld", (long long)k) : 0;
         *key_len = klen > 0 ? (size_t)klen : 0;
         n = snprintf(buf, size,
                      "{\"id\":\"%s-%lld\",\"ts\":%lld,\"seq\":%lld,\"user\":\"u%lld\","
@@ -180,7 +181,7 @@ int fg_burst_run(fg_burst_t *b, int flush_timeout_ms) {
                 len = fg_burst_format(payload, bufsize, b->prefix, seq, fg_wall_ms(),
                                       b->bc.keys, b->bc.size, key, sizeof(key), &klen);
                 while (rd_kafka_produce(b->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, payload,
-                                        len, key, klen, NULL) == -1) {
+                                        len, klen ? key : NULL, klen, NULL) == -1) {
                         rd_kafka_resp_err_t err = rd_kafka_last_error();
                         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                                 fg_error("burst: produce failed: %s", rd_kafka_err2str(err));

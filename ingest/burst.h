@@ -7,8 +7,10 @@
  *    "brand":"<name>","text":"..."}
  * padded with text to roughly burst.size bytes. ids are unique per run
  * (prefix defaults to a random tag), keys ("k<seq % keys>") spread events
- * over partitions, and "brand" cycles through a few names so that filters
- * have something to match.
+ * over partitions (keys 0: no key, so librdkafka's sticky partitioner
+ * fills one partition's batch at a time, as a keyless firehose does), and
+ * "brand" cycles through a few names so that filters have something to
+ * match.
  *
  * Rate: the target count at time t is the integral of the profile (baseline
  * rate, spike rate inside [spike.at, spike.at + spike.duration)); the

@@ -3,7 +3,7 @@
  * a spike at the producer's maximum rate the baseline goes on (it used to
  * wait until the baseline alone would have caught up with the spike), and
  * a generator stopped mid-stream reports every event it produced as
- * delivered.
+ * delivered, and keys 0 produces events without a message key.
  *
  * Timing bounds are generous (a shared 2-core machine): the baseline after
  * the spike must produce something, and far less than another spike.
@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "common/clock.h"
@@ -97,6 +98,47 @@ START_TEST(test_burst_stop_counts_every_event) {
 }
 END_TEST
 
+/* keys N: "k<seq % N>" on every event; keys 0: no key at all (what lets
+ * the producer's sticky partitioner batch one partition at a time). */
+START_TEST(test_burst_keys_zero_means_no_key) {
+        fg_mock_t *mock = fg_test_mock(1, "burst", 4);
+        char errstr[256];
+
+        for (int64_t keys = 0; keys <= 3; keys += 3) {
+                char topic[16];
+                fg_test_topic_t t = {0};
+                fg_burst_cfg_t bc = {.enabled = true, .count = 30, .size = 64, .keys = keys};
+                fg_burst_t *b;
+
+                snprintf(topic, sizeof(topic), "keys%lld", (long long)keys);
+                ck_assert_msg(!fg_mock_create_topic(mock, topic, 4, errstr, sizeof(errstr)), "%s",
+                              errstr);
+                b = fg_burst_new(fg_mock_bootstrap(mock), topic, &bc, "k", errstr, sizeof(errstr));
+                ck_assert_msg(b, "%s", errstr);
+                ck_assert_int_eq(fg_burst_run(b, 30000), 0);
+                ck_assert_int_eq(fg_burst_delivered(b), 30);
+                fg_burst_destroy(b);
+
+                fg_test_read_topic(&t, fg_mock_bootstrap(mock), topic, 4);
+                ck_assert_uint_eq(t.n, 30);
+                for (size_t i = 0; i < t.n; i++) {
+                        if (keys == 0) {
+                                ck_assert_ptr_null(t.msgs[i].key);
+                        } else {
+                                ck_assert_ptr_nonnull(t.msgs[i].key);
+                                ck_assert_msg(!strcmp(t.msgs[i].key, "k0") ||
+                                                  !strcmp(t.msgs[i].key, "k1") ||
+                                                  !strcmp(t.msgs[i].key, "k2"),
+                                              "key %s", t.msgs[i].key);
+                        }
+                        ck_assert_ptr_nonnull(strstr(t.msgs[i].value, "\"user\":\"u"));
+                }
+                fg_test_topic_free(&t);
+        }
+        fg_mock_destroy(mock);
+}
+END_TEST
+
 static Suite *burst_suite(void) {
         Suite *s = suite_create("burst");
         TCase *tc = tcase_create("profile");
@@ -104,6 +146,7 @@ static Suite *burst_suite(void) {
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_burst_baseline_resumes_after_unlimited_spike);
         tcase_add_test(tc, test_burst_stop_counts_every_event);
+        tcase_add_test(tc, test_burst_keys_zero_means_no_key);
         suite_add_tcase(s, tc);
         return s;
 }
