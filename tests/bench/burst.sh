@@ -4,14 +4,26 @@
 #
 # Each run gets a fresh mock cluster in its own process (3 brokers) and a
 # fresh daemon with the DEFAULT configuration except the sink, the pool
-# mode and metrics.listen (127.0.0.1:0). Once the daemon holds its
-# partitions, `floodgate burst` produces ~120-byte keyed JSON while it
-# consumes:
+# mode, metrics.listen (127.0.0.1:0) and one consumer property,
+# fetch.wait.max.ms = 10 (BURST_FETCH_WAIT_MS): a broker answers a fetch
+# as soon as data arrives, but the mock holds an empty fetch for the whole
+# fetch.wait.max.ms even when data comes in meanwhile (librdkafka's
+# rdkafka_mock_handlers.c says so), so with the default 500 ms every event
+# that lands during such a hold waits up to 500 ms in the bench only. Once
+# the daemon holds its partitions, `floodgate burst` produces ~120-byte
+# JSON while it consumes:
 #   profile A: 2,000 events/s for 20 s, 50,000/s for 20 s, 2,000/s for 20 s
-#              (1.08M events over 48 partitions: ~3.2 MiB a partition);
-#   profile B: the same, the spike at the producer's maximum rate; over 192
-#              partitions, so that even 5M events stay under the mock's
-#              ~5 MiB a partition (beyond that it deletes the oldest data).
+#              (1.08M events over 48 partitions), without message keys: the
+#              sticky partitioner fills one partition's batch at a time, as
+#              a keyless firehose does. Keyed events spread over every
+#              partition make ~50x more, smaller message sets, and the mock
+#              (one thread, which walks a partition's message sets from the
+#              first on every fetch) then spent a whole core and fell up to
+#              22,000 events behind the producer at 50k/s;
+#   profile B: the same, the spike at the producer's maximum rate, keyed
+#              (10,000 keys) over 192 partitions, so that even 5M events
+#              spread evenly enough to stay under the mock's ~5 MiB a
+#              partition (beyond that it deletes the oldest data).
 # Sinks: null; http (ndjson, a request per worker batch: up to 256) against
 # tests/bench/httpsink answering after 1 ms; "outage": the same with the
 # downstream answering 503 for 5 s in the middle of the spike (the default
@@ -36,14 +48,15 @@
 #                when the spike is too short for that (BURST_SCALE < 1), the
 #                sample nearest E, marked "*". The queue-wait and sink-call
 #                p99s of the same samples show floodgate's own share.
-#   p99 baseline the window ending at S: the floor the mock sets (it answers
-#                an empty fetch only after fetch.wait.max.ms, 500 ms)
+#   p99 baseline the window ending at S
 #   mock backlog the most events the producer had handed to librdkafka that
 #                the mock had not acknowledged yet: their timestamps run
 #                already, so on a busy machine this shows in end-to-end
 #   drain        from E until lag first falls to max(1.5 x the highest lag of
 #                the second half of the first baseline, 1 s of baseline)
-#   peak RSS     the daemon's own peak (getrusage, in its exit summary)
+#   peak RSS     the daemon's own peak (getrusage, in its exit summary); the
+#                target (<= 64 MiB with the default config) is judged on
+#                the fixed-pool runs, the default pool
 #   lost / dups  null: produced (acknowledged by the mock) vs the ok
 #                counter; http: produced vs distinct ids httpsink answered
 #                2xx (httpsink --ids), dups = ids delivered more than once
@@ -66,10 +79,14 @@
 #                    and pool on A, null and http on B); "*" for all 12
 #   BURST_PARTITIONS_A=N, BURST_PARTITIONS_B=N
 #                    partitions of each profile's topic (default 48, 192)
-#   BURST_KAFKA_EXTRA="..."
-#                    YAML lines added under the daemon's kafka: section, to
-#                    try a tuning against the same profile, e.g.
-#                    $'  properties:\n    queued.min.messages: "20000"'
+#   BURST_FETCH_WAIT_MS=N  the daemon's fetch.wait.max.ms (default 10;
+#                    "default": leave librdkafka's 500 ms)
+#   BURST_KEYS=N     message keys for both profiles (0: none; default: A
+#                    none, B 10000)
+#   BURST_KAFKA_PROPERTIES="..."
+#                    YAML lines added under the daemon's kafka.properties,
+#                    to try a tuning against the same profile, e.g.
+#                    '    queued.min.messages: "20000"'
 #   BURST_OUT=DIR    CSVs and logs (default build/bench-burst)
 #   BURST_DOCS=DIR   PNGs and summary.md (default docs/bench; with the default,
 #                    the summary also replaces the table between the
@@ -81,6 +98,7 @@ runs_wanted=${BURST_RUNS:-A-* B-null-* B-http-*}
 out=${BURST_OUT:-build/bench-burst}
 docs=${BURST_DOCS:-docs/bench}
 ref_run=${BURST_REF_RUN:-B-null-fixed}
+fetch_wait=${BURST_FETCH_WAIT_MS:-10}
 here=$(cd "$(dirname "$0")" && pwd)
 fg="$build/floodgate"
 sampler="$build/bench/stats_sampler"
@@ -223,16 +241,18 @@ ref_line=""
 run_one() { # name profile sink pool
         local name=$1 profile=$2 sink=$3 pool=$4
         local dir="$out/$name" csv="$out/$name.csv" parts spike_rate count bs url="" port cfg t_sampler t_prod off
-        local prod_pid fg_pid sink_pid="" samp_pid mock_pid produced=0 sink_cfg pool_cfg
+        local prod_pid fg_pid sink_pid="" samp_pid mock_pid produced=0 sink_cfg pool_cfg keys props
         local total_s deadline ok lost dups note="" o0=-1 o1=-1
         rm -rf "$dir" && mkdir -p "$dir"
         if [ "$profile" = A ]; then
                 parts=${BURST_PARTITIONS_A:-48}
+                keys=${BURST_KEYS:-0}
                 spike_rate=$spike_rate_a
                 count=$(awk -v b="$base_rate" -v s="$spike_rate" -v x="$base_s" -v y="$spike_s" \
                             -v z="$after_s" 'BEGIN { printf "%d", b * (x + z) + s * y }')
         else
                 parts=${BURST_PARTITIONS_B:-192}
+                keys=${BURST_KEYS:-10000}
                 spike_rate=0
                 # what the mock keeps: ~5 MiB a partition of ~150-byte events, less a margin
                 count=$((parts * 26000))
@@ -272,13 +292,18 @@ run_one() { # name profile sink pool
         else
                 pool_cfg=""
         fi
+        props=${BURST_KAFKA_PROPERTIES:-}
+        [ "$fetch_wait" != default ] && props="    fetch.wait.max.ms: \"$fetch_wait\"
+$props"
+        [ -n "$props" ] && props="  properties:
+$props"
         cfg="$dir/floodgate.yaml"
         cat >"$cfg" <<YAML
 kafka:
   brokers: "$bs"
   group_id: "burst-$name"
   topics: [burst]
-${BURST_KAFKA_EXTRA:-}
+$props
 sink:
 $sink_cfg
 $pool_cfg
@@ -302,7 +327,7 @@ YAML
         t_prod=$(now)
         "$fg" burst -b "$bs" -t burst --rate "$base_rate" \
                 --spike "${base_s}s:${spike_s}s:$spike_rate" --count "$count" --size 120 \
-                --id-prefix "$name" >"$dir/producer.out" 2>"$dir/producer.log" &
+                --keys "$keys" --id-prefix "$name" >"$dir/producer.out" 2>"$dir/producer.log" &
         prod_pid=$!
         pids+=("$prod_pid")
         off=$(awk -v a="$t_sampler" -v b="$t_prod" 'BEGIN { printf "%.3f", b - a }')
@@ -477,7 +502,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 tidy() { local x=${1# }; echo "${x%;}"; } # " a; b;" -> "a; b"
 verdict() { awk -v ok="$1" 'BEGIN { print (ok ? "met" : "**not met**") }'; }
 targets() { # the five targets, from the runs done
-        local r lost=0 undrained="" rss_max=0 rss_run="" p99s="" p99_ok=1 drains="" drain_ok=1
+        local r lost=0 undrained="" rss_max=0 rss_run="" rss_dyn="" p99s="" p99_ok=1 drains="" drain_ok=1
         local sus="" sus_ok=1 twice
         twice=$(fmt "2 * $spike_s")
         for r in "${done_runs[@]}"; do
@@ -485,10 +510,13 @@ targets() { # the five targets, from the runs done
                 n/a) undrained+=" $r" ;;
                 *) lost=$((lost + ${R_lost[$r]})) ;;
                 esac
-                if awk -v a="${R_rss[$r]}" -v b="$rss_max" 'BEGIN { exit !(a > b) }'; then
+                case $r in
+                *-dynamic) rss_dyn+=" $r ${R_rss[$r]} MiB;" ;;
+                *) if awk -v a="${R_rss[$r]}" -v b="$rss_max" 'BEGIN { exit !(a > b) }'; then
                         rss_max=${R_rss[$r]}
                         rss_run=$r
-                fi
+                fi ;;
+                esac
                 case $r in
                 A-http-*)
                         p99s+=" $r ${R_p99[$r]} ms${R_p99flag[$r]}, of which floodgate's queue wait + sink call p99 ${R_qw[$r]} + ${R_sk[$r]} ms, with up to ${R_backlog[$r]} events waiting in the producer for the mock;"
@@ -521,7 +549,10 @@ targets() { # the five targets, from the runs done
         else
                 echo "- no event lost in any run: $(verdict "$([ "$lost" = 0 ] && echo 1 || echo 0)") ($lost lost)"
         fi
-        echo "- peak RSS <= 64 MiB with the default config: $(verdict "$(awk -v a="$rss_max" 'BEGIN { print a <= 64 }')") (highest: $rss_max MiB, $rss_run)"
+        [ -n "$rss_run" ] &&
+                echo "- peak RSS <= 64 MiB with the default config (the fixed pool): $(verdict "$(awk -v a="$rss_max" 'BEGIN { print a <= 64 }')") (highest: $rss_max MiB, $rss_run)"
+        [ -n "$rss_dyn" ] &&
+                echo "- peak RSS of the dynamic pool (not the default; for comparison): $(tidy "$rss_dyn")"
         [ -n "$sus" ] &&
                 echo "- null-sink throughput >= 0.9 x the reference consumer: $(verdict "$sus_ok") ($(tidy "$sus"))"
         [ -n "$p99s" ] &&
@@ -539,6 +570,13 @@ targets() { # the five targets, from the runs done
         echo "Measured $started on a shared $(nproc)-core machine against librdkafka's mock"
         echo "cluster (3 brokers, in its own process): relative figures, not a capacity"
         echo "statement. Phases ${base_s} s / ${spike_s} s / ${after_s} s (baseline $base_rate/s, spike, baseline);"
+        if [ "$fetch_wait" = default ]; then
+                echo "fetch.wait.max.ms left at 500 ms: the mock holds every empty fetch that long;"
+        else
+                echo "every daemon with fetch.wait.max.ms = $fetch_wait ms (the mock holds an empty fetch that long"
+                echo "even when data arrives; a broker answers at once);"
+        fi
+        echo "message keys: profile A ${BURST_KEYS:-none}, profile B ${BURST_KEYS:-10000};"
         echo "load average before / after: $load_start / $load_end. Made by \`make bench-burst\`"
         echo "(tests/bench/burst.sh, which defines every column)."
         echo
@@ -569,8 +607,7 @@ targets() { # the five targets, from the runs done
         echo "running); *sustained* = median processed/s over [spike start + 1 s, spike end];"
         echo "*pool in spike* = its largest size and when it first reached 90% of that;"
         echo "*p99 e2e* = /stats' 10 s window p99 (Kafka timestamp to sink acknowledgement):"
-        echo "baseline = the window ending at the spike start (the mock answers an empty fetch"
-        echo "only after fetch.wait.max.ms, 500 ms, which sets that floor), spike = the highest"
+        echo "baseline = the window ending at the spike start, spike = the highest"
         echo "among the samples from 10 s after the pool scaled to the spike end (events that"
         echo "completed after it had scaled); *queue wait + sink call* = the same samples'"
         echo "p99s of floodgate's own stages; *drain* = spike end until lag first falls to"
