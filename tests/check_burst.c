@@ -104,13 +104,13 @@ START_TEST(test_burst_keys_zero_means_no_key) {
         fg_mock_t *mock = fg_test_mock(1, "burst", 4);
         char errstr[256];
 
-        for (int64_t keys = 0; keys <= 3; keys += 3) {
-                char topic[16];
+        for (int keys = 0; keys <= 3; keys += 3) {
+                char topic[32];
                 fg_test_topic_t t = {0};
                 fg_burst_cfg_t bc = {.enabled = true, .count = 30, .size = 64, .keys = keys};
                 fg_burst_t *b;
 
-                snprintf(topic, sizeof(topic), "keys%lld", (long long)keys);
+                snprintf(topic, sizeof(topic), "keys%d", keys);
                 ck_assert_msg(!fg_mock_create_topic(mock, topic, 4, errstr, sizeof(errstr)), "%s",
                               errstr);
                 b = fg_burst_new(fg_mock_bootstrap(mock), topic, &bc, "k", errstr, sizeof(errstr));
