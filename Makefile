@@ -15,7 +15,7 @@
 #                     into tests/fuzz/corpus; fails on any crash (tests/fuzz/README.md)
 #   make fuzz-deps    install clang and its libFuzzer runtime (as root)
 #   make bench        the pipeline benchmark report
-#   make bench-burst  the viral-burst benchmark (tests/bench/burst.sh, 20-25 min;
+#   make bench-burst  the viral-burst benchmark (tests/bench/burst.sh, ~25 min;
 #                     BURST_SCALE=0.25 for 5 s phases): CSVs in build/bench-burst,
 #                     plots and summary in docs/bench; installs gnuplot-nox (as root)
 #   make WERROR=1     warnings are errors (CI)

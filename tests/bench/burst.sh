@@ -28,7 +28,7 @@
 # tests/bench/httpsink answering after 1 ms; "outage": the same with the
 # downstream answering 503 for 5 s in the middle of the spike (the default
 # breaker). Pools: fixed (default: 4 threads), dynamic (min 2, max 64).
-# That is 2 x 3 x 2 = 12 runs; BURST_RUNS picks them (default: 10). After
+# That is 2 x 3 x 2 = 12 runs; BURST_RUNS picks them (default: all). After
 # the producer stops, a run waits up to 10 x the spike for the daemon to
 # finish every event.
 #
@@ -72,11 +72,13 @@
 #   tests/bench/burst.sh [BUILD_DIR]
 # Environment:
 #   BURST_SCALE=F    multiply every phase by F (0.25: 5 s phases, to try the
-#                    harness; the outage is 5 s x F, at least 1 s)
+#                    harness; the outage is 5 s x F, at least 1 s). Above 1,
+#                    profile A outgrows what the mock keeps of a partition
+#                    (at 3, it deleted 15,225 unread events behind the
+#                    outage; the run's note says so)
 #   BURST_RUNS="..." runs to do, as shell patterns over PROFILE-SINK-POOL
 #                    names (A-null-fixed ... B-outage-dynamic); default
-#                    "A-* B-null-* B-http-*" (10 runs, ~20-25 min: every sink
-#                    and pool on A, null and http on B); "*" for all 12
+#                    "*", all 12 (~25 min); e.g. "A-*" for profile A
 #   BURST_PARTITIONS_A=N, BURST_PARTITIONS_B=N
 #                    partitions of each profile's topic (default 48, 192)
 #   BURST_FETCH_WAIT_MS=N  the daemon's fetch.wait.max.ms (default 10;
@@ -94,7 +96,7 @@
 set -euo pipefail
 build=${1:-build}
 scale=${BURST_SCALE:-1}
-runs_wanted=${BURST_RUNS:-A-* B-null-* B-http-*}
+runs_wanted=${BURST_RUNS:-*}
 out=${BURST_OUT:-build/bench-burst}
 docs=${BURST_DOCS:-docs/bench}
 ref_run=${BURST_REF_RUN:-B-null-fixed}
@@ -368,6 +370,10 @@ YAML
         sleep 3
         stop "$fg_pid" 60
         stop "$samp_pid"
+        # The mock keeps ~5 MiB a partition and deletes the oldest beyond
+        # that, read or not; the consumer then resets to what is left.
+        grep -q 'Offset out of range' "$dir/floodgate.log" &&
+                note+="the mock deleted unread events (it keeps ~5 MiB a partition; floodgate.log has the offset resets), so some could never be consumed; "
         if [ -n "$sink_pid" ]; then stop "$sink_pid"; fi
 
         # Results.
