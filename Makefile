@@ -161,23 +161,26 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
 
 # Install what is missing: as root through apt-get, otherwise print the
 # exact command and stop.
+# $(call apt_install,TARGET,PACKAGES,WHAT IS MISSING): one shell command
+# for a recipe whose probe failed: as root, install PACKAGES from Debian's
+# archive; otherwise print the command to run and fail.
+apt_install = if [ "$$(id -u)" = 0 ]; then \
+	  echo "make $(1): installing $(2)"; \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2); \
+	else \
+	  echo "make $(1): $(3); run:"; \
+	  echo "  sudo apt-get install -y $(2)"; \
+	  exit 1; \
+	fi
+
 deps:
 	@missing=""; \
 	for p in $(PKGS) $(TESTPKG); do \
 	  pkg-config --exists $$p 2>/dev/null || missing=1; \
 	done; \
 	for c in $(CC) $(DEP_CMDS); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "make deps: installing $(APT_PKGS)"; \
-	    apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PKGS); \
-	  else \
-	    echo "make deps: missing build dependencies; run:"; \
-	    echo "  sudo apt-get install -y $(APT_PKGS)"; \
-	    exit 1; \
-	  fi; \
-	fi
+	if [ -n "$$missing" ]; then $(call apt_install,deps,$(APT_PKGS),missing build dependencies); fi
 
 test: $(BIN) $(PLUGINS) $(addprefix $(BUILD)/tests/,$(TESTS))
 	@failed=""; \
@@ -250,15 +253,7 @@ bench: deps
 BENCH_APT_PKGS := gnuplot-nox
 bench-deps:
 	@if ! command -v gnuplot >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "make bench-deps: installing $(BENCH_APT_PKGS)"; \
-	    apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BENCH_APT_PKGS); \
-	  else \
-	    echo "make bench-deps: gnuplot missing; run:"; \
-	    echo "  sudo apt-get install -y $(BENCH_APT_PKGS)"; \
-	    exit 1; \
-	  fi; \
+	  $(call apt_install,bench-deps,$(BENCH_APT_PKGS),gnuplot missing); \
 	fi
 
 bench-burst: deps
@@ -271,15 +266,7 @@ fuzz-deps:
 	@probe='int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { return 0; }'; \
 	if ! echo "$$probe" | $(FUZZ_CC) -x c -fsanitize=fuzzer,address,undefined - \
 	       -o /dev/null >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "make fuzz-deps: installing $(FUZZ_APT_PKGS)"; \
-	    apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(FUZZ_APT_PKGS); \
-	  else \
-	    echo "make fuzz-deps: $(FUZZ_CC) cannot link -fsanitize=fuzzer; run:"; \
-	    echo "  sudo apt-get install -y $(FUZZ_APT_PKGS)"; \
-	    exit 1; \
-	  fi; \
+	  $(call apt_install,fuzz-deps,$(FUZZ_APT_PKGS),$(FUZZ_CC) cannot link -fsanitize=fuzzer); \
 	fi
 
 fuzz-build: $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
