@@ -63,10 +63,6 @@ typedef struct sampler {
         long rows, errors;
 } sampler_t;
 
-static const char header[] = "t,consumed_s,processed_s,queue,paused,workers,busy,limit,breaker,"
-                             "lag,p50_ms,p99_ms,rss_mib,ok,consumed,failed_s,cpu_s,qwait_p99_ms,"
-                             "sink_p99_ms\n";
-
 /* The number at @p path ("a.b.c"), or NAN when absent or null. */
 static double num(json_t *root, const char *path) {
         char key[64];
@@ -91,35 +87,63 @@ static void field(FILE *f, double x, int decimals) {
                 fprintf(f, "%.*f", decimals, x);
 }
 
-static void write_row(sampler_t *s, json_t *root) {
+/* breaker.state as a number: closed 0, half_open 1, open/forced_open 2;
+ * NAN when absent (breaker disabled). */
+static double breaker_state(json_t *root) {
         const char *st = json_string_value(json_object_get(json_object_get(root, "breaker"), "state"));
-        double brk = NAN;
 
         if (st && !strcmp(st, "closed"))
-                brk = 0;
-        else if (st && !strcmp(st, "half_open"))
-                brk = 1;
-        else if (st && (!strcmp(st, "open") || !strcmp(st, "forced_open")))
-                brk = 2;
+                return 0;
+        if (st && !strcmp(st, "half_open"))
+                return 1;
+        if (st && (!strcmp(st, "open") || !strcmp(st, "forced_open")))
+                return 2;
+        return NAN;
+}
+
+/* The columns after t, in order: the header and every row come from this
+ * one list. path NULL: the breaker state. */
+static const struct column {
+        const char *name;
+        const char *path;
+        double scale;
+        int decimals;
+} columns[] = {
+    {"consumed_s", "rates.consumed.1s", 1, 0},
+    {"processed_s", "rates.ok.1s", 1, 0},
+    {"queue", "queue.depth", 1, 0},
+    {"paused", "ingest.paused", 1, 0},
+    {"workers", "workers.total", 1, 0},
+    {"busy", "workers.busy", 1, 0},
+    {"limit", "workers.concurrency_limit", 1, 0},
+    {"breaker", NULL, 1, 0},
+    {"lag", "lag.total", 1, 0},
+    {"p50_ms", "latency.end_to_end.p50_ms", 1, 3},
+    {"p99_ms", "latency.end_to_end.p99_ms", 1, 3},
+    {"rss_mib", "process.rss_bytes", 1.0 / (1024.0 * 1024.0), 2},
+    {"ok", "counters.ok", 1, 0},
+    {"consumed", "counters.consumed", 1, 0},
+    {"failed_s", "rates.failed.1s", 1, 0},
+    {"cpu_s", "process.cpu_seconds", 1, 3},
+    {"qwait_p99_ms", "latency.queue_wait.p99_ms", 1, 3},
+    {"sink_p99_ms", "latency.sink_call.p99_ms", 1, 3},
+};
+
+static void write_header(FILE *f) {
+        fputs("t", f);
+        for (size_t i = 0; i < sizeof(columns) / sizeof(columns[0]); i++)
+                fprintf(f, ",%s", columns[i].name);
+        fputc('\n', f);
+}
+
+static void write_row(sampler_t *s, json_t *root) {
         fprintf(s->out, "%.3f", (double)(s->sent_ns - s->t0_ns) / 1e9);
-        field(s->out, num(root, "rates.consumed.1s"), 0);
-        field(s->out, num(root, "rates.ok.1s"), 0);
-        field(s->out, num(root, "queue.depth"), 0);
-        field(s->out, num(root, "ingest.paused"), 0);
-        field(s->out, num(root, "workers.total"), 0);
-        field(s->out, num(root, "workers.busy"), 0);
-        field(s->out, num(root, "workers.concurrency_limit"), 0);
-        field(s->out, brk, 0);
-        field(s->out, num(root, "lag.total"), 0);
-        field(s->out, num(root, "latency.end_to_end.p50_ms"), 3);
-        field(s->out, num(root, "latency.end_to_end.p99_ms"), 3);
-        field(s->out, num(root, "process.rss_bytes") / (1024.0 * 1024.0), 2);
-        field(s->out, num(root, "counters.ok"), 0);
-        field(s->out, num(root, "counters.consumed"), 0);
-        field(s->out, num(root, "rates.failed.1s"), 0);
-        field(s->out, num(root, "process.cpu_seconds"), 3);
-        field(s->out, num(root, "latency.queue_wait.p99_ms"), 3);
-        field(s->out, num(root, "latency.sink_call.p99_ms"), 3);
+        for (size_t i = 0; i < sizeof(columns) / sizeof(columns[0]); i++) {
+                const struct column *c = &columns[i];
+                double x = c->path ? num(root, c->path) * c->scale : breaker_state(root);
+
+                field(s->out, x, c->decimals);
+        }
         fputc('\n', s->out);
         fflush(s->out);
         s->rows++;
@@ -208,7 +232,7 @@ int main(int argc, char **argv) {
                 perror(argv[optind + 1]);
                 goto done;
         }
-        fputs(header, s.out);
+        write_header(s.out);
         fflush(s.out);
 
         signal(SIGPIPE, SIG_IGN);
