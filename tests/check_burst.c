@@ -32,6 +32,16 @@ static void *run_main(void *arg) {
         return NULL;
 }
 
+/* Stops a generator running on @p thr and checks that it ended cleanly
+ * with every event it produced delivered; frees it. */
+static void stop_and_check(run_t *r, pthread_t thr) {
+        fg_burst_stop(r->b);
+        pthread_join(thr, NULL);
+        ck_assert_int_eq(r->rc, 0);
+        ck_assert_int_eq(fg_burst_delivered(r->b), fg_burst_produced(r->b));
+        fg_burst_destroy(r->b);
+}
+
 static void sleep_ms(int ms) {
         struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
@@ -59,17 +69,13 @@ START_TEST(test_burst_baseline_resumes_after_unlimited_spike) {
         at_end = fg_burst_produced(r.b);
         sleep_ms(1500);
         later = fg_burst_produced(r.b);
-        fg_burst_stop(r.b);
-        pthread_join(thr, NULL);
+        stop_and_check(&r, thr);
 
         ck_assert_int_gt(at_end, 1000); /* the spike ran unlimited */
         /* 200/s for 1.5 s: ~300 */
         ck_assert_msg(later - at_end >= 50 && later - at_end <= 2000,
                       "%lld events in the 1.5 s of baseline after the spike",
                       (long long)(later - at_end));
-        ck_assert_int_eq(r.rc, 0);
-        ck_assert_int_eq(fg_burst_delivered(r.b), fg_burst_produced(r.b));
-        fg_burst_destroy(r.b);
         fg_mock_destroy(mock);
 }
 END_TEST
@@ -88,11 +94,7 @@ START_TEST(test_burst_stop_counts_every_event) {
                 ck_assert_msg(r.b, "%s", errstr);
                 ck_assert_int_eq(pthread_create(&thr, NULL, run_main, &r), 0);
                 sleep_ms(100 + 37 * i);
-                fg_burst_stop(r.b);
-                pthread_join(thr, NULL);
-                ck_assert_int_eq(r.rc, 0);
-                ck_assert_int_eq(fg_burst_delivered(r.b), fg_burst_produced(r.b));
-                fg_burst_destroy(r.b);
+                stop_and_check(&r, thr);
         }
         fg_mock_destroy(mock);
 }
