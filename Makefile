@@ -1,7 +1,8 @@
 # floodgate — one non-recursive GNU Makefile.
 #
 #   make              build build/floodgate
-#   make check        install missing Debian packages, build, run every test
+#   make check        install missing Debian packages, build, check the include
+#                     order (docs/ARCHITECTURE.md), run every test
 #   make run          install missing packages, build, run the demo (config/demo.yaml)
 #   make asan / tsan  the tests under ASan+UBSan / ThreadSanitizer (build/asan, build/tsan)
 #   make faults       the fault-injection suite (tests/check_faults.c) FAULT_RUNS times
@@ -81,7 +82,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lm
 CHECK_CFLAGS := $(shell pkg-config --cflags $(TESTPKG) 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs $(TESTPKG) 2>/dev/null)
 
-MODULES  := common config daemon ingest workers sinks breaker metrics
+MODULES  := common pipeline metrics kafka breaker handler sinks workers ingest tools config daemon
 LIB_SRC  := $(filter-out daemon/main.c common/tsan_threads.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 MAIN_OBJ := $(BUILD)/obj/daemon/main.o
@@ -182,7 +183,14 @@ deps:
 	for c in $(CC) $(DEP_CMDS); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
 	if [ -n "$$missing" ]; then $(call apt_install,deps,$(APT_PKGS),missing build dependencies); fi
 
-test: $(BIN) $(PLUGINS) $(addprefix $(BUILD)/tests/,$(TESTS))
+# The include order of docs/ARCHITECTURE.md, and that the check catches a
+# planted back-edge.
+.PHONY: layers
+layers:
+	@tests/check_layers.sh
+	@tests/check_layers.sh --self-test
+
+test: layers $(BIN) $(PLUGINS) $(addprefix $(BUILD)/tests/,$(TESTS))
 	@failed=""; \
 	for t in $(TESTS); do \
 	  echo "== $$t"; \

@@ -70,7 +70,7 @@
 
 struct fg_brk {
         pthread_mutex_t lock;
-        fg_brk_conf_t conf;
+        fg_brk_cfg_t conf;
         uint64_t fail_ppm, slow_ppm;    /* thresholds in parts per million */
         fg_brk_transition_cb_t *cb;
         void *opaque;
@@ -104,12 +104,11 @@ static bool unit_rate(double v) {
 }
 
 /* The first rule a conf breaks, as "breaker: <field> ...". */
-static bool conf_valid(const fg_brk_conf_t *conf, char *errstr, size_t errstr_size) {
+static bool conf_valid(const fg_brk_cfg_t *conf, char *errstr, size_t errstr_size) {
         int64_t wmax;
 
-        if (conf->mode != FG_BRK_MODE_NORMAL && conf->mode != FG_BRK_MODE_FORCED_OPEN &&
-            conf->mode != FG_BRK_MODE_DISABLED)
-                ERR("breaker: mode %d is not normal, forced_open or disabled", (int)conf->mode);
+        if (conf->when_open != FG_BRK_WHEN_OPEN_WAIT && conf->when_open != FG_BRK_WHEN_OPEN_DEAD_LETTER)
+                ERR("breaker: when_open %d is not wait or dead_letter", (int)conf->when_open);
         if (conf->window != FG_BRK_WINDOW_COUNT && conf->window != FG_BRK_WINDOW_TIME)
                 ERR("breaker: window %d is not count or time", (int)conf->window);
         wmax = conf->window == FG_BRK_WINDOW_COUNT ? FG_BRK_COUNT_WINDOW_MAX
@@ -151,6 +150,11 @@ static bool conf_valid(const fg_brk_conf_t *conf, char *errstr, size_t errstr_si
 
 #undef ERR
 
+/* Neither DISABLED nor FORCED_OPEN: outcomes move the state. */
+static bool brk_normal(const fg_brk_t *brk) {
+        return brk->conf.enabled && !brk->conf.forced_open;
+}
+
 /* splitmix64: spreads any seed (0 included) into a non-zero xorshift state. */
 static uint64_t seed_mix(uint64_t x) {
         x += 0x9e3779b97f4a7c15u;
@@ -161,7 +165,7 @@ static uint64_t seed_mix(uint64_t x) {
 }
 
 /* Any thread, no lock. */
-fg_brk_t *fg_brk_new(const fg_brk_conf_t *conf, uint64_t seed, fg_brk_transition_cb_t *cb,
+fg_brk_t *fg_brk_new(const fg_brk_cfg_t *conf, uint64_t seed, fg_brk_transition_cb_t *cb,
                      void *opaque, char *errstr, size_t errstr_size) {
         fg_brk_t *brk = NULL;
 
@@ -190,9 +194,9 @@ fg_brk_t *fg_brk_new(const fg_brk_conf_t *conf, uint64_t seed, fg_brk_transition
                 brk->slow_ppm = 1;
         brk->cb = cb;
         brk->opaque = opaque;
-        brk->state = conf->mode == FG_BRK_MODE_FORCED_OPEN ? FG_BRK_FORCED_OPEN
-                     : conf->mode == FG_BRK_MODE_DISABLED  ? FG_BRK_DISABLED
-                                                           : FG_BRK_CLOSED;
+        brk->state = !conf->enabled      ? FG_BRK_DISABLED
+                     : conf->forced_open ? FG_BRK_FORCED_OPEN
+                                         : FG_BRK_CLOSED;
         brk->generation = 1;
         brk->last_ns = INT64_MIN;
         brk->open_base_ns = conf->open_ns;
@@ -398,7 +402,7 @@ void fg_brk_record(fg_brk_t *brk, const fg_brk_permit_t *permit, fg_brk_outcome_
         bool slow = duration_ns > brk->conf.slow_call_ns;
         char reason[128];
 
-        if (!permit || brk->conf.mode != FG_BRK_MODE_NORMAL)
+        if (!permit || !brk_normal(brk))
                 return;
         pthread_mutex_lock(&brk->lock);
         now_ns = tick(brk, now_ns);
@@ -422,7 +426,7 @@ done:
 
 /* Any thread; takes the lock. */
 void fg_brk_release(fg_brk_t *brk, const fg_brk_permit_t *permit, int64_t now_ns) {
-        if (!permit || brk->conf.mode != FG_BRK_MODE_NORMAL)
+        if (!permit || !brk_normal(brk))
                 return;
         pthread_mutex_lock(&brk->lock);
         tick(brk, now_ns);
@@ -440,6 +444,11 @@ static fg_brk_state_t seen_state(const fg_brk_t *brk, int64_t now_ns) {
 }
 
 /* Any thread; takes the lock. */
+/* Any thread, no lock (the cfg is immutable). */
+fg_brk_when_open_t fg_brk_when_open(const fg_brk_t *brk) {
+        return brk->conf.when_open;
+}
+
 fg_brk_state_t fg_brk_state(fg_brk_t *brk, int64_t now_ns) {
         fg_brk_state_t s;
 

@@ -47,7 +47,7 @@
  * so contention is negligible; measured before any lock-free attempt).
  * The transition callback runs with the lock held and must not call back
  * into the breaker; it should only log and count.
- * Ownership: fg_brk_new copies the conf; fg_brk_destroy accepts NULL.
+ * Ownership: fg_brk_new copies the cfg; fg_brk_destroy accepts NULL.
  */
 #ifndef FG_BREAKER_H
 #define FG_BREAKER_H
@@ -77,14 +77,17 @@ typedef enum fg_brk_window {
         FG_BRK_WINDOW_TIME,
 } fg_brk_window_t;
 
-typedef enum fg_brk_mode {
-        FG_BRK_MODE_NORMAL = 0,
-        FG_BRK_MODE_FORCED_OPEN,
-        FG_BRK_MODE_DISABLED,
-} fg_brk_mode_t;
+/* What the workers do with events while the breaker holds calls (the
+ * breaker itself does not look at it). */
+typedef enum fg_brk_when_open {
+        FG_BRK_WHEN_OPEN_WAIT = 0,        /* workers hold their events until it closes */
+        FG_BRK_WHEN_OPEN_DEAD_LETTER,     /* events go to the dead-letter topic */
+} fg_brk_when_open_t;
 
-typedef struct fg_brk_conf {
-        fg_brk_mode_t mode;
+/* The breaker section of the configuration. */
+typedef struct fg_brk_cfg {
+        bool enabled;                   /* false: DISABLED, every call permitted */
+        bool forced_open;               /* (enabled) FORCED_OPEN: no call permitted */
         fg_brk_window_t window;
         int64_t window_size;            /* calls (COUNT) or seconds (TIME), >= 1 */
         int64_t min_calls;              /* >= 1 */
@@ -97,7 +100,8 @@ typedef struct fg_brk_conf {
         double jitter;                  /* [0, 1): +-fraction of the open duration */
         int64_t half_open_calls;        /* >= 1 */
         int64_t half_open_max_wait_ns;  /* > 0 */
-} fg_brk_conf_t;
+        fg_brk_when_open_t when_open;
+} fg_brk_cfg_t;
 
 /* A permission to call the sink, from fg_brk_acquire(). Plain value. */
 typedef struct fg_brk_permit {
@@ -113,7 +117,7 @@ typedef void (fg_brk_transition_cb_t)(fg_brk_state_t from, fg_brk_state_t to, co
 
 /* NULL with a reason when the conf is out of range. @p seed drives the
  * jitter (tests pass a fixed one). */
-fg_brk_t *fg_brk_new(const fg_brk_conf_t *conf, uint64_t seed, fg_brk_transition_cb_t *cb,
+fg_brk_t *fg_brk_new(const fg_brk_cfg_t *conf, uint64_t seed, fg_brk_transition_cb_t *cb,
                      void *opaque, char *errstr, size_t errstr_size);
 void fg_brk_destroy(fg_brk_t *b);
 
@@ -134,6 +138,9 @@ void fg_brk_release(fg_brk_t *b, const fg_brk_permit_t *permit, int64_t now_ns);
  * HALF_OPEN is reported but only taken by the next acquire; HALF_OPEN past
  * its max wait re-opens). */
 fg_brk_state_t fg_brk_state(fg_brk_t *b, int64_t now_ns);
+
+/* breaker.when_open, as configured. Any thread (immutable). */
+fg_brk_when_open_t fg_brk_when_open(const fg_brk_t *b);
 
 /* How long until a call could be permitted: 0 when one could be now; for
  * OPEN the rest of its duration; for a HALF_OPEN with all permits out, the

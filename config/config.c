@@ -20,139 +20,16 @@
  * needs no change here.
  */
 #include "config/config_int.h"
-#include "common/utf8.h"
 
-#include "config/units.h"
+#include "common/units.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* More than this many messages help nobody: the rest are only counted. */
-#define MAX_ERRORS 100
-
-/* ---- diagnostics ---- */
-
-/* Any thread; @p diag belongs to the calling load. */
-void fg_config_diag_add(fg_config_diag_t *diag, int line, int col, const char *fmt, ...) {
-        char msg[1024];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        if (diag->n == diag->cap) {
-                size_t cap = diag->cap ? diag->cap * 2 : 16;
-                fg_config_diag_item_t *items = realloc(diag->items, cap * sizeof(*items));
-                if (!items) {
-                        diag->oom = true;
-                        return;
-                }
-                diag->items = items;
-                diag->cap = cap;
-        }
-        diag->items[diag->n].msg = strdup(msg);
-        if (!diag->items[diag->n].msg) {
-                diag->oom = true;
-                return;
-        }
-        diag->items[diag->n].line = line;
-        diag->items[diag->n].col = col;
-        diag->items[diag->n].seq = diag->n;
-        diag->n++;
-}
-
-static int diag_cmp(const void *a, const void *b) {
-        const fg_config_diag_item_t *x = a, *y = b;
-        if (x->line != y->line)
-                return x->line < y->line ? -1 : 1;
-        if (x->col != y->col)
-                return x->col < y->col ? -1 : 1;
-        return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-static void errs_push(fg_config_errs_t *errs, char *msg) {
-        char **msgs;
-        if (!msg)
-                return;
-        msgs = realloc(errs->msgs, (errs->n + 1) * sizeof(*msgs));
-        if (!msgs) {
-                free(msg);
-                return;
-        }
-        errs->msgs = msgs;
-        errs->msgs[errs->n++] = msg;
-}
-
-static char *format_msg(const char *path, int line, int col, const char *msg) {
-        char *out = NULL;
-        int r = line > 0 ? asprintf(&out, "%s:%d:%d: %s", path, line, col, msg)
-                         : asprintf(&out, "%s: %s", path, msg);
-        return r < 0 ? NULL : out;
-}
-
-/* Any thread. */
-void fg_config_diag_finish(fg_config_diag_t *diag, fg_config_errs_t *errs) {
-        size_t shown = diag->n < MAX_ERRORS ? diag->n : MAX_ERRORS;
-
-        if (diag->oom && !diag->n)
-                errs_push(errs, format_msg(diag->path, 0, 0, "out of memory"));
-        if (diag->n)
-                qsort(diag->items, diag->n, sizeof(*diag->items), diag_cmp);
-        for (size_t i = 0; i < shown; i++)
-                errs_push(errs, format_msg(diag->path, diag->items[i].line, diag->items[i].col,
-                                           diag->items[i].msg));
-        if (diag->n > shown) {
-                char more[64];
-                snprintf(more, sizeof(more), "%zu more errors not shown", diag->n - shown);
-                errs_push(errs, format_msg(diag->path, 0, 0, more));
-        }
-        for (size_t i = 0; i < diag->n; i++)
-                free(diag->items[i].msg);
-        free(diag->items);
-        diag->items = NULL;
-        diag->n = diag->cap = 0;
-}
-
-/* Any thread. */
-const char *fg_config_quote(const char *s, size_t len, size_t max, char *buf, size_t size) {
-        const unsigned char *p = (const unsigned char *)s;
-        size_t off = 0, chars = 0, i = 0;
-
-        if (!size)
-                return buf;
-        while (i < len) {
-                size_t n = p[i] >= 0x80 ? fg_utf8_seq_len(p + i, len - i) : 1;
-                if (chars >= max || off + 8 >= size) {
-                        snprintf(buf + off, size - off, "...");
-                        return buf;
-                }
-                if (n > 1) {
-                        memcpy(buf + off, p + i, n);
-                        off += n;
-                        i += n;
-                } else if (p[i] == '\n') {
-                        off += (size_t)snprintf(buf + off, size - off, "\\n");
-                        i++;
-                } else if (p[i] == '\t') {
-                        off += (size_t)snprintf(buf + off, size - off, "\\t");
-                        i++;
-                } else if (p[i] < 0x20 || p[i] >= 0x7F) {
-                        off += (size_t)snprintf(buf + off, size - off, "\\x%02X", p[i]);
-                        i++;
-                } else {
-                        buf[off++] = (char)p[i++];
-                }
-                chars++;
-        }
-        buf[off] = '\0';
-        return buf;
-}
 
 /* ---- loading ---- */
 
@@ -326,16 +203,6 @@ void fg_config_errs_clear(fg_config_errs_t *errs) {
 }
 
 /* ---- queries ---- */
-
-/* Any thread. */
-const char *fg_strmap_get(const fg_strmap_t *map, const char *key) {
-        if (!map || !key)
-                return NULL;
-        for (size_t i = 0; i < map->n; i++)
-                if (!strcmp(map->keys[i], key))
-                        return map->values[i];
-        return NULL;
-}
 
 static bool str_eq(const char *a, const char *b) {
         return a == b || (a && b && !strcmp(a, b));

@@ -24,166 +24,37 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "breaker/breaker.h"
+#include "common/strlist.h"
+#include "handler/handler.h"
+#include "ingest/ingest.h"
+#include "kafka/kconf.h"
+#include "pipeline/queue.h"
+#include "sinks/dead_letter.h"
+#include "sinks/sink.h"
+#include "tools/burst.h"
+#include "workers/pool.h"
+
 /* Config files larger than this are rejected before parsing. */
 #define FG_CONFIG_MAX_FILE_SIZE (1024 * 1024)
 /* Mappings and sequences nested deeper than this are rejected. */
 #define FG_CONFIG_MAX_DEPTH 32
 
-typedef struct fg_strlist {
-        char **v;
-        size_t n;
-} fg_strlist_t;
-
-typedef struct fg_strmap {
-        char **keys;
-        char **values;
-        size_t n;
-} fg_strmap_t;
-
-typedef enum fg_workers_mode {
-        FG_WORKERS_FIXED = 0,
-        FG_WORKERS_DYNAMIC,
-} fg_workers_mode_t;
-
-typedef enum fg_sink_type {
-        FG_SINK_STDOUT = 0,
-        FG_SINK_FILE,
-        FG_SINK_NULL,
-        FG_SINK_HTTP,
-        FG_SINK_KAFKA,
-        FG_SINK_PLUGIN,
-} fg_sink_type_t;
-
-typedef enum fg_handler_mode {
-        FG_HANDLER_JSON = 0,  /* parse, filter, shape, re-serialise compactly */
-        FG_HANDLER_RAW,       /* pass the bytes; filters match the whole payload */
-} fg_handler_mode_t;
-
-typedef enum fg_on_invalid {
-        FG_ON_INVALID_DEAD_LETTER = 0,
-        FG_ON_INVALID_DROP,
-        FG_ON_INVALID_FAIL,   /* stop the daemon, leaving the event uncommitted */
-} fg_on_invalid_t;
-
-typedef enum fg_breaker_window {
-        FG_BREAKER_WINDOW_TIME = 0,
-        FG_BREAKER_WINDOW_COUNT,
-} fg_breaker_window_t;
-
-typedef enum fg_breaker_when_open {
-        FG_BREAKER_WAIT = 0,          /* workers hold their events until it closes */
-        FG_BREAKER_DEAD_LETTER,       /* events go to the dead-letter topic */
-} fg_breaker_when_open_t;
-
-typedef enum fg_http_format {
-        FG_HTTP_JSON = 0,     /* one event per request */
-        FG_HTTP_JSON_ARRAY,   /* a batch as one JSON array */
-        FG_HTTP_NDJSON,       /* a batch as newline-delimited JSON */
-} fg_http_format_t;
-
-/* The embedded (or command-line) load generator profile. */
-typedef struct fg_burst_cfg {
-        bool enabled;          /* section present in the file */
-        char *topic;           /* NULL: first of kafka.topics */
-        int64_t count;         /* events to produce */
-        int64_t rate;          /* events/s at baseline; 0 = as fast as possible */
-        int64_t size;          /* approximate JSON event size in bytes */
-        int64_t keys;          /* distinct message keys */
-        int64_t spike_at_ns;   /* spike starts this long after the first event */
-        int64_t spike_for_ns;  /* spike length; 0 = no spike */
-        int64_t spike_rate;    /* events/s during the spike; 0 = as fast as possible */
-} fg_burst_cfg_t;
-
+/* Each module declares the section of the configuration it reads, in its
+ * own header; the loader fills them through the option table
+ * (config_table.c), and the daemon hands each module its own. The sections
+ * the daemon itself reads (metrics, shutdown, log) are declared here. */
 typedef struct fg_config {
         char *path; /* the file it came from, for messages */
 
-        struct {
-                char *brokers;           /* "host:port,..." or "mock" */
-                char *group_id;
-                fg_strlist_t topics;
-                fg_strmap_t properties;  /* passed to librdkafka verbatim */
-                int64_t mock_brokers;    /* kafka.mock.brokers, with brokers: mock */
-                int64_t mock_partitions; /* kafka.mock.partitions per topic */
-                int64_t rebalance_timeout_ns; /* bounded wait for revoked in-flight */
-        } kafka;
-
-        struct {
-                int64_t capacity;       /* messages */
-                int64_t max_bytes;      /* payload bytes */
-                double high_watermark;  /* pause ingest at this fill ratio */
-                double low_watermark;   /* resume ingest at this fill ratio */
-                int64_t pause_after_ns; /* stall length that pauses the partitions */
-        } queue;
-
-        struct {
-                fg_workers_mode_t mode;
-                int64_t size;           /* fixed pool size */
-                int64_t min, max;       /* dynamic pool bounds */
-                int64_t idle_linger_ns; /* dynamic: idle this long before retiring */
-                int64_t scale_interval_ns;
-                int64_t batch_max;      /* messages a worker takes at once */
-        } workers;
-
-        struct {
-                fg_handler_mode_t mode;
-                fg_on_invalid_t on_invalid;
-                char *filter_field;         /* dotted path; NULL = whole event */
-                char *filter_equals;        /* at most one of equals/exists/contains_any */
-                bool filter_exists;
-                fg_strlist_t filter_contains_any;
-                bool filter_case_insensitive;
-                bool add_metadata;          /* add metadata_field {topic, partition, ...} */
-                char *metadata_field;
-                fg_strlist_t keep;          /* keep only these top-level fields */
-                fg_strlist_t drop;          /* drop these (dotted) fields */
-        } handler;
-
-        struct {
-                fg_sink_type_t type;
-                char *path;             /* file sink */
-                bool fsync;             /* file sink: fsync before acknowledging */
-                char *url;              /* http */
-                fg_strmap_t headers;    /* http: extra request headers */
-                fg_http_format_t format;/* http */
-                int64_t batch_max_messages;
-                int64_t batch_max_bytes;
-                int64_t batch_max_wait_ns;  /* a worker waits this long to fill a batch */
-                int64_t connect_timeout_ns;
-                int64_t timeout_ns;     /* one request / one delivery */
-                char *topic;            /* kafka */
-                char *brokers;          /* kafka: NULL = kafka.brokers */
-                fg_strmap_t properties; /* kafka producer properties */
-                char *plugin_path;      /* plugin */
-                fg_strmap_t plugin_config;
-                int64_t retry_max_attempts;     /* 0 = unlimited */
-                int64_t retry_initial_backoff_ns;
-                int64_t retry_max_backoff_ns;
-                int64_t retry_max_elapsed_ns;   /* 0 = unlimited */
-        } sink;
-
-        struct {
-                bool enabled;           /* false: calls always flow (DISABLED) */
-                bool forced_open;       /* operator kill switch: no sink calls */
-                fg_breaker_window_t window_type;
-                int64_t window_size;    /* seconds (time) or calls (count) */
-                int64_t min_calls;
-                double failure_rate;
-                double slow_call_rate;
-                int64_t slow_call_ns;
-                int64_t open_ns;
-                double open_backoff;
-                int64_t open_max_ns;
-                double jitter;
-                int64_t half_open_calls;
-                int64_t half_open_max_wait_ns;
-                fg_breaker_when_open_t when_open;
-        } breaker;
-
-        struct {
-                char *topic;            /* NULL = no dead-letter topic */
-                char *brokers;          /* NULL = kafka.brokers */
-                fg_strmap_t properties;
-        } dead_letter;
+        fg_kafka_cfg_t kafka;       /* kafka/kconf.h */
+        fg_ingest_cfg_t ingest;     /* ingest/ingest.h: kafka.rebalance_timeout, queue.pause_after */
+        fg_queue_cfg_t queue;       /* pipeline/queue.h */
+        fg_pool_cfg_t workers;      /* workers/pool.h */
+        fg_handler_cfg_t handler;   /* handler/handler.h */
+        fg_sink_cfg_t sink;         /* sinks/sink.h */
+        fg_brk_cfg_t breaker;       /* breaker/breaker.h */
+        fg_dlq_cfg_t dead_letter;   /* sinks/dead_letter.h */
 
         struct {
                 char *listen;           /* "host:port" of the admin HTTP server; NULL = off */
@@ -199,7 +70,7 @@ typedef struct fg_config {
                 int level;              /* fg_log_level_t */
         } log;
 
-        fg_burst_cfg_t burst;
+        fg_burst_cfg_t burst;       /* tools/burst.h */
 } fg_config_t;
 
 /* Collected diagnostics, each "path:line:col: message". */
@@ -229,8 +100,5 @@ size_t fg_config_diff(const fg_config_t *old, const fg_config_t *cur,
 /* Writes the reference documentation of every option (name, type, default,
  * bounds, help) as commented YAML to @p fp. */
 void fg_config_print_reference(FILE *fp);
-
-/* Looks up a string map value; NULL when absent. */
-const char *fg_strmap_get(const fg_strmap_t *map, const char *key);
 
 #endif

@@ -2,7 +2,8 @@
  * config_int.h: private interfaces between the files of the config module.
  *
  *   config.c        public entry points: read the file, run the stages,
- *                   collect diagnostics, destroy, diff
+ *                   destroy, diff
+ *   config_diag.c   diagnostics: collect, sort, format; quoting values
  *   config_yaml.c   libyaml events -> node tree with line/column marks
  *   config_env.c    ${VAR} / ${VAR:-default} / $$ expansion of values
  *   config_walk.c   node tree + option table -> fg_config_t: sections,

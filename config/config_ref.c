@@ -14,7 +14,7 @@
  */
 #include "config/config_int.h"
 
-#include "config/units.h"
+#include "common/units.h"
 
 #include <stdio.h>
 #include <string.h>

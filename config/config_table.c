@@ -63,8 +63,8 @@ _Static_assert(sizeof(fg_sink_type_t) == sizeof(int), "enum fields are int-sized
 _Static_assert(sizeof(fg_handler_mode_t) == sizeof(int), "enum fields are int-sized");
 _Static_assert(sizeof(fg_on_invalid_t) == sizeof(int), "enum fields are int-sized");
 _Static_assert(sizeof(fg_http_format_t) == sizeof(int), "enum fields are int-sized");
-_Static_assert(sizeof(fg_breaker_window_t) == sizeof(int), "enum fields are int-sized");
-_Static_assert(sizeof(fg_breaker_when_open_t) == sizeof(int), "enum fields are int-sized");
+_Static_assert(sizeof(fg_brk_window_t) == sizeof(int), "enum fields are int-sized");
+_Static_assert(sizeof(fg_brk_when_open_t) == sizeof(int), "enum fields are int-sized");
 
 static const fg_opt_enum_t workers_modes[] = {
     {"fixed", FG_WORKERS_FIXED},
@@ -96,14 +96,14 @@ static const fg_opt_enum_t on_invalid_modes[] = {
 };
 
 static const fg_opt_enum_t breaker_windows[] = {
-    {"time", FG_BREAKER_WINDOW_TIME},
-    {"count", FG_BREAKER_WINDOW_COUNT},
+    {"time", FG_BRK_WINDOW_TIME},
+    {"count", FG_BRK_WINDOW_COUNT},
     {NULL, 0},
 };
 
 static const fg_opt_enum_t breaker_when_open[] = {
-    {"wait", FG_BREAKER_WAIT},
-    {"dead_letter", FG_BREAKER_DEAD_LETTER},
+    {"wait", FG_BRK_WHEN_OPEN_WAIT},
+    {"dead_letter", FG_BRK_WHEN_OPEN_DEAD_LETTER},
     {NULL, 0},
 };
 
@@ -147,13 +147,13 @@ const fg_opt_t fg_config_opts[] = {
     O_STRMAP("kafka.properties", kafka.properties, kafka_reserved, 0, "librdkafka properties, passed verbatim (see librdkafka CONFIGURATION.md)"),
     O_INT("kafka.mock.brokers", kafka.mock_brokers, 1, 1, 16, 0, "brokers in the mock cluster (with brokers: mock)"),
     O_INT("kafka.mock.partitions", kafka.mock_partitions, 4, 1, 1000, 0, "partitions per topic in the mock cluster"),
-    O_DURATION("kafka.rebalance_timeout", kafka.rebalance_timeout_ns, 10 * NS_S, 0, 10 * NS_MIN, 0, "how long a rebalance waits for in-flight work of revoked partitions"),
+    O_DURATION("kafka.rebalance_timeout", ingest.rebalance_timeout_ns, 10 * NS_S, 0, 10 * NS_MIN, 0, "how long a rebalance waits for in-flight work of revoked partitions"),
 
     O_INT("queue.capacity", queue.capacity, 10000, 1, 10000000, 0, "messages waiting between ingest and the workers"),
     O_SIZE("queue.max_bytes", queue.max_bytes, 32 * MIB, KIB, 64 * GIB, 0, "payload bytes waiting between ingest and the workers"),
     O_RATIO("queue.high_watermark", queue.high_watermark, 0.9, 0.0, 1.0, FG_OPT_F_MIN_EXCL, "fill ratio (of capacity or bytes) at which ingest stops taking messages"),
     O_RATIO("queue.low_watermark", queue.low_watermark, 0.5, 0.0, 1.0, FG_OPT_F_MAX_EXCL, "fill ratio at which ingest takes messages again"),
-    O_DURATION("queue.pause_after", queue.pause_after_ns, NS_S, 0, NS_MIN, 0, "a stall longer than this pauses the partitions (librdkafka then drops its prefetch)"),
+    O_DURATION("queue.pause_after", ingest.pause_after_ns, NS_S, 0, NS_MIN, 0, "a stall longer than this pauses the partitions (librdkafka then drops its prefetch)"),
 
     O_ENUM("workers.mode", workers.mode, FG_WORKERS_FIXED, workers_modes, LIVE, "fixed: workers.size threads; dynamic: between min and max, sized to the load, with an adaptive sink concurrency limit"),
     O_INT("workers.size", workers.size, 4, 1, 1024, LIVE, "worker threads in a fixed pool"),
@@ -165,11 +165,11 @@ const fg_opt_t fg_config_opts[] = {
 
     O_ENUM("handler.mode", handler.mode, FG_HANDLER_JSON, handler_modes, 0, "json: parse, filter, shape and re-serialise each event; raw: pass the bytes"),
     O_ENUM("handler.on_invalid", handler.on_invalid, FG_ON_INVALID_DROP, on_invalid_modes, 0, "an event that is not a JSON object (json mode): dead_letter, drop (counted) or fail (stop the daemon)"),
-    O_STRING("handler.filter.field", handler.filter_field, NULL, NONEMPTY, "dotted path of the field the filter looks at (json mode)"),
-    O_STRING("handler.filter.equals", handler.filter_equals, NULL, 0, "keep events whose field equals this"),
-    O_BOOL("handler.filter.exists", handler.filter_exists, false, 0, "keep events that have the field"),
-    O_STRLIST("handler.filter.contains_any", handler.filter_contains_any, NONEMPTY, "keep events whose field (raw mode: payload) contains any of these"),
-    O_BOOL("handler.filter.case_insensitive", handler.filter_case_insensitive, false, 0, "compare equals/contains_any ignoring ASCII case"),
+    O_STRING("handler.filter.field", handler.filter.field, NULL, NONEMPTY, "dotted path of the field the filter looks at (json mode)"),
+    O_STRING("handler.filter.equals", handler.filter.equals, NULL, 0, "keep events whose field equals this"),
+    O_BOOL("handler.filter.exists", handler.filter.exists, false, 0, "keep events that have the field"),
+    O_STRLIST("handler.filter.contains_any", handler.filter.contains_any, NONEMPTY, "keep events whose field (raw mode: payload) contains any of these"),
+    O_BOOL("handler.filter.case_insensitive", handler.filter.case_insensitive, false, 0, "compare equals/contains_any ignoring ASCII case"),
     O_BOOL("handler.add_metadata", handler.add_metadata, false, 0, "add metadata_field: {topic, partition, offset, kafka_ts, ingested_ms, processed_ms}"),
     O_STRING("handler.metadata_field", handler.metadata_field, "_floodgate", NONEMPTY, "name of the metadata object add_metadata adds"),
     O_STRLIST("handler.keep", handler.keep, NONEMPTY | UNIQUE, "keep only these top-level fields"),
@@ -191,18 +191,18 @@ const fg_opt_t fg_config_opts[] = {
     O_STRMAP("sink.properties", sink.properties, sink_reserved, 0, "kafka sink: librdkafka producer properties, verbatim"),
     O_STRING("sink.plugin.path", sink.plugin_path, NULL, NONEMPTY, "plugin sink: shared object implementing floodgate_plugin.h"),
     O_STRMAP("sink.plugin.config", sink.plugin_config, NULL, 0, "plugin sink: key/value settings handed to the plugin's init"),
-    O_INT("sink.retry.max_attempts", sink.retry_max_attempts, 10, 0, 1000000, 0, "attempts per event before it is dead-lettered; 0 = unlimited"),
-    O_DURATION("sink.retry.initial_backoff", sink.retry_initial_backoff_ns, 100 * NS_MS, NS_MS, NS_MIN, 0, "first retry delay; doubles per attempt, with jitter"),
-    O_DURATION("sink.retry.max_backoff", sink.retry_max_backoff_ns, 30 * NS_S, NS_MS, NS_H, 0, "longest retry delay"),
-    O_DURATION("sink.retry.max_elapsed", sink.retry_max_elapsed_ns, 10 * NS_MIN, 0, 24 * NS_H, 0, "time an event may spend retrying before it is dead-lettered; 0 = unlimited"),
+    O_INT("sink.retry.max_attempts", sink.retry.max_attempts, 10, 0, 1000000, 0, "attempts per event before it is dead-lettered; 0 = unlimited"),
+    O_DURATION("sink.retry.initial_backoff", sink.retry.initial_backoff_ns, 100 * NS_MS, NS_MS, NS_MIN, 0, "first retry delay; doubles per attempt, with jitter"),
+    O_DURATION("sink.retry.max_backoff", sink.retry.max_backoff_ns, 30 * NS_S, NS_MS, NS_H, 0, "longest retry delay"),
+    O_DURATION("sink.retry.max_elapsed", sink.retry.max_elapsed_ns, 10 * NS_MIN, 0, 24 * NS_H, 0, "time an event may spend retrying before it is dead-lettered; 0 = unlimited"),
 
     O_BOOL("breaker.enabled", breaker.enabled, true, 0, "circuit breaker between the workers and the sink; false = calls always flow"),
     O_BOOL("breaker.forced_open", breaker.forced_open, false, 0, "hold every sink call (maintenance switch); events wait or are dead-lettered per when_open"),
-    O_ENUM("breaker.window_type", breaker.window_type, FG_BREAKER_WINDOW_TIME, breaker_windows, 0, "sliding window of outcomes: time (window_size seconds) or count (window_size calls)"),
+    O_ENUM("breaker.window_type", breaker.window, FG_BRK_WINDOW_TIME, breaker_windows, 0, "sliding window of outcomes: time (window_size seconds) or count (window_size calls)"),
     O_INT("breaker.window_size", breaker.window_size, 10, 1, 3600, 0, "seconds (time window) or calls (count window)"),
     O_INT("breaker.min_calls", breaker.min_calls, 20, 1, 1000000, 0, "outcomes needed in the window before the breaker may trip"),
-    O_RATIO("breaker.failure_rate", breaker.failure_rate, 0.5, 0.0, 1.0, FG_OPT_F_MIN_EXCL, "trip when this share of calls fail (5xx, timeouts, 429/503, connection errors)"),
-    O_RATIO("breaker.slow_call_rate", breaker.slow_call_rate, 1.0, 0.0, 1.0, FG_OPT_F_MIN_EXCL, "trip when this share of calls is slower than slow_call_duration"),
+    O_RATIO("breaker.failure_rate", breaker.failure_rate_threshold, 0.5, 0.0, 1.0, FG_OPT_F_MIN_EXCL, "trip when this share of calls fail (5xx, timeouts, 429/503, connection errors)"),
+    O_RATIO("breaker.slow_call_rate", breaker.slow_call_rate_threshold, 1.0, 0.0, 1.0, FG_OPT_F_MIN_EXCL, "trip when this share of calls is slower than slow_call_duration"),
     O_DURATION("breaker.slow_call_duration", breaker.slow_call_ns, 5 * NS_S, NS_MS, 10 * NS_MIN, 0, "a call slower than this counts as slow"),
     O_DURATION("breaker.open_duration", breaker.open_ns, 5 * NS_S, 10 * NS_MS, NS_H, 0, "first time open before probing"),
     O_RATIO("breaker.open_backoff", breaker.open_backoff, 2.0, 1.0, 100.0, 0, "open duration multiplier each time probing fails"),
@@ -210,7 +210,7 @@ const fg_opt_t fg_config_opts[] = {
     O_RATIO("breaker.jitter", breaker.jitter, 0.2, 0.0, 1.0, FG_OPT_F_MAX_EXCL, "random +- share of each open duration, so instances do not probe in lockstep"),
     O_INT("breaker.half_open_calls", breaker.half_open_calls, 5, 1, 1000, 0, "probe calls allowed while half-open; their outcomes close or re-open it"),
     O_DURATION("breaker.half_open_max_wait", breaker.half_open_max_wait_ns, 30 * NS_S, 10 * NS_MS, NS_H, 0, "a probe round that takes longer re-opens the breaker"),
-    O_ENUM("breaker.when_open", breaker.when_open, FG_BREAKER_WAIT, breaker_when_open, 0, "wait: workers hold events (queue fills, ingest pauses); dead_letter: send them to dead_letter.topic"),
+    O_ENUM("breaker.when_open", breaker.when_open, FG_BRK_WHEN_OPEN_WAIT, breaker_when_open, 0, "wait: workers hold events (queue fills, ingest pauses); dead_letter: send them to dead_letter.topic"),
 
     O_STRING("dead_letter.topic", dead_letter.topic, NULL, NONEMPTY, "topic for events that cannot be delivered (original payload and key, error headers); unset = none"),
     O_STRING("dead_letter.brokers", dead_letter.brokers, NULL, NONEMPTY, "bootstrap brokers of the dead-letter topic (default: kafka.brokers)"),
@@ -281,18 +281,18 @@ static int check_url(const fg_config_t *cfg, char *msg, size_t msg_size) {
 }
 
 static int check_filter(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        int kinds = (cfg->handler.filter_equals != NULL) + cfg->handler.filter_exists +
-                    (cfg->handler.filter_contains_any.n > 0);
+        int kinds = (cfg->handler.filter.equals != NULL) + cfg->handler.filter.exists +
+                    (cfg->handler.filter.contains_any.n > 0);
 
         if (kinds > 1)
                 snprintf(msg, msg_size, "handler.filter takes one of equals, exists, contains_any");
         else if (cfg->handler.mode == FG_HANDLER_RAW &&
-                 (cfg->handler.filter_field || cfg->handler.filter_equals || cfg->handler.filter_exists))
+                 (cfg->handler.filter.field || cfg->handler.filter.equals || cfg->handler.filter.exists))
                 snprintf(msg, msg_size, "handler.mode 'raw' filters only with contains_any over the "
                                         "whole payload (no field, equals or exists)");
-        else if (cfg->handler.mode == FG_HANDLER_JSON && kinds && !cfg->handler.filter_field)
+        else if (cfg->handler.mode == FG_HANDLER_JSON && kinds && !cfg->handler.filter.field)
                 snprintf(msg, msg_size, "handler.filter needs field");
-        else if (cfg->handler.mode == FG_HANDLER_JSON && cfg->handler.filter_field && !kinds)
+        else if (cfg->handler.mode == FG_HANDLER_JSON && cfg->handler.filter.field && !kinds)
                 snprintf(msg, msg_size, "handler.filter.field needs equals, exists or contains_any");
         else
                 return 0;
@@ -309,8 +309,8 @@ static int check_paths(const fg_config_t *cfg, char *msg, size_t msg_size) {
         const char *bad = NULL, *what = NULL;
         char qbuf[128];
 
-        if (cfg->handler.filter_field && !dotted_path_ok(cfg->handler.filter_field))
-                bad = cfg->handler.filter_field, what = "handler.filter.field";
+        if (cfg->handler.filter.field && !dotted_path_ok(cfg->handler.filter.field))
+                bad = cfg->handler.filter.field, what = "handler.filter.field";
         for (size_t i = 0; !bad && i < cfg->handler.drop.n; i++)
                 if (!dotted_path_ok(cfg->handler.drop.v[i]))
                         bad = cfg->handler.drop.v[i], what = "handler.drop";
@@ -350,11 +350,11 @@ static int check_dead_letter(const fg_config_t *cfg, char *msg, size_t msg_size)
 }
 
 static int check_breaker(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        if (cfg->breaker.when_open == FG_BREAKER_DEAD_LETTER && !cfg->dead_letter.topic)
+        if (cfg->breaker.when_open == FG_BRK_WHEN_OPEN_DEAD_LETTER && !cfg->dead_letter.topic)
                 snprintf(msg, msg_size, "breaker.when_open 'dead_letter' needs dead_letter.topic");
         else if (cfg->breaker.open_max_ns < cfg->breaker.open_ns)
                 snprintf(msg, msg_size, "breaker.open_max must not be below breaker.open_duration");
-        else if (cfg->breaker.window_type == FG_BREAKER_WINDOW_COUNT &&
+        else if (cfg->breaker.window == FG_BRK_WINDOW_COUNT &&
                  cfg->breaker.min_calls > cfg->breaker.window_size)
                 snprintf(msg, msg_size, "breaker.min_calls (%lld) exceeds a count window of %lld calls: "
                                         "it could never trip",
@@ -373,7 +373,7 @@ static int check_workers(const fg_config_t *cfg, char *msg, size_t msg_size) {
 }
 
 static int check_backoff(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        if (cfg->sink.retry_initial_backoff_ns <= cfg->sink.retry_max_backoff_ns)
+        if (cfg->sink.retry.initial_backoff_ns <= cfg->sink.retry.max_backoff_ns)
                 return 0;
         snprintf(msg, msg_size, "sink.retry.initial_backoff must not exceed sink.retry.max_backoff");
         return -1;

@@ -8,7 +8,7 @@
  * message reads the same whatever the option. Scalars are expanded from the
  * environment (config_env.c) before conversion; keys never are. Parsing is
  * exact and locale-free: integers and ratios are parsed by hand, durations
- * and sizes by config/units.c. Duplicate detection sorts, so a list or
+ * and sizes by common/units.c. Duplicate detection sorts, so a list or
  * mapping of 100,000 entries costs n log n, not n^2.
  *
  * Threading: any thread; all state is in the caller's fg_config_ctx_t.
@@ -18,7 +18,7 @@
  */
 #include "config/config_int.h"
 
-#include "config/units.h"
+#include "common/units.h"
 
 #include <stdio.h>
 #include <stdlib.h>

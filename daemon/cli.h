@@ -1,22 +1,14 @@
 /*
- * cli: the subcommands of the floodgate binary. Each takes the arguments
- * after its name (argv[0] is the subcommand) and returns the exit code;
- * only main() calls exit().
+ * cli: the daemon's subcommands (`run`, `check-config`); the others live
+ * in tools/tools.h. Each takes the arguments after its name (argv[0] is the
+ * subcommand) and returns the exit code; only main() calls exit().
  *
  * Threading: main thread.
  */
 #ifndef FG_CLI_H
 #define FG_CLI_H
 
-#include <stdint.h>
-
 int fg_cmd_run(int argc, char **argv);
 int fg_cmd_check_config(int argc, char **argv);
-int fg_cmd_mock(int argc, char **argv);
-int fg_cmd_burst(int argc, char **argv);
-int fg_cmd_top(int argc, char **argv);
-
-/* "50000", "50k", "2M" -> count. 0 or -1 (bad input). */
-int fg_cli_parse_count(const char *s, int64_t *out);
 
 #endif

@@ -11,7 +11,7 @@
 #include <malloc.h>
 #endif
 
-#include "common/fg_err.h"
+#include "common/exit.h"
 #include "config/config.h"
 #include "daemon/cli.h"
 #include "daemon/daemon.h"

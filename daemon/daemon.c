@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
-#include "common/fg_err.h"
+#include "common/exit.h"
 #include "common/log.h"
 #include "daemon/admin.h"
 #include "daemon/daemon_int.h"
@@ -47,30 +47,6 @@ static void on_breaker_transition(fg_brk_state_t from, fg_brk_state_t to, const 
                                   void *opaque) {
         fg_log(to == FG_BRK_OPEN ? FG_LOG_WARN : FG_LOG_INFO, "breaker: %s -> %s: %s",
                fg_brk_state_name(from), fg_brk_state_name(to), reason);
-}
-
-static fg_brk_conf_t breaker_conf(const fg_config_t *cfg) {
-        fg_brk_conf_t bc = {
-            .mode = FG_BRK_MODE_NORMAL,
-            .window = cfg->breaker.window_type == FG_BREAKER_WINDOW_COUNT ? FG_BRK_WINDOW_COUNT
-                                                                           : FG_BRK_WINDOW_TIME,
-            .window_size = cfg->breaker.window_size,
-            .min_calls = cfg->breaker.min_calls,
-            .failure_rate_threshold = cfg->breaker.failure_rate,
-            .slow_call_rate_threshold = cfg->breaker.slow_call_rate,
-            .slow_call_ns = cfg->breaker.slow_call_ns,
-            .open_ns = cfg->breaker.open_ns,
-            .open_backoff = cfg->breaker.open_backoff,
-            .open_max_ns = cfg->breaker.open_max_ns,
-            .jitter = cfg->breaker.jitter,
-            .half_open_calls = cfg->breaker.half_open_calls,
-            .half_open_max_wait_ns = cfg->breaker.half_open_max_wait_ns,
-        };
-        if (!cfg->breaker.enabled)
-                bc.mode = FG_BRK_MODE_DISABLED;
-        else if (cfg->breaker.forced_open)
-                bc.mode = FG_BRK_MODE_FORCED_OPEN;
-        return bc;
 }
 
 static void begin_stop(fg_daemon_t *d, const char *why) {
@@ -117,7 +93,7 @@ static void reload(fg_daemon_t *d) {
          * their batch first. batch_max is not live (buffers are sized by it). */
         ncfg->workers.batch_max = d->cfg->workers.batch_max;
         d->cfg->workers = ncfg->workers;
-        fg_pool_reconfigure(d->pool, d->cfg);
+        fg_pool_reconfigure(d->pool, &d->cfg->workers);
         d->cfg->metrics.log_interval_ns = ncfg->metrics.log_interval_ns;
         d->next_log_ns = fg_mono_ns() + d->cfg->metrics.log_interval_ns;
         fg_sink_reopen(d->sink);
@@ -279,36 +255,33 @@ static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
                 fg_info("embedded mock cluster: %s", bootstrap);
         }
         d->metrics = fg_metrics_new();
-        d->q = fg_queue_new((size_t)cfg->queue.capacity, (size_t)cfg->queue.max_bytes,
-                            cfg->queue.high_watermark, cfg->queue.low_watermark, errstr,
-                            errstr_size);
+        d->q = fg_queue_new(&cfg->queue, errstr, errstr_size);
         if (!d->q)
                 return FG_EXIT_CONFIG;
         env.kafka_bootstrap = bootstrap;
-        d->sink = fg_sink_new(cfg, &env, errstr, errstr_size);
+        d->sink = fg_sink_new(&cfg->sink, &env, errstr, errstr_size);
         if (!d->sink)
                 return FG_EXIT_FAILURE;
-        d->handler = fg_handler_new(cfg, errstr, errstr_size);
+        d->handler = fg_handler_new(&cfg->handler, errstr, errstr_size);
         if (!d->handler)
                 return FG_EXIT_CONFIG;
         if (cfg->dead_letter.topic) {
-                d->dlq = fg_dlq_new(cfg, bootstrap, errstr, errstr_size);
+                d->dlq = fg_dlq_new(&cfg->dead_letter, bootstrap, cfg->sink.timeout_ns, errstr,
+                                    errstr_size);
                 if (!d->dlq)
                         return FG_EXIT_CONFIG;
         }
-        {
-                fg_brk_conf_t bc = breaker_conf(cfg);
-                d->brk = fg_brk_new(&bc, (uint64_t)fg_mono_ns() ^ (uint64_t)getpid(),
-                                    on_breaker_transition, d, errstr, errstr_size);
-                if (!d->brk)
-                        return FG_EXIT_CONFIG;
-        }
-        d->pool = fg_pool_new(cfg, d->q, d->sink, d->handler, d->dlq, d->brk, d->metrics, errstr,
+        d->brk = fg_brk_new(&cfg->breaker, (uint64_t)fg_mono_ns() ^ (uint64_t)getpid(),
+                            on_breaker_transition, d, errstr, errstr_size);
+        if (!d->brk)
+                return FG_EXIT_CONFIG;
+        d->pool = fg_pool_new(&cfg->workers, d->q, d->sink, d->handler, d->dlq, d->brk, d->metrics, errstr,
                               errstr_size);
         if (!d->pool)
                 return FG_EXIT_FAILURE;
         /* librdkafka refusing a kafka.properties value is a config error. */
-        d->ingest = fg_ingest_new(cfg, bootstrap, d->q, d->metrics, errstr, errstr_size);
+        d->ingest = fg_ingest_new(&cfg->kafka, &cfg->ingest, bootstrap, d->q, d->metrics, errstr,
+                                  errstr_size);
         if (!d->ingest)
                 return FG_EXIT_CONFIG;
         if (cfg->metrics.listen && strcmp(cfg->metrics.listen, "off")) {

@@ -14,13 +14,13 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "ingest/burst.h"
 #include "ingest/ingest.h"
-#include "ingest/mock.h"
+#include "kafka/mock.h"
 #include "metrics/metrics.h"
+#include "pipeline/queue.h"
 #include "sinks/sink.h"
+#include "tools/burst.h"
 #include "workers/pool.h"
-#include "workers/queue.h"
 
 /* Windowed latencies: a histogram snapshot a second, this many seconds. */
 #define FG_LATENCY_WINDOW_S 10

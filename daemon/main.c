@@ -8,9 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/fg_err.h"
+#include "common/exit.h"
 #include "common/log.h"
 #include "daemon/cli.h"
+#include "tools/tools.h"
 
 typedef struct command {
         const char *name;

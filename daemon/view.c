@@ -67,7 +67,7 @@ static void judge_health(fg_daemon_t *d, fg_view_t *v) {
         int64_t stall = d->cfg->metrics.stall_timeout_ns;
         int64_t beat = fg_ingest_heartbeat_ns(d->ingest);
         /* A revocation legitimately holds the loop up to rebalance_timeout. */
-        int64_t ingest_limit = stall + d->cfg->kafka.rebalance_timeout_ns;
+        int64_t ingest_limit = stall + d->cfg->ingest.rebalance_timeout_ns;
         int64_t longest = fg_pool_longest_call_ns(d->pool, v->now_ns);
 
         v->healthy = true;

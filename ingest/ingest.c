@@ -23,8 +23,8 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "ingest/ingest_int.h"
-#include "ingest/kconf.h"
-#include "ingest/offsets.h"
+#include "kafka/kconf.h"
+#include "pipeline/offsets.h"
 
 /* How often the ingest thread retires completed offsets and stores them.
  * Short enough that commits trail completions by little, long enough that
@@ -40,8 +40,9 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
                rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-fg_ingest_t *fg_ingest_new(const fg_config_t *cfg, const char *bootstrap, fg_queue_t *q,
-                           fg_metrics_t *metrics, char *errstr, size_t errstr_size) {
+fg_ingest_t *fg_ingest_new(const fg_kafka_cfg_t *kc, const fg_ingest_cfg_t *ic,
+                           const char *bootstrap, fg_queue_t *q, fg_metrics_t *metrics,
+                           char *errstr, size_t errstr_size) {
         fg_ingest_t *in = calloc(1, sizeof(*in));
         rd_kafka_conf_t *conf;
         char reason[512];
@@ -52,15 +53,15 @@ fg_ingest_t *fg_ingest_new(const fg_config_t *cfg, const char *bootstrap, fg_que
         }
         in->q = q;
         in->metrics = metrics;
-        in->rebalance_timeout_ns = cfg->kafka.rebalance_timeout_ns;
-        in->pause_after_ns = cfg->queue.pause_after_ns;
+        in->rebalance_timeout_ns = ic->rebalance_timeout_ns;
+        in->pause_after_ns = ic->pause_after_ns;
         fg_lag_init(&in->lag);
-        in->topics = rd_kafka_topic_partition_list_new((int)cfg->kafka.topics.n);
-        for (size_t i = 0; i < cfg->kafka.topics.n; i++)
-                rd_kafka_topic_partition_list_add(in->topics, cfg->kafka.topics.v[i],
+        in->topics = rd_kafka_topic_partition_list_new((int)kc->topics.n);
+        for (size_t i = 0; i < kc->topics.n; i++)
+                rd_kafka_topic_partition_list_add(in->topics, kc->topics.v[i],
                                                   RD_KAFKA_PARTITION_UA);
 
-        conf = fg_kconf_consumer(cfg, bootstrap, errstr, errstr_size);
+        conf = fg_kconf_consumer(kc, bootstrap, errstr, errstr_size);
         if (!conf)
                 goto init_error;
         rd_kafka_conf_set_opaque(conf, in);

@@ -45,17 +45,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
 #include "ingest/lag.h"
+#include "kafka/kconf.h"
 #include "metrics/metrics.h"
-#include "workers/queue.h"
+#include "pipeline/queue.h"
 
 typedef struct fg_ingest fg_ingest_t;
 
+/* What ingest itself needs beyond the Kafka clients' settings
+ * (kafka.rebalance_timeout, queue.pause_after). */
+typedef struct fg_ingest_cfg {
+        int64_t rebalance_timeout_ns; /* bounded wait for revoked in-flight work */
+        int64_t pause_after_ns;       /* a queue stall this long pauses the partitions */
+} fg_ingest_cfg_t;
+
 /* Creates the consumer (configuration errors surface here). @p bootstrap
- * overrides kafka.brokers (the embedded mock cluster's address). */
-fg_ingest_t *fg_ingest_new(const fg_config_t *cfg, const char *bootstrap, fg_queue_t *q,
-                           fg_metrics_t *metrics, char *errstr, size_t errstr_size);
+ * overrides kc->brokers (the embedded mock cluster's address). Both configs
+ * are read during the call only. */
+fg_ingest_t *fg_ingest_new(const fg_kafka_cfg_t *kc, const fg_ingest_cfg_t *ic,
+                           const char *bootstrap, fg_queue_t *q, fg_metrics_t *metrics,
+                           char *errstr, size_t errstr_size);
 int fg_ingest_start(fg_ingest_t *in, char *errstr, size_t errstr_size);
 /* Stop taking new messages; keep the group membership. */
 void fg_ingest_drain(fg_ingest_t *in);

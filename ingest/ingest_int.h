@@ -11,7 +11,7 @@
 
 #include "ingest/ingest.h"
 #include "ingest/lag.h"
-#include "ingest/offsets.h"
+#include "pipeline/offsets.h"
 
 /* Messages gathered before a push; twice that may be pending, the second
  * half only while paused. */

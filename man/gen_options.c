@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "config/config_int.h"
-#include "config/units.h"
+#include "common/units.h"
 
 #define BEGIN_MARK ".\\\" BEGIN GENERATED OPTIONS"
 #define END_MARK   ".\\\" END GENERATED OPTIONS"

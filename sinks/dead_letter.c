@@ -9,23 +9,23 @@
 #include <string.h>
 
 #include "common/clock.h"
-#include "sinks/kprod.h"
+#include "kafka/kprod.h"
 
 struct fg_dlq {
         fg_kprod_t *kp;
 };
 
-fg_dlq_t *fg_dlq_new(const fg_config_t *cfg, const char *kafka_bootstrap, char *errstr,
-                     size_t errstr_size) {
-        const char *bootstrap = cfg->dead_letter.brokers ? cfg->dead_letter.brokers : kafka_bootstrap;
+fg_dlq_t *fg_dlq_new(const fg_dlq_cfg_t *dc, const char *kafka_bootstrap, int64_t timeout_ns,
+                     char *errstr, size_t errstr_size) {
+        const char *bootstrap = dc->brokers ? dc->brokers : kafka_bootstrap;
         fg_dlq_t *dlq = calloc(1, sizeof(*dlq));
 
         if (!dlq) {
                 snprintf(errstr, errstr_size, "out of memory");
                 return NULL;
         }
-        dlq->kp = fg_kprod_new("floodgate-dlq", bootstrap, &cfg->dead_letter.properties,
-                               cfg->dead_letter.topic, cfg->sink.timeout_ns, errstr, errstr_size);
+        dlq->kp = fg_kprod_new("floodgate-dlq", bootstrap, &dc->properties, dc->topic, timeout_ns,
+                               errstr, errstr_size);
         if (!dlq->kp) {
                 free(dlq);
                 return NULL;

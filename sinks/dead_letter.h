@@ -20,8 +20,16 @@
 
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
+#include <stdint.h>
 
-#include "config/config.h"
+#include "common/strlist.h"
+
+/* The dead_letter section of the configuration. */
+typedef struct fg_dlq_cfg {
+        char *topic;            /* NULL = no dead-letter topic */
+        char *brokers;          /* NULL = kafka.brokers */
+        fg_strmap_t properties;
+} fg_dlq_cfg_t;
 
 typedef struct fg_dlq fg_dlq_t;
 
@@ -32,11 +40,11 @@ typedef struct fg_dlq_entry {
         unsigned attempts;
 } fg_dlq_entry_t;
 
-/* NULL with a reason on failure; only call when dead_letter.topic is set.
+/* NULL with a reason on failure; only call when @p dc->topic is set.
  * @p kafka_bootstrap is kafka.brokers resolved (used unless
- * dead_letter.brokers is set). */
-fg_dlq_t *fg_dlq_new(const fg_config_t *cfg, const char *kafka_bootstrap, char *errstr,
-                     size_t errstr_size);
+ * dead_letter.brokers is set); @p timeout_ns bounds each delivery. */
+fg_dlq_t *fg_dlq_new(const fg_dlq_cfg_t *dc, const char *kafka_bootstrap, int64_t timeout_ns,
+                     char *errstr, size_t errstr_size);
 void fg_dlq_destroy(fg_dlq_t *dlq);
 
 /* err[i] is RD_KAFKA_RESP_ERR_NO_ERROR once entry i is acknowledged. */

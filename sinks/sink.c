@@ -10,6 +10,8 @@
 struct fg_sink {
         const fg_sink_class_t *cls;
         void *shared;
+        fg_retry_cfg_t retry;
+        int64_t batch_wait_ns;
 };
 
 struct fg_sink_conn {
@@ -29,13 +31,13 @@ static const fg_sink_class_t *class_of(fg_sink_type_t type) {
         return NULL;
 }
 
-fg_sink_t *fg_sink_new(const fg_config_t *cfg, const fg_sink_env_t *env, char *errstr,
+fg_sink_t *fg_sink_new(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char *errstr,
                        size_t errstr_size) {
-        const fg_sink_class_t *cls = class_of(cfg->sink.type);
+        const fg_sink_class_t *cls = class_of(sc->type);
         fg_sink_t *sink;
 
         if (!cls) {
-                snprintf(errstr, errstr_size, "unknown sink type %d", (int)cfg->sink.type);
+                snprintf(errstr, errstr_size, "unknown sink type %d", (int)sc->type);
                 return NULL;
         }
         sink = calloc(1, sizeof(*sink));
@@ -44,7 +46,9 @@ fg_sink_t *fg_sink_new(const fg_config_t *cfg, const fg_sink_env_t *env, char *e
                 return NULL;
         }
         sink->cls = cls;
-        sink->shared = cls->create(cfg, env, errstr, errstr_size);
+        sink->retry = sc->retry;
+        sink->batch_wait_ns = sc->batch_max_wait_ns;
+        sink->shared = cls->create(sc, env, errstr, errstr_size);
         if (!sink->shared) {
                 free(sink);
                 return NULL;
@@ -95,4 +99,12 @@ void fg_sink_close(fg_sink_conn_t *c) {
 
 void fg_sink_send(fg_sink_conn_t *c, const fg_event_t *evs, size_t n, fg_sink_result_t *res) {
         c->sink->cls->send(c->conn, evs, n, res);
+}
+
+const fg_retry_cfg_t *fg_sink_retry(const fg_sink_t *sink) {
+        return &sink->retry;
+}
+
+int64_t fg_sink_batch_wait_ns(const fg_sink_t *sink) {
+        return sink->batch_wait_ns;
 }

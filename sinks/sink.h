@@ -30,23 +30,58 @@
 #ifndef FG_SINK_H
 #define FG_SINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
+#include "common/strlist.h"
+#include "pipeline/event.h"
 
-typedef struct fg_event {
-        const char *topic;
-        int32_t partition;
-        int64_t offset;
-        int64_t ts_ms;          /* Kafka message timestamp, -1 if none */
-        int64_t ingest_ms;      /* wall clock when floodgate took it from Kafka */
-        const void *key;
-        size_t key_len;
-        const void *value;      /* the (shaped) payload */
-        size_t len;
-        const void *src;        /* the rd_kafka_message_t it came from */
-} fg_event_t;
+
+typedef enum fg_sink_type {
+        FG_SINK_STDOUT = 0,
+        FG_SINK_FILE,
+        FG_SINK_NULL,
+        FG_SINK_HTTP,
+        FG_SINK_KAFKA,
+        FG_SINK_PLUGIN,
+} fg_sink_type_t;
+
+typedef enum fg_http_format {
+        FG_HTTP_JSON = 0,     /* one event per request */
+        FG_HTTP_JSON_ARRAY,   /* a batch as one JSON array */
+        FG_HTTP_NDJSON,       /* a batch as newline-delimited JSON */
+} fg_http_format_t;
+
+/* How the workers retry what a sink refuses for now (sink.retry.*). */
+typedef struct fg_retry_cfg {
+        int64_t max_attempts;     /* 0 = unlimited */
+        int64_t initial_backoff_ns;
+        int64_t max_backoff_ns;
+        int64_t max_elapsed_ns;   /* 0 = unlimited */
+} fg_retry_cfg_t;
+
+/* The sink section of the configuration (sink.*). Strings and maps belong
+ * to the config that holds it. */
+typedef struct fg_sink_cfg {
+        fg_sink_type_t type;
+        char *path;             /* file sink */
+        bool fsync;             /* file sink: fsync before acknowledging */
+        char *url;              /* http */
+        fg_strmap_t headers;    /* http: extra request headers */
+        fg_http_format_t format;/* http */
+        int64_t batch_max_messages;
+        int64_t batch_max_bytes;
+        int64_t batch_max_wait_ns;  /* a worker waits this long to fill a batch */
+        int64_t connect_timeout_ns;
+        int64_t timeout_ns;     /* one request / one delivery */
+        char *topic;            /* kafka */
+        char *brokers;          /* kafka: NULL = kafka.brokers */
+        fg_strmap_t properties; /* kafka producer properties */
+        char *plugin_path;      /* plugin */
+        fg_strmap_t plugin_config;
+        fg_retry_cfg_t retry;
+} fg_sink_cfg_t;
 
 typedef enum fg_sink_status {
         FG_SINK_OK = 0,
@@ -68,7 +103,7 @@ typedef struct fg_sink_env {
 
 typedef struct fg_sink_class {
         const char *name;
-        void *(*create)(const fg_config_t *cfg, const fg_sink_env_t *env, char *errstr,
+        void *(*create)(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char *errstr,
                         size_t errstr_size);
         void (*destroy)(void *shared);
         void *(*open)(void *shared, char *errstr, size_t errstr_size);
@@ -83,13 +118,19 @@ typedef struct fg_sink_class {
 typedef struct fg_sink fg_sink_t;
 typedef struct fg_sink_conn fg_sink_conn_t;
 
-fg_sink_t *fg_sink_new(const fg_config_t *cfg, const fg_sink_env_t *env, char *errstr,
+/* @p sc is read during the call only: the sink copies what it keeps. */
+fg_sink_t *fg_sink_new(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char *errstr,
                        size_t errstr_size);
 void fg_sink_destroy(fg_sink_t *sink);
 void fg_sink_reopen(fg_sink_t *sink);
 const char *fg_sink_name(const fg_sink_t *sink);
 /* Events per send the sink prefers; 0 = no preference. */
 size_t fg_sink_batch_hint(const fg_sink_t *sink);
+/* How the workers retry what this sink refuses for now (sink.retry.*), and
+ * how long they wait to fill a batch for it (sink.batch.max_wait): policy
+ * that travels with the sink. Any thread (immutable). */
+const fg_retry_cfg_t *fg_sink_retry(const fg_sink_t *sink);
+int64_t fg_sink_batch_wait_ns(const fg_sink_t *sink);
 
 fg_sink_conn_t *fg_sink_open(fg_sink_t *sink, char *errstr, size_t errstr_size);
 void fg_sink_close(fg_sink_conn_t *conn);

@@ -53,7 +53,7 @@ static int open_path(const char *path, char *errstr, size_t errstr_size) {
         return fd;
 }
 
-static void *file_create(const fg_config_t *cfg, const fg_sink_env_t *env, char *errstr,
+static void *file_create(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char *errstr,
                          size_t errstr_size) {
         file_shared_t *sh = calloc(1, sizeof(*sh));
 
@@ -61,13 +61,13 @@ static void *file_create(const fg_config_t *cfg, const fg_sink_env_t *env, char 
                 snprintf(errstr, errstr_size, "out of memory");
                 return NULL;
         }
-        if (!cfg->sink.path) {
+        if (!sc->path) {
                 snprintf(errstr, errstr_size, "the file sink needs sink.path");
                 free(sh);
                 return NULL;
         }
-        sh->path = strdup(cfg->sink.path);
-        sh->fsync = cfg->sink.fsync;
+        sh->path = strdup(sc->path);
+        sh->fsync = sc->fsync;
         sh->owns_fd = true;
         if (!sh->path)
                 snprintf(errstr, errstr_size, "out of memory");
@@ -81,7 +81,7 @@ static void *file_create(const fg_config_t *cfg, const fg_sink_env_t *env, char 
         return sh;
 }
 
-static void *stdout_create(const fg_config_t *cfg, const fg_sink_env_t *env, char *errstr,
+static void *stdout_create(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char *errstr,
                            size_t errstr_size) {
         file_shared_t *sh = calloc(1, sizeof(*sh));
 

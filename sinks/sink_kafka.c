@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sinks/kprod.h"
+#include "kafka/kprod.h"
 #include "sinks/sink.h"
 
 typedef struct kafka_conn {
@@ -27,16 +27,16 @@ typedef struct kafka_conn {
         size_t cap;
 } kafka_conn_t;
 
-static void *kafka_create(const fg_config_t *cfg, const fg_sink_env_t *env, char *errstr,
+static void *kafka_create(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char *errstr,
                           size_t errstr_size) {
-        const char *bootstrap = cfg->sink.brokers ? cfg->sink.brokers : env->kafka_bootstrap;
+        const char *bootstrap = sc->brokers ? sc->brokers : env->kafka_bootstrap;
 
-        if (!cfg->sink.topic || !bootstrap) {
+        if (!sc->topic || !bootstrap) {
                 snprintf(errstr, errstr_size, "the kafka sink needs sink.topic and brokers");
                 return NULL;
         }
-        return fg_kprod_new("floodgate-sink", bootstrap, &cfg->sink.properties, cfg->sink.topic,
-                            cfg->sink.timeout_ns, errstr, errstr_size);
+        return fg_kprod_new("floodgate-sink", bootstrap, &sc->properties, sc->topic,
+                            sc->timeout_ns, errstr, errstr_size);
 }
 
 static void kafka_destroy(void *shared) { fg_kprod_destroy(shared); }

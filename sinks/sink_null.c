@@ -8,7 +8,7 @@
 
 static int null_shared;
 
-static void *null_create(const fg_config_t *cfg, const fg_sink_env_t *env, char *errstr,
+static void *null_create(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char *errstr,
                          size_t errstr_size) {
         return &null_shared;
 }

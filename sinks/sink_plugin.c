@@ -159,9 +159,9 @@ static int copy_descriptor(fg_plugin_t *out, const fg_plugin_t *pl, const char *
         return 0;
 }
 
-static void *plugin_create(const fg_config_t *cfg, const fg_sink_env_t *env, char *errstr,
+static void *plugin_create(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char *errstr,
                            size_t errstr_size) {
-        const fg_strmap_t *map = &cfg->sink.plugin_config;
+        const fg_strmap_t *map = &sc->plugin_config;
         plugin_shared_t *sh = calloc(1, sizeof(*sh));
         fg_plugin_entry_fn entry;
         char perr[512] = "";
@@ -171,11 +171,11 @@ static void *plugin_create(const fg_config_t *cfg, const fg_sink_env_t *env, cha
                 snprintf(errstr, errstr_size, "out of memory");
                 return NULL;
         }
-        if (!cfg->sink.plugin_path) {
+        if (!sc->plugin_path) {
                 snprintf(errstr, errstr_size, "the plugin sink needs sink.plugin.path");
                 goto init_error;
         }
-        if (!(sh->path = strdup(cfg->sink.plugin_path))) {
+        if (!(sh->path = strdup(sc->plugin_path))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto init_error;
         }

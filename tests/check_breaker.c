@@ -59,9 +59,9 @@ static void log_cb(fg_brk_state_t from, fg_brk_state_t to, const char *reason, v
 
 /* COUNT window of 100, trips at >= 50% failures or 100% slow over >= 10
  * calls; opens 5 s, x2 up to 60 s, no jitter; 3 probes, 10 s max wait. */
-static fg_brk_conf_t conf_default(void) {
-        fg_brk_conf_t conf = {
-            .mode = FG_BRK_MODE_NORMAL,
+static fg_brk_cfg_t conf_default(void) {
+        fg_brk_cfg_t conf = {
+            .enabled = true,
             .window = FG_BRK_WINDOW_COUNT,
             .window_size = 100,
             .min_calls = 10,
@@ -79,7 +79,7 @@ static fg_brk_conf_t conf_default(void) {
 }
 
 /* A breaker reporting its transitions into tlog (emptied here). */
-static fg_brk_t *brk_new(const fg_brk_conf_t *conf) {
+static fg_brk_t *brk_new(const fg_brk_cfg_t *conf) {
         char errstr[256] = "";
         fg_brk_t *brk;
 
@@ -123,7 +123,7 @@ static void acquire_refused(fg_brk_t *brk, int64_t now) {
 }
 
 /* min_calls failures at @p now: the breaker must end OPEN. */
-static void trip(fg_brk_t *brk, const fg_brk_conf_t *conf, int64_t now) {
+static void trip(fg_brk_t *brk, const fg_brk_cfg_t *conf, int64_t now) {
         for (int64_t i = 0; i < conf->min_calls; i++)
                 call(brk, now, FG_BRK_FAILURE, 0);
         ck_assert_state(brk, now, FG_BRK_OPEN);
@@ -152,7 +152,7 @@ static bool stats_equal(const fg_brk_stats_t *a, const fg_brk_stats_t *b) {
 /* ---- when CLOSED trips ---- */
 
 START_TEST(test_breaker_opens_exactly_at_min_calls) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk;
 
         conf.min_calls = 10;
@@ -174,7 +174,7 @@ END_TEST
 /* Failures spread evenly: every window of 100 consecutive calls holds
  * exactly @p per100 of them. Returns the call at which it opened, or 0. */
 static int run_periodic(double threshold, int per100, int calls) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk;
         int opened = 0;
 
@@ -210,7 +210,7 @@ START_TEST(test_breaker_failure_rate_threshold_exact) {
 END_TEST
 
 START_TEST(test_breaker_backpressure_counts_as_failure) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk = brk_new(&conf);
 
         for (int i = 0; i < 10; i++)
@@ -232,7 +232,7 @@ START_TEST(test_breaker_backpressure_counts_as_failure) {
 END_TEST
 
 START_TEST(test_breaker_ignored_not_counted) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk = brk_new(&conf);
         fg_brk_stats_t st;
 
@@ -260,7 +260,7 @@ START_TEST(test_breaker_ignored_not_counted) {
 END_TEST
 
 START_TEST(test_breaker_slow_calls_trip) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk;
 
         conf.slow_call_rate_threshold = 0.8;
@@ -295,7 +295,7 @@ END_TEST
 /* ---- sliding windows ---- */
 
 START_TEST(test_breaker_time_window_evicts_old_failures) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk;
         fg_brk_stats_t st;
 
@@ -343,7 +343,7 @@ START_TEST(test_breaker_time_window_evicts_old_failures) {
 END_TEST
 
 START_TEST(test_breaker_time_window_quiet_period_empties) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk;
         fg_brk_stats_t st;
 
@@ -380,7 +380,7 @@ START_TEST(test_breaker_time_window_quiet_period_empties) {
 END_TEST
 
 START_TEST(test_breaker_count_window_slides) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk;
         fg_brk_stats_t st;
 
@@ -442,7 +442,7 @@ static void expect_open_for(fg_brk_t *brk, int64_t now, int64_t dur) {
 }
 
 START_TEST(test_breaker_open_duration_backoff_capped_and_reset) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk;
         int64_t now = S(1), want;
 
@@ -480,7 +480,7 @@ END_TEST
 
 /* The open durations of @p n consecutive opens, all from failed probes. */
 static void open_durations(uint64_t seed, double jitter, int64_t *out, int n) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         char errstr[256] = "";
         fg_brk_t *brk;
         int64_t now = S(1);
@@ -534,13 +534,13 @@ END_TEST
 /* ---- HALF_OPEN ---- */
 
 /* Trips at @p now and returns when the open ends (not yet HALF_OPEN). */
-static int64_t trip_and_wait(fg_brk_t *brk, const fg_brk_conf_t *conf, int64_t now) {
+static int64_t trip_and_wait(fg_brk_t *brk, const fg_brk_cfg_t *conf, int64_t now) {
         trip(brk, conf, now);
         return now + stats_at(brk, now).open_remaining_ns;
 }
 
 START_TEST(test_breaker_half_open_exact_permits) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk = brk_new(&conf);
         fg_brk_permit_t p[3];
         int64_t now = trip_and_wait(brk, &conf, S(1));
@@ -561,7 +561,7 @@ START_TEST(test_breaker_half_open_exact_permits) {
 END_TEST
 
 START_TEST(test_breaker_half_open_all_succeed_closes) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk = brk_new(&conf);
         fg_brk_permit_t p[3];
         int64_t now = trip_and_wait(brk, &conf, S(1));
@@ -599,7 +599,7 @@ START_TEST(test_breaker_half_open_all_succeed_closes) {
 END_TEST
 
 START_TEST(test_breaker_half_open_failures_reopen_longer) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk = brk_new(&conf);
         int64_t now = trip_and_wait(brk, &conf, S(1));
 
@@ -625,7 +625,7 @@ START_TEST(test_breaker_half_open_failures_reopen_longer) {
 END_TEST
 
 START_TEST(test_breaker_half_open_max_wait_reopens) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk = brk_new(&conf);
         int64_t now = trip_and_wait(brk, &conf, S(1));
         fg_brk_permit_t lost = acquire_ok(brk, now), p;
@@ -651,7 +651,7 @@ START_TEST(test_breaker_half_open_max_wait_reopens) {
 END_TEST
 
 START_TEST(test_breaker_half_open_ignored_returns_permit) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk;
         fg_brk_permit_t a, b, c;
         int64_t now;
@@ -678,7 +678,7 @@ START_TEST(test_breaker_half_open_ignored_returns_permit) {
 END_TEST
 
 START_TEST(test_breaker_half_open_release_returns_permit) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk;
         fg_brk_permit_t a, b;
         int64_t now;
@@ -712,7 +712,7 @@ END_TEST
 /* ---- generations ---- */
 
 START_TEST(test_breaker_stale_generation_ignored) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk;
         fg_brk_permit_t old, old2, probe, q;
         fg_brk_stats_t before, after;
@@ -768,11 +768,11 @@ END_TEST
 /* ---- FORCED_OPEN and DISABLED ---- */
 
 START_TEST(test_breaker_forced_open_never_permits) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk;
         fg_brk_stats_t st;
 
-        conf.mode = FG_BRK_MODE_FORCED_OPEN;
+        conf.forced_open = true;
         brk = brk_new(&conf);
         for (int i = 0; i < 100; i++) {
                 int64_t now = S(i) * 1000;
@@ -794,11 +794,11 @@ START_TEST(test_breaker_forced_open_never_permits) {
 END_TEST
 
 START_TEST(test_breaker_disabled_always_permits) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk;
         fg_brk_stats_t st;
 
-        conf.mode = FG_BRK_MODE_DISABLED;
+        conf.enabled = false;
         brk = brk_new(&conf);
         for (int i = 0; i < 1000; i++) {
                 int64_t now = S(1) + MS(i * 37);
@@ -824,7 +824,7 @@ END_TEST
 /* ---- wait_ns, stats, reasons ---- */
 
 START_TEST(test_breaker_wait_ns_per_state) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk = brk_new(&conf);
         fg_brk_permit_t p[3];
         int64_t now = S(1);
@@ -854,11 +854,11 @@ START_TEST(test_breaker_wait_ns_per_state) {
         ck_assert_int_eq(fg_brk_wait_ns(brk, now + conf.half_open_max_wait_ns), S(10));
         fg_brk_destroy(brk);
 
-        conf.mode = FG_BRK_MODE_FORCED_OPEN;
+        conf.forced_open = true;
         brk = brk_new(&conf);
         ck_assert_int_eq(fg_brk_wait_ns(brk, 0), INT64_MAX);
         fg_brk_destroy(brk);
-        conf.mode = FG_BRK_MODE_DISABLED;
+        conf.enabled = false;
         brk = brk_new(&conf);
         ck_assert_int_eq(fg_brk_wait_ns(brk, 0), 0);
         fg_brk_destroy(brk);
@@ -866,7 +866,7 @@ START_TEST(test_breaker_wait_ns_per_state) {
 END_TEST
 
 START_TEST(test_breaker_stats) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk = brk_new(&conf);
         fg_brk_stats_t st;
         int64_t now = S(1);
@@ -936,7 +936,7 @@ START_TEST(test_breaker_stats) {
 END_TEST
 
 START_TEST(test_breaker_transition_reasons) {
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         fg_brk_t *brk;
         int64_t now = S(1);
         static const struct {
@@ -988,7 +988,7 @@ START_TEST(test_breaker_rejects_bad_conf) {
                 const char *field;
                 const char *want; /* in errstr */
         } cases[] = {
-            {"mode", "breaker: mode 7 is not normal, forced_open or disabled"},
+            {"when_open", "breaker: when_open 7 is not wait or dead_letter"},
             {"window", "breaker: window 9 is not count or time"},
             {"window_size", "breaker: window_size 0 is out of range [1, 1000000] (calls)"},
             {"window_size_time", "breaker: window_size 3601 is out of range [1, 3600] (seconds)"},
@@ -1009,13 +1009,13 @@ START_TEST(test_breaker_rejects_bad_conf) {
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-                fg_brk_conf_t conf = conf_default();
+                fg_brk_cfg_t conf = conf_default();
                 const char *f = cases[i].field;
                 char errstr[256] = "";
                 fg_brk_t *brk;
 
-                if (!strcmp(f, "mode"))
-                        conf.mode = (fg_brk_mode_t)7;
+                if (!strcmp(f, "when_open"))
+                        conf.when_open = (fg_brk_when_open_t)7;
                 else if (!strcmp(f, "window"))
                         conf.window = (fg_brk_window_t)9;
                 else if (!strcmp(f, "window_size"))
@@ -1065,7 +1065,7 @@ START_TEST(test_breaker_rejects_bad_conf) {
         }
         /* The edges that are allowed. */
         {
-                fg_brk_conf_t conf = conf_default();
+                fg_brk_cfg_t conf = conf_default();
                 char errstr[256] = "";
                 fg_brk_t *brk;
 
@@ -1124,7 +1124,7 @@ START_TEST(test_breaker_concurrent_half_open_exact_permits) {
         static struct race r;
         struct racer racers[RACE_THREADS];
         pthread_t th[RACE_THREADS];
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
 
         conf.min_calls = 1;
         pthread_barrier_init(&r.start, NULL, RACE_THREADS + 1);
@@ -1291,7 +1291,7 @@ START_TEST(test_breaker_concurrent_stress_invariants) {
         static struct stress s;
         struct stresser st[STRESS_THREADS];
         pthread_t th[STRESS_THREADS];
-        fg_brk_conf_t conf = conf_default();
+        fg_brk_cfg_t conf = conf_default();
         char errstr[256] = "";
         fg_brk_stats_t stats;
         uint64_t sum = 0;

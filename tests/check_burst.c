@@ -17,8 +17,8 @@
 
 #include "common/clock.h"
 #include "config/config.h"
-#include "ingest/burst.h"
-#include "ingest/mock.h"
+#include "tools/burst.h"
+#include "kafka/mock.h"
 #include "tests/support/fgtest.h"
 
 typedef struct run {

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/fg_err.h"
+#include "common/exit.h"
 #include "tests/support/fgtest.h"
 
 START_TEST(test_cli_version_and_help) {

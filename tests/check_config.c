@@ -12,7 +12,7 @@
  */
 #include "config/config.h"
 #include "config/config_int.h"
-#include "config/units.h"
+#include "common/units.h"
 
 #include "common/log.h"
 #include "tests/support/fgtest.h"
@@ -166,12 +166,12 @@ START_TEST(test_config_defaults) {
         ck_assert_uint_eq(cfg->kafka.properties.n, 0);
         ck_assert_int_eq(cfg->kafka.mock_brokers, 1);
         ck_assert_int_eq(cfg->kafka.mock_partitions, 4);
-        ck_assert_int_eq(cfg->kafka.rebalance_timeout_ns, 10 * NS_S);
+        ck_assert_int_eq(cfg->ingest.rebalance_timeout_ns, 10 * NS_S);
         ck_assert_int_eq(cfg->queue.capacity, 10000);
         ck_assert_int_eq(cfg->queue.max_bytes, 32LL << 20);
         ck_assert(cfg->queue.high_watermark == 0.9);
         ck_assert(cfg->queue.low_watermark == 0.5);
-        ck_assert_int_eq(cfg->queue.pause_after_ns, NS_S);
+        ck_assert_int_eq(cfg->ingest.pause_after_ns, NS_S);
         ck_assert_int_eq(cfg->workers.mode, FG_WORKERS_FIXED);
         ck_assert_int_eq(cfg->workers.size, 4);
         ck_assert_int_eq(cfg->workers.batch_max, 256);
@@ -209,7 +209,7 @@ START_TEST(test_config_every_type) {
         ck_assert_str_eq(fg_strmap_get(&cfg->kafka.properties, "client.id"), "floodgate-test");
         ck_assert_int_eq(cfg->kafka.mock_brokers, 3);
         ck_assert_int_eq(cfg->kafka.mock_partitions, 12);
-        ck_assert_int_eq(cfg->kafka.rebalance_timeout_ns, 1500 * NS_MS);
+        ck_assert_int_eq(cfg->ingest.rebalance_timeout_ns, 1500 * NS_MS);
         ck_assert_int_eq(cfg->queue.capacity, 50000);
         ck_assert_int_eq(cfg->queue.max_bytes, 64000);
         ck_assert(cfg->queue.high_watermark == 0.8);

@@ -1,5 +1,5 @@
 /*
- * check_handler: the event handler (workers/handler.h) — json validation
+ * check_handler: the event handler (handler/handler.h) — json validation
  * and its INVALID reasons (empty, not JSON, not an object, 10k-deep
  * nesting), passthrough (same bytes, same pointer; multi-line input made
  * single-line), raw mode, every filter kind (equals on strings, numbers and
@@ -33,7 +33,7 @@
 
 #include "config/config.h"
 #include "sinks/sink.h"
-#include "workers/handler.h"
+#include "handler/handler.h"
 
 #define NOW_MS 1700000000500LL
 
@@ -62,7 +62,7 @@ static fg_config_t *config_with(const char *handler) {
 static fg_handler_t *handler_with(const char *handler) {
         fg_config_t *cfg = config_with(handler);
         char errstr[256] = "";
-        fg_handler_t *h = fg_handler_new(cfg, errstr, sizeof(errstr));
+        fg_handler_t *h = fg_handler_new(&cfg->handler, errstr, sizeof(errstr));
 
         if (!h)
                 ck_abort_msg("handler {%s}: %s", handler, errstr);
@@ -992,15 +992,15 @@ START_TEST(test_handler_new_rejects_bad_config) {
                 char **slot = NULL;
 
                 switch (cases[i].breakage) {
-                case 1: cfg->handler.filter_exists = true; break;
-                case 2: slot = &cfg->handler.filter_field; saved = *slot; *slot = "a..b"; break;
-                case 3: slot = &cfg->handler.filter_equals; saved = *slot; *slot = NULL; break;
-                case 4: slot = &cfg->handler.filter_field; saved = *slot; *slot = NULL; break;
+                case 1: cfg->handler.filter.exists = true; break;
+                case 2: slot = &cfg->handler.filter.field; saved = *slot; *slot = "a..b"; break;
+                case 3: slot = &cfg->handler.filter.equals; saved = *slot; *slot = NULL; break;
+                case 4: slot = &cfg->handler.filter.field; saved = *slot; *slot = NULL; break;
                 case 5: cfg->handler.add_metadata = true; break;
-                case 6: slot = &cfg->handler.filter_field; saved = *slot; *slot = "a"; break;
+                case 6: slot = &cfg->handler.filter.field; saved = *slot; *slot = "a"; break;
                 case 7: slot = &cfg->handler.metadata_field; saved = *slot; *slot = ""; break;
                 case 8: slot = &cfg->handler.metadata_field; saved = *slot; *slot = "\xff"; break;
-                case 9: slot = &cfg->handler.filter_contains_any.v[0]; saved = *slot; *slot = ""; break;
+                case 9: slot = &cfg->handler.filter.contains_any.v[0]; saved = *slot; *slot = ""; break;
                 case 10: slot = &cfg->handler.keep.v[0]; saved = *slot; *slot = ""; break;
                 case 11: cfg->handler.mode = (fg_handler_mode_t)7; break;
                 case 12: slot = &cfg->handler.drop.v[1]; saved = *slot; *slot = "a..b"; break;
@@ -1009,7 +1009,7 @@ START_TEST(test_handler_new_rejects_bad_config) {
                 default: break;
                 }
                 strcpy(errstr, "unset");
-                ck_assert_msg(fg_handler_new(cfg, errstr, sizeof(errstr)) == NULL, "case %zu", i);
+                ck_assert_msg(fg_handler_new(&cfg->handler, errstr, sizeof(errstr)) == NULL, "case %zu", i);
                 ck_assert_str_eq(errstr, cases[i].want);
                 if (slot)
                         *slot = saved;

@@ -53,7 +53,7 @@ static fg_config_t cfg_for(const char *url, fg_http_format_t format) {
 
 static fg_sink_t *sink_new(const fg_config_t *cfg) {
         char err[256] = "";
-        fg_sink_t *sink = fg_sink_new(cfg, NULL, err, sizeof(err));
+        fg_sink_t *sink = fg_sink_new(&cfg->sink, NULL, err, sizeof(err));
 
         ck_assert_msg(sink != NULL, "fg_sink_new: %s", err);
         ck_assert_str_eq(fg_sink_name(sink), "http");
@@ -1092,7 +1092,7 @@ START_TEST(test_http_sink_bad_config) {
 
                 if (k)
                         cfg.sink.headers = (fg_strmap_t){.keys = &k, .values = &v, .n = 1};
-                sink = fg_sink_new(&cfg, NULL, err, sizeof(err));
+                sink = fg_sink_new(&cfg.sink, NULL, err, sizeof(err));
                 ck_assert_msg(sink == NULL, "case %zu was accepted", i);
                 ck_assert_msg(strstr(err, cases[i].want), "case %zu: '%s' lacks '%s'", i, err,
                               cases[i].want);

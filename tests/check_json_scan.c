@@ -1,5 +1,5 @@
 /*
- * check_json_scan: the passthrough validator (workers/json_scan.h) — a
+ * check_json_scan: the passthrough validator (handler/json_scan.h) — a
  * table of accept/reject cases for every rule in its header, then
  * differential tests that run the scanner and jansson
  * (json_loadb(JSON_DECODE_ANY | JSON_ALLOW_NUL) + json_is_object) on the
@@ -31,7 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "workers/json_scan.h"
+#include "handler/json_scan.h"
 #include "tests/support/fgtest.h"
 
 #define JFLAGS (JSON_DECODE_ANY | JSON_ALLOW_NUL)

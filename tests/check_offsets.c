@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "common/clock.h"
-#include "ingest/offsets.h"
+#include "pipeline/offsets.h"
 
 #define BOUND_NS (10 * FG_NS_PER_S)
 

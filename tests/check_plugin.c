@@ -84,7 +84,7 @@ static void cfg_free(fg_config_t *cfg) {
 
 static fg_sink_t *sink_new_ok(const fg_config_t *cfg) {
         char errstr[512] = "";
-        fg_sink_t *sink = fg_sink_new(cfg, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr));
+        fg_sink_t *sink = fg_sink_new(&cfg->sink, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr));
 
         ck_assert_msg(sink != NULL, "fg_sink_new: %s", errstr);
         ck_assert_str_eq(fg_sink_name(sink), "plugin");
@@ -103,7 +103,7 @@ static fg_sink_conn_t *open_ok(fg_sink_t *sink) {
 static void expect_new_fails(const fg_config_t *cfg, const char *want) {
         char errstr[512] = "";
 
-        ck_assert_ptr_null(fg_sink_new(cfg, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr)));
+        ck_assert_ptr_null(fg_sink_new(&cfg->sink, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr)));
         ck_assert_str_eq(errstr, want);
 }
 
@@ -400,7 +400,7 @@ START_TEST(test_plugin_host_log_on_stderr) {
         ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
         close(fd);
 
-        sink = fg_sink_new(cfg, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr));
+        sink = fg_sink_new(&cfg->sink, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr));
         if (sink)
                 fg_sink_reopen(sink);
         fg_sink_destroy(sink);
@@ -514,7 +514,7 @@ START_TEST(test_plugin_missing_file) {
 
         free(cfg->sink.plugin_path);
         cfg->sink.plugin_path = fg_test_path(dir, "nope.so");
-        ck_assert_ptr_null(fg_sink_new(cfg, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr)));
+        ck_assert_ptr_null(fg_sink_new(&cfg->sink, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr)));
         ck_assert(asprintf(&want, "cannot open plugin %s: ", cfg->sink.plugin_path) > 0);
         ck_assert_msg(!strncmp(errstr, want, strlen(want)), "errstr: \"%s\"", errstr);
         ck_assert_msg(strstr(errstr, "No such file") != NULL, "errstr: \"%s\"", errstr);

@@ -35,9 +35,9 @@
 #include "config/config.h"
 #include "metrics/metrics.h"
 #include "sinks/sink.h"
-#include "workers/handler.h"
+#include "handler/handler.h"
 #include "workers/pool.h"
-#include "workers/queue.h"
+#include "pipeline/queue.h"
 
 #define MAX_THREADS 16
 
@@ -66,8 +66,8 @@ typedef struct rig {
 
 static void rig_init(rig_t *r) {
         fg_config_errs_t errs = {0};
-        fg_brk_conf_t bc = {
-            .mode = FG_BRK_MODE_DISABLED,
+        fg_brk_cfg_t bc = {
+            .enabled = false,
             .window = FG_BRK_WINDOW_COUNT,
             .window_size = 100,
             .min_calls = 10,
@@ -89,17 +89,17 @@ static void rig_init(rig_t *r) {
         fg_config_errs_clear(&errs);
         ck_assert_int_eq(r->cfg->workers.mode, FG_WORKERS_DYNAMIC);
         ck_assert_int_eq(r->cfg->workers.max, MAX_THREADS);
-        r->q = fg_queue_new(1024, 1 << 20, 0.8, 0.5, errstr, sizeof(errstr));
+        r->q = fg_queue_new(&(fg_queue_cfg_t){1024, 1 << 20, 0.8, 0.5}, errstr, sizeof(errstr));
         ck_assert_msg(r->q != NULL, "queue: %s", errstr);
-        r->sink = fg_sink_new(r->cfg, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr));
+        r->sink = fg_sink_new(&r->cfg->sink, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr));
         ck_assert_msg(r->sink != NULL, "sink: %s", errstr);
-        r->handler = fg_handler_new(r->cfg, errstr, sizeof(errstr));
+        r->handler = fg_handler_new(&r->cfg->handler, errstr, sizeof(errstr));
         ck_assert_msg(r->handler != NULL, "handler: %s", errstr);
         r->brk = fg_brk_new(&bc, 1, NULL, NULL, errstr, sizeof(errstr));
         ck_assert_msg(r->brk != NULL, "breaker: %s", errstr);
         r->metrics = fg_metrics_new();
         ck_assert_ptr_nonnull(r->metrics);
-        r->pool = fg_pool_new(r->cfg, r->q, r->sink, r->handler, NULL, r->brk, r->metrics, errstr,
+        r->pool = fg_pool_new(&r->cfg->workers, r->q, r->sink, r->handler, NULL, r->brk, r->metrics, errstr,
                               sizeof(errstr));
         ck_assert_msg(r->pool != NULL, "pool: %s", errstr);
 }
@@ -215,14 +215,14 @@ START_TEST(test_pool_resize_never_exceeds_max) {
                 case 0: /* fixed, any size */
                         r.cfg->workers.mode = FG_WORKERS_FIXED;
                         r.cfg->workers.size = rnd(&x, 1, MAX_THREADS);
-                        fg_pool_reconfigure(r.pool, r.cfg);
+                        fg_pool_reconfigure(r.pool, &r.cfg->workers);
                         fixed_rounds++;
                         break;
                 case 1: /* dynamic, any bounds within 16 */
                         r.cfg->workers.mode = FG_WORKERS_DYNAMIC;
                         r.cfg->workers.min = rnd(&x, 1, MAX_THREADS);
                         r.cfg->workers.max = rnd(&x, (unsigned)r.cfg->workers.min, MAX_THREADS);
-                        fg_pool_reconfigure(r.pool, r.cfg);
+                        fg_pool_reconfigure(r.pool, &r.cfg->workers);
                         dynamic_rounds++;
                         break;
                 default: /* no change: just ticks */
@@ -246,7 +246,7 @@ START_TEST(test_pool_resize_never_exceeds_max) {
         /* The end: fixed final_n, ticked (reaping) until stable. */
         r.cfg->workers.mode = FG_WORKERS_FIXED;
         r.cfg->workers.size = final_n;
-        fg_pool_reconfigure(r.pool, r.cfg);
+        fg_pool_reconfigure(r.pool, &r.cfg->workers);
         ck_assert_msg(settle(r.pool, &(fg_pool_load_t){0}, final_n, false, 10000),
                       "not %u threads after 10 s: %u alive", final_n,
                       fg_pool_live_threads(r.pool));
@@ -319,17 +319,17 @@ START_TEST(test_pool_resize_exact_counts) {
 
         r.cfg->workers.mode = FG_WORKERS_FIXED;
         r.cfg->workers.size = 16;
-        fg_pool_reconfigure(r.pool, r.cfg);
+        fg_pool_reconfigure(r.pool, &r.cfg->workers);
         fg_pool_get_stats(r.pool, &st);
         ck_assert_str_eq(st.mode, "fixed");
         ck_assert_uint_eq(st.running, 16);
         ck_assert_uint_eq(st.limit, 0);
         ck_assert(settle(r.pool, &none, 16, false, 5000));
         r.cfg->workers.size = 2;
-        fg_pool_reconfigure(r.pool, r.cfg);
+        fg_pool_reconfigure(r.pool, &r.cfg->workers);
         ck_assert(settle(r.pool, &none, 2, false, 5000));
         r.cfg->workers.size = 16;
-        fg_pool_reconfigure(r.pool, r.cfg);
+        fg_pool_reconfigure(r.pool, &r.cfg->workers);
         ck_assert(settle(r.pool, &none, 16, false, 5000));
 
         /* Back to dynamic with bounds that exclude 16: brought within at
@@ -337,7 +337,7 @@ START_TEST(test_pool_resize_exact_counts) {
         r.cfg->workers.mode = FG_WORKERS_DYNAMIC;
         r.cfg->workers.min = 3;
         r.cfg->workers.max = 5;
-        fg_pool_reconfigure(r.pool, r.cfg);
+        fg_pool_reconfigure(r.pool, &r.cfg->workers);
         fg_pool_get_stats(r.pool, &st);
         ck_assert_uint_eq(st.min, 3);
         ck_assert_uint_eq(st.max, 5);
@@ -345,7 +345,7 @@ START_TEST(test_pool_resize_exact_counts) {
         ck_assert(settle(r.pool, &none, 5, false, 5000));
         r.cfg->workers.min = 8;
         r.cfg->workers.max = 12;
-        fg_pool_reconfigure(r.pool, r.cfg);
+        fg_pool_reconfigure(r.pool, &r.cfg->workers);
         ck_assert(settle(r.pool, &none, 8, false, 5000));
 
         ck_assert(fg_pool_stop(r.pool, 10 * FG_NS_PER_S));
@@ -368,7 +368,7 @@ START_TEST(test_pool_resize_tick_jitter_keeps_interval) {
 
         rig_init(&r);
         r.cfg->workers.scale_interval_ns = FG_NS_PER_S;
-        fg_pool_reconfigure(r.pool, r.cfg);
+        fg_pool_reconfigure(r.pool, &r.cfg->workers);
         ck_assert_int_eq(fg_pool_start(r.pool, errstr, sizeof(errstr)), 0);
         t0 = fg_mono_ns() + 10 * FG_NS_PER_S;
         fg_pool_tick(r.pool, &heavy, t0 + 3 * FG_NS_PER_MS); /* dispatched 3 ms late */
@@ -399,15 +399,15 @@ START_TEST(test_pool_resize_shrink_then_grow_within_size) {
         rig_init(&r);
         r.cfg->workers.mode = FG_WORKERS_FIXED;
         r.cfg->workers.size = 16;
-        fg_pool_reconfigure(r.pool, r.cfg);
+        fg_pool_reconfigure(r.pool, &r.cfg->workers);
         ck_assert_int_eq(fg_pool_start(r.pool, errstr, sizeof(errstr)), 0);
         ck_assert(settle(r.pool, &none, 16, false, 5000));
         for (int i = 0; i < 50; i++) {
                 unsigned live;
                 r.cfg->workers.size = 2;
-                fg_pool_reconfigure(r.pool, r.cfg);
+                fg_pool_reconfigure(r.pool, &r.cfg->workers);
                 r.cfg->workers.size = 16;
-                fg_pool_reconfigure(r.pool, r.cfg);
+                fg_pool_reconfigure(r.pool, &r.cfg->workers);
                 live = fg_pool_live_threads(r.pool);
                 if (live > peak)
                         peak = live;

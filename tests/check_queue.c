@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "common/clock.h"
-#include "workers/queue.h"
+#include "pipeline/queue.h"
 
 /* "Returns within a generous bound": far above any plausible scheduling
  * delay, far below the 60 s that a wrongly blocking call would take. */
@@ -30,7 +30,8 @@
 
 static fg_queue_t *queue_new(size_t capacity, size_t max_bytes, double high, double low) {
         char errstr[256] = "";
-        fg_queue_t *q = fg_queue_new(capacity, max_bytes, high, low, errstr, sizeof(errstr));
+        fg_queue_cfg_t qc = {(int64_t)capacity, (int64_t)max_bytes, high, low};
+        fg_queue_t *q = fg_queue_new(&qc, errstr, sizeof(errstr));
 
         ck_assert_msg(q != NULL, "fg_queue_new(%zu, %zu, %g, %g): %s", capacity, max_bytes, high,
                       low, errstr);
@@ -161,8 +162,9 @@ START_TEST(test_queue_rejects_bad_bounds) {
 
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 char errstr[256] = "";
-                fg_queue_t *q = fg_queue_new(bad[i].capacity, bad[i].max_bytes, bad[i].high,
-                                             bad[i].low, errstr, sizeof(errstr));
+                fg_queue_cfg_t qc = {(int64_t)bad[i].capacity, (int64_t)bad[i].max_bytes,
+                                     bad[i].high, bad[i].low};
+                fg_queue_t *q = fg_queue_new(&qc, errstr, sizeof(errstr));
                 ck_assert_msg(q == NULL, "case %zu accepted", i);
                 ck_assert_msg(errstr[0] != '\0', "case %zu: empty errstr", i);
         }

@@ -46,8 +46,8 @@
 /* ---- arc helpers ---- */
 
 /* The pool's tuning (pool.c): alpha 0.2, 2.5 deviations, x0.9, 50 ms windows. */
-static fg_arc_conf_t arc_conf(unsigned initial, unsigned max) {
-        return (fg_arc_conf_t){
+static fg_arc_cfg_t arc_conf(unsigned initial, unsigned max) {
+        return (fg_arc_cfg_t){
             .initial_limit = initial,
             .max_limit = max,
             .ewma_alpha = 0.2,
@@ -58,7 +58,7 @@ static fg_arc_conf_t arc_conf(unsigned initial, unsigned max) {
 }
 
 static fg_arc_t *arc_new(unsigned initial, unsigned max) {
-        fg_arc_conf_t c = arc_conf(initial, max);
+        fg_arc_cfg_t c = arc_conf(initial, max);
         fg_arc_t *arc = fg_arc_new(&c);
 
         ck_assert_ptr_nonnull(arc);
@@ -589,7 +589,7 @@ START_TEST(test_arc_stats) {
 END_TEST
 
 START_TEST(test_arc_bad_conf_rejected) {
-        fg_arc_conf_t good = arc_conf(4, 8), c;
+        fg_arc_cfg_t good = arc_conf(4, 8), c;
         fg_arc_t *arc;
 
         c = good, c.initial_limit = 0;
@@ -668,7 +668,7 @@ static void *race_main(void *arg) {
 }
 
 START_TEST(test_arc_threads_never_exceed_max) {
-        fg_arc_conf_t c = arc_conf(2, RACE_MAX);
+        fg_arc_cfg_t c = arc_conf(2, RACE_MAX);
         race_t *r = calloc(1, sizeof(*r));
         pthread_t t[RACE_THREADS];
         fg_arc_stats_t st;
@@ -720,10 +720,10 @@ END_TEST
 
 /* ---- scaler ---- */
 
-static const fg_scaler_conf_t SC = {
+static const fg_scaler_cfg_t SC = {
     .min = 1, .max = 64, .headroom = 1.25, .queue_wait_grow_ns = MS(50)};
 
-static fg_scaler_decision_t decide(const fg_scaler_conf_t *conf, fg_scaler_state_t *st,
+static fg_scaler_decision_t decide(const fg_scaler_cfg_t *conf, fg_scaler_state_t *st,
                                    fg_scaler_input_t in) {
         fg_scaler_decision_t d;
         memset(&d, 0xAA, sizeof(d)); /* every field must be written */
@@ -802,7 +802,7 @@ END_TEST
 
 START_TEST(test_scaler_caps) {
         fg_scaler_state_t st = {0};
-        fg_scaler_conf_t conf = SC;
+        fg_scaler_cfg_t conf = SC;
         fg_scaler_decision_t d;
         fg_scaler_input_t in = {.running = 2, .arrival_per_s = 100000, .call_latency_s = 0.1,
                                 .events_per_call = 1};
@@ -838,7 +838,7 @@ END_TEST
 
 START_TEST(test_scaler_floor) {
         fg_scaler_state_t st = {0};
-        fg_scaler_conf_t conf = SC;
+        fg_scaler_cfg_t conf = SC;
         fg_scaler_decision_t d;
         fg_scaler_input_t in = {.running = 1};
 
@@ -937,7 +937,7 @@ END_TEST
 /* With the load gone and every thread idle long, the pool goes back to
  * workers.min once the hysteresis has passed, and stays there. */
 START_TEST(test_scaler_zero_load_returns_to_min) {
-        fg_scaler_conf_t conf = SC;
+        fg_scaler_cfg_t conf = SC;
         fg_scaler_state_t st = {0};
         unsigned running = 40;
         int intervals = 0;

@@ -107,7 +107,7 @@ static fg_config_t *cfg_new(fg_sink_type_t type, const char *path, bool fsync) {
 
 static fg_sink_t *sink_new(const fg_config_t *cfg) {
         char errstr[512] = "";
-        fg_sink_t *sink = fg_sink_new(cfg, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr));
+        fg_sink_t *sink = fg_sink_new(&cfg->sink, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr));
 
         ck_assert_msg(sink != NULL, "fg_sink_new: %s", errstr);
         return sink;
@@ -187,7 +187,7 @@ START_TEST(test_sinks_unknown_type_fails) {
         fg_config_t *cfg = cfg_new((fg_sink_type_t)99, NULL, false);
         char errstr[256] = "";
 
-        ck_assert_ptr_null(fg_sink_new(cfg, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr)));
+        ck_assert_ptr_null(fg_sink_new(&cfg->sink, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr)));
         ck_assert_msg(strstr(errstr, "99") != NULL, "errstr: \"%s\"", errstr);
         free(cfg);
 }
@@ -247,7 +247,7 @@ START_TEST(test_sinks_file_missing_dir_fails) {
         fg_config_t *cfg = cfg_new(FG_SINK_FILE, path, false);
         char errstr[512] = "";
 
-        ck_assert_ptr_null(fg_sink_new(cfg, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr)));
+        ck_assert_ptr_null(fg_sink_new(&cfg->sink, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr)));
         ck_assert_msg(strstr(errstr, path) != NULL, "errstr does not name the path: \"%s\"",
                       errstr);
         ck_assert_msg(strstr(errstr, strerror(ENOENT)) != NULL, "errstr does not say why: \"%s\"",
@@ -256,7 +256,7 @@ START_TEST(test_sinks_file_missing_dir_fails) {
         /* No path at all. */
         cfg->sink.path = NULL;
         errstr[0] = '\0';
-        ck_assert_ptr_null(fg_sink_new(cfg, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr)));
+        ck_assert_ptr_null(fg_sink_new(&cfg->sink, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr)));
         ck_assert_msg(strstr(errstr, "sink.path") != NULL, "errstr: \"%s\"", errstr);
 
         free(cfg);

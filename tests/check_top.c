@@ -33,8 +33,8 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
-#include "common/fg_err.h"
-#include "daemon/top_render.h"
+#include "common/exit.h"
+#include "tools/top_render.h"
 #include "tests/support/fgtest.h"
 
 /* 2023-11-14 22:13:20 UTC */

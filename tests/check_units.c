@@ -1,9 +1,9 @@
 /*
- * check_units: durations and sizes with units (config/units.h).
+ * check_units: durations and sizes with units (common/units.h).
  *
  * Pure functions: every test is a table of inputs and exact results.
  */
-#include "config/units.h"
+#include "common/units.h"
 
 #include <check.h>
 #include <stdint.h>

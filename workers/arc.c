@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "common/clock.h"
+#include "common/cond.h"
 
 /* With identical RTTs the deviation tends to 0 and any jitter would read as
  * congestion: tolerate at least this share of the mean. */
@@ -19,7 +20,7 @@
 struct fg_arc {
         pthread_mutex_t lock;
         pthread_cond_t cond;
-        fg_arc_conf_t conf;
+        fg_arc_cfg_t conf;
         unsigned limit, inflight, max;
 
         /* The current window. */
@@ -35,7 +36,7 @@ struct fg_arc {
         uint64_t increases, decreases;
 };
 
-fg_arc_t *fg_arc_new(const fg_arc_conf_t *conf) {
+fg_arc_t *fg_arc_new(const fg_arc_cfg_t *conf) {
         fg_arc_t *arc;
 
         if (conf->initial_limit < 1 || conf->max_limit < conf->initial_limit ||

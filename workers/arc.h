@@ -31,14 +31,14 @@
 
 typedef struct fg_arc fg_arc_t;
 
-typedef struct fg_arc_conf {
+typedef struct fg_arc_cfg {
         unsigned initial_limit;     /* >= 1 */
         unsigned max_limit;         /* >= initial_limit */
         double ewma_alpha;          /* weight of a new window in the long-term mean, (0,1] */
         double deviation_scale;     /* RTT rise tolerated, in standard deviations */
         double decrease_ratio;      /* (0,1): multiplicative decrease */
         int64_t min_window_ns;      /* windows last at least this long */
-} fg_arc_conf_t;
+} fg_arc_cfg_t;
 
 typedef enum fg_arc_signal {
         FG_ARC_OK = 0,          /* the call completed (success or the event's fault) */
@@ -54,7 +54,7 @@ typedef struct fg_arc_stats {
         uint64_t increases, decreases;
 } fg_arc_stats_t;
 
-fg_arc_t *fg_arc_new(const fg_arc_conf_t *conf);
+fg_arc_t *fg_arc_new(const fg_arc_cfg_t *conf);
 void fg_arc_destroy(fg_arc_t *arc);
 
 /* Takes an in-flight slot, waiting up to @p timeout_ns. False on timeout

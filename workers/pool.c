@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/cond.h"
 #include "common/log.h"
 #include "workers/worker_int.h"
 
@@ -25,23 +26,23 @@
 #define ARC_WAIT_NS     (100 * FG_NS_PER_MS)
 #define ARC_MIN_WINDOW  (50 * FG_NS_PER_MS)
 
-static void apply_sizing(fg_pool_t *pool, const fg_config_t *cfg) {
-        pool->size = (unsigned)cfg->workers.size;
-        pool->min = (unsigned)cfg->workers.min;
-        pool->max = (unsigned)cfg->workers.max;
-        pool->linger_ns = cfg->workers.idle_linger_ns;
-        pool->interval_ns = cfg->workers.scale_interval_ns;
-        atomic_store(&pool->dynamic, cfg->workers.mode == FG_WORKERS_DYNAMIC);
+static void apply_sizing(fg_pool_t *pool, const fg_pool_cfg_t *wc) {
+        pool->size = (unsigned)wc->size;
+        pool->min = (unsigned)wc->min;
+        pool->max = (unsigned)wc->max;
+        pool->linger_ns = wc->idle_linger_ns;
+        pool->interval_ns = wc->scale_interval_ns;
+        atomic_store(&pool->dynamic, wc->mode == FG_WORKERS_DYNAMIC);
         fg_arc_set_max(pool->arc, pool->max);
 }
 
-fg_pool_t *fg_pool_new(const fg_config_t *cfg, fg_queue_t *q, fg_sink_t *sink,
+fg_pool_t *fg_pool_new(const fg_pool_cfg_t *wc, fg_queue_t *q, fg_sink_t *sink,
                        const fg_handler_t *handler, fg_dlq_t *dlq, fg_brk_t *brk,
                        fg_metrics_t *metrics, char *errstr, size_t errstr_size) {
         fg_pool_t *pool = calloc(1, sizeof(*pool));
-        unsigned start = (unsigned)(cfg->workers.min > 4 ? cfg->workers.min : 4);
-        fg_arc_conf_t ac = {
-            .initial_limit = start < cfg->workers.max ? start : (unsigned)cfg->workers.max,
+        unsigned start = (unsigned)(wc->min > 4 ? wc->min : 4);
+        fg_arc_cfg_t ac = {
+            .initial_limit = start < wc->max ? start : (unsigned)wc->max,
             .max_limit = FG_POOL_MAX_THREADS,
             .ewma_alpha = 0.2,
             .deviation_scale = 2.5,
@@ -59,35 +60,34 @@ fg_pool_t *fg_pool_new(const fg_config_t *cfg, fg_queue_t *q, fg_sink_t *sink,
         pool->handler = handler;
         pool->dlq = dlq;
         pool->brk = brk;
-        pool->when_open = cfg->breaker.when_open;
         pool->metrics = metrics;
         /* A worker takes one sink request's worth (the http sink's batch),
          * so each in-flight request is one worker: the pool's size, and the
          * concurrency limit, then govern request concurrency directly. */
-        pool->batch_max = (size_t)cfg->workers.batch_max;
+        pool->batch_max = (size_t)wc->batch_max;
         if (fg_sink_batch_hint(sink) && fg_sink_batch_hint(sink) < pool->batch_max)
                 pool->batch_max = fg_sink_batch_hint(sink);
-        pool->batch_wait_ns = cfg->sink.batch_max_wait_ns;
-        pool->on_invalid = cfg->handler.on_invalid;
-        pool->retry_max_attempts = cfg->sink.retry_max_attempts;
-        pool->retry_initial_ns = cfg->sink.retry_initial_backoff_ns;
-        pool->retry_max_ns = cfg->sink.retry_max_backoff_ns;
-        pool->retry_max_elapsed_ns = cfg->sink.retry_max_elapsed_ns;
-        apply_sizing(pool, cfg);
+        apply_sizing(pool, wc);
         pthread_mutex_init(&pool->lock, NULL);
         fg_cond_init_monotonic(&pool->cond);
         return pool;
 }
 
+static bool pool_is_aborting(void *arg) {
+        const fg_pool_t *pool = arg;
+        return pool->aborting;
+}
+
+static bool pool_all_exited(void *arg) {
+        const fg_pool_t *pool = arg;
+        return pool->live == 0;
+}
+
 bool fg_pool_backoff_sleep(fg_pool_t *pool, int64_t ns) {
-        struct timespec deadline = fg_deadline_in(ns);
         bool aborting;
 
         pthread_mutex_lock(&pool->lock);
-        while (!pool->aborting &&
-               pthread_cond_timedwait(&pool->cond, &pool->lock, &deadline) == 0)
-                ;
-        aborting = pool->aborting;
+        aborting = fg_cond_wait_for(&pool->cond, &pool->lock, ns, pool_is_aborting, pool);
         pthread_mutex_unlock(&pool->lock);
         return !aborting;
 }
@@ -126,11 +126,11 @@ void fg_pool_limit_release(fg_pool_t *pool, bool held, int64_t rtt_ns, fg_arc_si
 static size_t gather(fg_worker_t *w) {
         fg_pool_t *pool = w->pool;
         size_t n = fg_queue_pop(pool->q, w->items, pool->batch_max, POP_TIMEOUT_NS);
-        int64_t deadline;
+        int64_t deadline, wait_ns = fg_sink_batch_wait_ns(pool->sink);
 
-        if (!n || pool->batch_wait_ns <= 0 || n == pool->batch_max)
+        if (!n || wait_ns <= 0 || n == pool->batch_max)
                 return n;
-        deadline = fg_mono_ns() + pool->batch_wait_ns;
+        deadline = fg_mono_ns() + wait_ns;
         while (n < pool->batch_max) {
                 int64_t left = deadline - fg_mono_ns();
                 size_t more;
@@ -391,7 +391,7 @@ static unsigned long_idle(const fg_pool_t *pool, int64_t now_ns) {
 }
 
 void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns) {
-        fg_scaler_conf_t sc = {.min = pool->min, .max = pool->max, .headroom = 1.25,
+        fg_scaler_cfg_t sc = {.min = pool->min, .max = pool->max, .headroom = 1.25,
                                .queue_wait_grow_ns = 50 * FG_NS_PER_MS};
         fg_scaler_input_t in;
         fg_scaler_decision_t dec;
@@ -444,11 +444,11 @@ void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns) {
         }
 }
 
-void fg_pool_reconfigure(fg_pool_t *pool, const fg_config_t *cfg) {
+void fg_pool_reconfigure(fg_pool_t *pool, const fg_pool_cfg_t *wc) {
         bool was_dynamic = atomic_load(&pool->dynamic);
         int64_t now = fg_mono_ns();
 
-        apply_sizing(pool, cfg);
+        apply_sizing(pool, wc);
         pool->sst = (fg_scaler_state_t){0};
         pool->next_scale_ns = 0;
         if (!atomic_load(&pool->dynamic)) {
@@ -467,18 +467,14 @@ void fg_pool_reconfigure(fg_pool_t *pool, const fg_config_t *cfg) {
 }
 
 bool fg_pool_stop(fg_pool_t *pool, int64_t timeout_ns) {
-        struct timespec deadline = fg_deadline_in(timeout_ns);
-        bool drained = true;
+        bool drained;
 
         atomic_store(&pool->stopping, true);
         fg_queue_close(pool->q);
 
         pthread_mutex_lock(&pool->lock);
-        while (pool->live > 0 &&
-               pthread_cond_timedwait(&pool->cond, &pool->lock, &deadline) == 0)
-                ;
-        if (pool->live > 0) {
-                drained = false;
+        drained = fg_cond_wait_for(&pool->cond, &pool->lock, timeout_ns, pool_all_exited, pool);
+        if (!drained) {
                 pool->aborting = true;
                 pthread_cond_broadcast(&pool->cond);
         }

@@ -43,18 +43,35 @@
 #include <stdint.h>
 
 #include "breaker/breaker.h"
-#include "config/config.h"
+#include "handler/handler.h"
 #include "metrics/metrics.h"
+#include "pipeline/queue.h"
 #include "sinks/dead_letter.h"
 #include "sinks/sink.h"
-#include "workers/handler.h"
-#include "workers/queue.h"
 
 typedef struct fg_pool fg_pool_t;
 
+typedef enum fg_workers_mode {
+        FG_WORKERS_FIXED = 0,
+        FG_WORKERS_DYNAMIC,
+} fg_workers_mode_t;
+
+/* The workers section of the configuration. */
+typedef struct fg_pool_cfg {
+        fg_workers_mode_t mode;
+        int64_t size;           /* fixed pool size */
+        int64_t min, max;       /* dynamic pool bounds */
+        int64_t idle_linger_ns; /* dynamic: idle this long before retiring */
+        int64_t scale_interval_ns;
+        int64_t batch_max;      /* messages a worker takes at once (not live) */
+} fg_pool_cfg_t;
+
 /* @p dlq may be NULL (no dead-letter topic); @p brk guards every sink
- * call. */
-fg_pool_t *fg_pool_new(const fg_config_t *cfg, fg_queue_t *q, fg_sink_t *sink,
+ * call. The pool follows the policies that travel with its parts:
+ * handler.on_invalid (fg_handler_on_invalid), breaker.when_open
+ * (fg_brk_when_open), sink.retry.* and sink.batch.max_wait (fg_sink_retry,
+ * fg_sink_batch_wait_ns). @p wc is read during the call only. */
+fg_pool_t *fg_pool_new(const fg_pool_cfg_t *wc, fg_queue_t *q, fg_sink_t *sink,
                        const fg_handler_t *handler, fg_dlq_t *dlq, fg_brk_t *brk,
                        fg_metrics_t *metrics, char *errstr, size_t errstr_size);
 /* Starts the workers. Returns 0, or -1 with a reason. */
@@ -75,9 +92,9 @@ typedef struct fg_pool_load {
 /* Main thread, about once a second: reaps exited threads and, every
  * workers.scale_interval, resizes. */
 void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns);
-/* Main thread: applies workers.* from @p cfg (mode, size, min, max,
- * idle_linger, scale_interval) to the running pool. */
-void fg_pool_reconfigure(fg_pool_t *pool, const fg_config_t *cfg);
+/* Main thread: applies workers.* from @p wc (mode, size, min, max,
+ * idle_linger, scale_interval; not batch_max) to the running pool. */
+void fg_pool_reconfigure(fg_pool_t *pool, const fg_pool_cfg_t *wc);
 
 typedef struct fg_pool_stats {
         const char *mode;        /* "fixed" | "dynamic" */

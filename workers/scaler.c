@@ -15,7 +15,7 @@ static unsigned clampu(double v, unsigned lo, unsigned hi) {
         return (unsigned)ceil(v);
 }
 
-void fg_scaler_decide(const fg_scaler_conf_t *conf, fg_scaler_state_t *st,
+void fg_scaler_decide(const fg_scaler_cfg_t *conf, fg_scaler_state_t *st,
                       const fg_scaler_input_t *in, fg_scaler_decision_t *out) {
         double per_call = in->events_per_call >= 1 ? in->events_per_call : 1;
         double littles = in->arrival_per_s * in->call_latency_s / per_call * conf->headroom;

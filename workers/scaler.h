@@ -25,11 +25,11 @@
 
 #include <stdint.h>
 
-typedef struct fg_scaler_conf {
+typedef struct fg_scaler_cfg {
         unsigned min, max;
         double headroom;            /* >= 1 */
         int64_t queue_wait_grow_ns; /* queue waits above this count as pressure */
-} fg_scaler_conf_t;
+} fg_scaler_cfg_t;
 
 typedef struct fg_scaler_input {
         unsigned running;           /* threads alive */
@@ -56,7 +56,7 @@ typedef struct fg_scaler_decision {
 
 #define FG_SCALER_SHRINK_AFTER 3
 
-void fg_scaler_decide(const fg_scaler_conf_t *conf, fg_scaler_state_t *st,
+void fg_scaler_decide(const fg_scaler_cfg_t *conf, fg_scaler_state_t *st,
                       const fg_scaler_input_t *in, fg_scaler_decision_t *out);
 
 #endif

@@ -44,8 +44,8 @@ static uint64_t next_rand(fg_worker_t *w) {
 /* Exponential backoff with jitter in [d/2, d], at least the downstream's
  * Retry-After (itself capped at max backoff x 10). */
 static int64_t backoff_for(fg_worker_t *w, unsigned attempt, int64_t retry_after_ns) {
-        const fg_pool_t *pool = w->pool;
-        int64_t d = pool->retry_initial_ns, cap = pool->retry_max_ns;
+        const fg_retry_cfg_t *rt = fg_sink_retry(w->pool->sink);
+        int64_t d = rt->initial_backoff_ns, cap = rt->max_backoff_ns;
 
         for (unsigned i = 1; i < attempt && d < cap; i++)
                 d *= 2;
@@ -117,6 +117,7 @@ static long handle_all(fg_worker_t *w, size_t n, dead_letters_t *dl) {
         fg_pool_t *pool = w->pool;
         int64_t now_ms = fg_wall_ms(), now = fg_mono_ns();
         size_t nsend = 0, ndone = 0;
+        fg_on_invalid_t on_invalid = fg_handler_on_invalid(pool->handler);
 
         fg_handler_ctx_reset(w->hctx);
         for (size_t i = 0; i < n; i++) {
@@ -131,9 +132,9 @@ static long handle_all(fg_worker_t *w, size_t n, dead_letters_t *dl) {
                         w->send_idx[nsend++] = i;
                 } else if (v == FG_HANDLE_FILTERED) {
                         outcome(w, i, FG_CTR_FILTERED, now_ms, &ndone);
-                } else if (pool->on_invalid == FG_ON_INVALID_DEAD_LETTER && pool->dlq) {
+                } else if (on_invalid == FG_ON_INVALID_DEAD_LETTER && pool->dlq) {
                         to_dead_letter(w, i, "invalid", reason, dl);
-                } else if (pool->on_invalid == FG_ON_INVALID_FAIL) {
+                } else if (on_invalid == FG_ON_INVALID_FAIL) {
                         warn_event(&w->evs[i], "invalid event and handler.on_invalid is fail", reason);
                         atomic_store(&pool->failed, true);
                         finish_done(w, ndone);
@@ -177,7 +178,7 @@ static bool await_permit(fg_worker_t *w, size_t *nsend, dead_letters_t *dl,
                         return true;
                 fg_pool_limit_release(pool, *slot, -1, FG_ARC_OK, 0);
                 wait = fg_brk_wait_ns(pool->brk, fg_mono_ns());
-                if (pool->when_open == FG_BREAKER_DEAD_LETTER && pool->dlq) {
+                if (fg_brk_when_open(pool->brk) == FG_BRK_WHEN_OPEN_DEAD_LETTER && pool->dlq) {
                         for (size_t k = 0; k < *nsend; k++)
                                 to_dead_letter(w, w->send_idx[k], "breaker_open",
                                                "circuit breaker open", dl);
@@ -220,8 +221,10 @@ static fg_brk_outcome_t call_outcome(const fg_sink_result_t *res, size_t n) {
 }
 
 static bool exhausted(const fg_pool_t *pool, const fg_slot_t *s, int64_t now) {
-        return (pool->retry_max_attempts > 0 && s->attempts >= pool->retry_max_attempts) ||
-               (pool->retry_max_elapsed_ns > 0 && now - s->first_try_ns >= pool->retry_max_elapsed_ns);
+        const fg_retry_cfg_t *rt = fg_sink_retry(pool->sink);
+
+        return (rt->max_attempts > 0 && s->attempts >= rt->max_attempts) ||
+               (rt->max_elapsed_ns > 0 && now - s->first_try_ns >= rt->max_elapsed_ns);
 }
 
 /* Sends send_idx[0..nsend) until each has an outcome or moved to the dead

@@ -12,11 +12,11 @@
 #include <stdatomic.h>
 
 #include "breaker/breaker.h"
+#include "handler/handler.h"
 #include "sinks/dead_letter.h"
 #include "workers/arc.h"
-#include "workers/scaler.h"
-#include "workers/handler.h"
 #include "workers/pool.h"
+#include "workers/scaler.h"
 
 /* Per event of the batch being handled. */
 typedef struct fg_slot {
@@ -63,12 +63,8 @@ struct fg_pool {
         const fg_handler_t *handler;
         fg_dlq_t *dlq;           /* NULL: no dead-letter topic */
         fg_brk_t *brk;           /* always set; DISABLED mode when turned off */
-        fg_breaker_when_open_t when_open;
         fg_metrics_t *metrics;
         size_t batch_max;
-        int64_t batch_wait_ns;
-        fg_on_invalid_t on_invalid;
-        int64_t retry_max_attempts, retry_initial_ns, retry_max_ns, retry_max_elapsed_ns;
 
         /* Sizing: main thread only (config, ticks, spawn, reap). */
         fg_worker_t *slots[FG_POOL_MAX_THREADS]; /* NULL = free */

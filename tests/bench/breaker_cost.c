@@ -75,8 +75,8 @@ struct result {
 /* Best of REPS runs of @p nthreads threads on one fresh breaker each. */
 static struct result measure(fg_brk_window_t window, int nthreads) {
         struct result best = {1e30, 1e30, 1e30};
-        fg_brk_conf_t conf = {
-            .mode = FG_BRK_MODE_NORMAL,
+        fg_brk_cfg_t conf = {
+            .enabled = true,
             .window = window,
             .window_size = window == FG_BRK_WINDOW_COUNT ? 100 : 60,
             .min_calls = 20,

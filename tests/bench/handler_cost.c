@@ -5,7 +5,7 @@
  * generator's ({"id":"x-1","ts":...,"seq":...,"user":"u1","brand":"acme",
  * "text":"acme is trending lorem ipsum ..."}) for the configurations that
  * matter: raw passthrough (the floor: nothing to do), json passthrough
- * (validation only: fg_json_check_object, workers/json_scan.h), json + a
+ * (validation only: fg_json_check_object, handler/json_scan.h), json + a
  * case-insensitive contains_any filter (half the events match), and json +
  * that filter + drop + add_metadata (parse, filter, shape, serialise). The
  * ctx is reset every 64 events, as a worker resets before each batch.
@@ -28,8 +28,8 @@
 
 #include "common/clock.h"
 #include "config/config.h"
-#include "workers/handler.h"
-#include "workers/json_scan.h"
+#include "handler/handler.h"
+#include "handler/json_scan.h"
 
 #define REPS    5
 #define NEVENTS 1024
@@ -59,7 +59,7 @@ static fg_handler_t *handler_with(const char *handler) {
                 fprintf(stderr, "handler_cost: {%s}: %s\n", handler, errs.n ? errs.msgs[0] : "?");
                 exit(1);
         }
-        h = fg_handler_new(cfg, errstr, sizeof(errstr));
+        h = fg_handler_new(&cfg->handler, errstr, sizeof(errstr));
         if (!h) {
                 fprintf(stderr, "handler_cost: {%s}: %s\n", handler, errstr);
                 exit(1);

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "workers/handler.h"
+#include "handler/handler.h"
 
 
 /* Lines as libyaml counts them: LF, CR, CRLF, NEL, LS and PS all break. */
@@ -156,7 +156,7 @@ int fg_fuzz_config(const uint8_t *data, size_t size, char *why, size_t why_size)
                         fg_fuzz_fail(why, why_size, "two loads of the same bytes differ in %s", differs);
                         goto out;
                 }
-                h = fg_handler_new(cfg, errstr, sizeof(errstr));
+                h = fg_handler_new(&cfg->handler, errstr, sizeof(errstr));
                 if (!h) {
                         fg_fuzz_fail(why, why_size, "the loader accepted a handler config "
                                             "fg_handler_new refuses: %s",

@@ -21,7 +21,7 @@
  *     contains_any says FILTERED;
  *   - the same event applied again gives the same result, and an earlier
  *     output stays intact while later applies (and a reset) reuse the ctx;
- *   - the passthrough scanner (workers/json_scan.h) agrees with jansson on
+ *   - the passthrough scanner (handler/json_scan.h) agrees with jansson on
  *     the payload and on the whole input: OBJECT exactly when json_loadb
  *     returns an object, INVALID exactly when it does not (UNSURE is
  *     allowed: the handler then asks jansson), and on OBJECT
@@ -38,8 +38,8 @@
 
 #include "config/config.h"
 #include "sinks/sink.h"
-#include "workers/handler.h"
-#include "workers/json_scan.h"
+#include "handler/handler.h"
+#include "handler/json_scan.h"
 
 #define REASON_MAX 120
 #define NOW_MS     1700000000500LL
@@ -97,15 +97,15 @@ static setup_t *get_setup(unsigned i, char *why, size_t why_size) {
                 fg_config_errs_clear(&errs);
                 return NULL;
         }
-        s->h = fg_handler_new(s->cfg, errstr, sizeof(errstr));
+        s->h = fg_handler_new(&s->cfg->handler, errstr, sizeof(errstr));
         if (!s->h) {
                 fg_fuzz_fail(why, why_size, "setup %u: fg_handler_new: %s", i, errstr);
                 fg_config_destroy(s->cfg);
                 s->cfg = NULL;
                 return NULL;
         }
-        if (s->cfg->handler.filter_equals) {
-                const char *eq = s->cfg->handler.filter_equals;
+        if (s->cfg->handler.filter.equals) {
+                const char *eq = s->cfg->handler.filter.equals;
                 json_t *num = strpbrk(eq, " \t\r\n") ? NULL : json_loads(eq, JSON_DECODE_ANY, NULL);
 
                 if (json_is_number(num))
@@ -143,10 +143,10 @@ static bool contains(const char *hay, size_t n, const char *needle, bool ci) {
 }
 
 static bool contains_any(const fg_config_t *cfg, const char *hay, size_t n) {
-        const fg_strlist_t *kw = &cfg->handler.filter_contains_any;
+        const fg_strlist_t *kw = &cfg->handler.filter.contains_any;
 
         for (size_t i = 0; i < kw->n; i++)
-                if (contains(hay, n, kw->v[i], cfg->handler.filter_case_insensitive))
+                if (contains(hay, n, kw->v[i], cfg->handler.filter.case_insensitive))
                         return true;
         return false;
 }
@@ -163,8 +163,8 @@ static json_t *path_get(json_t *root, const char *path) {
 }
 
 static bool equals_match(const setup_t *s, json_t *v) {
-        const char *eq = s->cfg->handler.filter_equals;
-        bool ci = s->cfg->handler.filter_case_insensitive;
+        const char *eq = s->cfg->handler.filter.equals;
+        bool ci = s->cfg->handler.filter.case_insensitive;
         json_t *num = s->equals_num;
 
         switch (json_typeof(v)) {
@@ -191,14 +191,14 @@ static bool filter_match(const setup_t *s, json_t *root) {
         const fg_config_t *cfg = s->cfg;
         json_t *v;
 
-        if (!cfg->handler.filter_field)
+        if (!cfg->handler.filter.field)
                 return true;
-        v = path_get(root, cfg->handler.filter_field);
+        v = path_get(root, cfg->handler.filter.field);
         if (!v)
                 return false;
-        if (cfg->handler.filter_exists)
+        if (cfg->handler.filter.exists)
                 return true;
-        if (cfg->handler.filter_equals)
+        if (cfg->handler.filter.equals)
                 return equals_match(s, v);
         if (json_is_string(v))
                 return contains_any(cfg, json_string_value(v), json_string_length(v));
@@ -438,7 +438,7 @@ static int apply_checked(const setup_t *s, fg_handler_ctx_t *ctx, const fg_event
         *verdict = fg_handler_apply(s->h, ctx, out, NOW_MS, &reason);
 
         if (cfg->handler.mode == FG_HANDLER_RAW) {
-                want = !cfg->handler.filter_contains_any.n ||
+                want = !cfg->handler.filter.contains_any.n ||
                                contains_any(cfg, in->value, in->len)
                            ? FG_HANDLE_SEND
                            : FG_HANDLE_FILTERED;

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
-#include "ingest/burst.h"
+#include "tools/burst.h"
 
 /* ---- files ---- */
 

@@ -20,7 +20,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "ingest/mock.h"
+#include "kafka/mock.h"
 
 /* ---- files ---- */
 char *fg_test_tmpdir(void);

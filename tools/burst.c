@@ -1,7 +1,7 @@
 /*
  * burst: load generator (see burst.h).
  */
-#include "ingest/burst.h"
+#include "tools/burst.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdatomic.h>
@@ -12,7 +12,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "ingest/kconf.h"
+#include "kafka/kconf.h"
 
 struct fg_burst {
         rd_kafka_t *rk;

@@ -27,12 +27,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "workers/item.h"
+#include "pipeline/item.h"
 
 typedef struct fg_queue fg_queue_t;
 
-fg_queue_t *fg_queue_new(size_t capacity, size_t max_bytes, double high_watermark,
-                         double low_watermark, char *errstr, size_t errstr_size);
+/* The queue section of the configuration (queue.pause_after is ingest's). */
+typedef struct fg_queue_cfg {
+        int64_t capacity;       /* messages, >= 1 */
+        int64_t max_bytes;      /* payload bytes, >= 1 */
+        double high_watermark;  /* (0, 1]: ingest stops taking messages at this fill */
+        double low_watermark;   /* [0, high): ingest takes messages again at this fill */
+} fg_queue_cfg_t;
+
+/* NULL with a reason when @p qc is out of range or memory is short. */
+fg_queue_t *fg_queue_new(const fg_queue_cfg_t *qc, char *errstr, size_t errstr_size);
 void fg_queue_destroy(fg_queue_t *q);
 
 /* Copies in as many of @p items as fit, in order, under one lock and with

@@ -1,7 +1,7 @@
 /*
  * kconf: librdkafka configuration building (see kconf.h).
  */
-#include "ingest/kconf.h"
+#include "kafka/kconf.h"
 
 #include <stdio.h>
 
@@ -43,7 +43,7 @@ static int set_map(rd_kafka_conf_t *conf, const fg_strmap_t *props, char *errstr
         return 0;
 }
 
-rd_kafka_conf_t *fg_kconf_consumer(const fg_config_t *cfg, const char *bootstrap,
+rd_kafka_conf_t *fg_kconf_consumer(const fg_kafka_cfg_t *kc, const char *bootstrap,
                                    char *errstr, size_t errstr_size) {
         /* Bounded prefetch: together with the queue these cap memory no
          * matter how large the burst (DESIGN invariant 1). In 2.0.2 both
@@ -80,8 +80,8 @@ rd_kafka_conf_t *fg_kconf_consumer(const fg_config_t *cfg, const char *bootstrap
         rd_kafka_conf_set_log_cb(conf, log_cb);
         if (set_all(conf, defaults, sizeof(defaults) / sizeof(defaults[0]), errstr, errstr_size) ||
             fg_kconf_set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) ||
-            fg_kconf_set(conf, "group.id", cfg->kafka.group_id, errstr, errstr_size) ||
-            set_map(conf, &cfg->kafka.properties, errstr, errstr_size) ||
+            fg_kconf_set(conf, "group.id", kc->group_id, errstr, errstr_size) ||
+            set_map(conf, &kc->properties, errstr, errstr_size) ||
             set_all(conf, forced, sizeof(forced) / sizeof(forced[0]), errstr, errstr_size)) {
                 rd_kafka_conf_destroy(conf);
                 return NULL;

@@ -32,7 +32,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
+/* The load generator's profile (the burst section of the configuration, or
+ * `floodgate burst`'s options). */
+typedef struct fg_burst_cfg {
+        bool enabled;          /* section present in the file */
+        char *topic;           /* NULL: first of kafka.topics */
+        int64_t count;         /* events to produce */
+        int64_t rate;          /* events/s at baseline; 0 = as fast as possible */
+        int64_t size;          /* approximate JSON event size in bytes */
+        int64_t keys;          /* distinct message keys */
+        int64_t spike_at_ns;   /* spike starts this long after the first event */
+        int64_t spike_for_ns;  /* spike length; 0 = no spike */
+        int64_t spike_rate;    /* events/s during the spike; 0 = as fast as possible */
+} fg_burst_cfg_t;
 
 typedef struct fg_burst fg_burst_t;
 

@@ -5,7 +5,7 @@
  * and bytes are mirrored into atomics under the lock so that gauges read
  * them without taking it.
  */
-#include "workers/queue.h"
+#include "pipeline/queue.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "common/clock.h"
+#include "common/cond.h"
 
 struct fg_queue {
         pthread_mutex_t lock;
@@ -43,15 +44,19 @@ static double mark_of(size_t n, double r) {
         return fabs(v - near) <= 1e-9 * (near > 1 ? near : 1) ? near : v;
 }
 
-fg_queue_t *fg_queue_new(size_t capacity, size_t max_bytes, double high_watermark,
-                         double low_watermark, char *errstr, size_t errstr_size) {
+fg_queue_t *fg_queue_new(const fg_queue_cfg_t *qc, char *errstr, size_t errstr_size) {
         fg_queue_t *q;
+        size_t capacity, max_bytes;
+        double high_watermark = qc->high_watermark, low_watermark = qc->low_watermark;
 
-        if (capacity == 0 || max_bytes == 0 || !(high_watermark > 0 && high_watermark <= 1) ||
+        if (qc->capacity < 1 || qc->max_bytes < 1 || (uint64_t)qc->capacity > SIZE_MAX ||
+            !(high_watermark > 0 && high_watermark <= 1) ||
             !(low_watermark >= 0 && low_watermark < high_watermark)) {
                 snprintf(errstr, errstr_size, "invalid queue bounds");
                 return NULL;
         }
+        capacity = (size_t)qc->capacity;
+        max_bytes = (size_t)qc->max_bytes;
         q = calloc(1, sizeof(*q));
         if (!q || !(q->ring = calloc(capacity, sizeof(*q->ring)))) {
                 free(q);
@@ -133,21 +138,29 @@ size_t fg_queue_push_batch(fg_queue_t *q, const fg_item_t *items, size_t n, bool
         return i;
 }
 
-size_t fg_queue_pop(fg_queue_t *q, fg_item_t *out, size_t max, int64_t timeout_ns) {
-        struct timespec deadline = fg_deadline_in(timeout_ns);
-        size_t n = 0;
+/* What a popper waits for: an item, the close, or a wake_all since it
+ * started waiting. */
+typedef struct pop_wait {
+        const fg_queue_t *q;
         unsigned gen;
+} pop_wait_t;
+
+static bool pop_may_return(void *arg) {
+        const pop_wait_t *pw = arg;
+        return pw->q->count > 0 || pw->q->closed || pw->gen != pw->q->wake_gen;
+}
+
+size_t fg_queue_pop(fg_queue_t *q, fg_item_t *out, size_t max, int64_t timeout_ns) {
+        size_t n = 0;
+        pop_wait_t pw = {.q = q};
 
         pthread_mutex_lock(&q->lock);
-        gen = q->wake_gen;
-        while (q->count == 0 && !q->closed && gen == q->wake_gen) {
-                int rc;
-                q->waiters++;
-                rc = pthread_cond_timedwait(&q->not_empty, &q->lock, &deadline);
-                q->waiters--;
-                if (rc != 0)
-                        break; /* timed out */
-        }
+        pw.gen = q->wake_gen;
+        /* waiters counts poppers inside the wait; they hold the lock
+         * everywhere else, so no one sees the difference. */
+        q->waiters++;
+        fg_cond_wait_for(&q->not_empty, &q->lock, timeout_ns, pop_may_return, &pw);
+        q->waiters--;
         while (n < max && q->count) {
                 out[n] = q->ring[q->head];
                 q->nbytes -= out[n].bytes;
@@ -167,18 +180,18 @@ size_t fg_queue_pop(fg_queue_t *q, fg_item_t *out, size_t max, int64_t timeout_n
         return n;
 }
 
+static bool low_or_closed(void *arg) {
+        const fg_queue_t *q = arg;
+        return at_or_below_low(q) || q->closed;
+}
+
 bool fg_queue_wait_below_low(fg_queue_t *q, int64_t timeout_ns) {
-        struct timespec deadline = fg_deadline_in(timeout_ns);
         bool below;
 
         pthread_mutex_lock(&q->lock);
-        while (!at_or_below_low(q) && !q->closed) {
-                q->low_waiter = true;
-                if (pthread_cond_timedwait(&q->low, &q->lock, &deadline) != 0)
-                        break;
-        }
+        q->low_waiter = true;
+        below = fg_cond_wait_for(&q->low, &q->lock, timeout_ns, low_or_closed, q);
         q->low_waiter = false;
-        below = at_or_below_low(q) || q->closed;
         pthread_mutex_unlock(&q->lock);
         return below;
 }

@@ -28,8 +28,43 @@
 
 #include <stddef.h>
 
-#include "config/config.h"
-#include "sinks/sink.h"
+#include <stdbool.h>
+
+#include "common/strlist.h"
+#include "pipeline/event.h"
+
+typedef enum fg_handler_mode {
+        FG_HANDLER_JSON = 0,  /* parse, filter, shape, re-serialise compactly */
+        FG_HANDLER_RAW,       /* pass the bytes; filters match the whole payload */
+} fg_handler_mode_t;
+
+/* What the worker does with an event the handler calls INVALID. */
+typedef enum fg_on_invalid {
+        FG_ON_INVALID_DEAD_LETTER = 0,
+        FG_ON_INVALID_DROP,
+        FG_ON_INVALID_FAIL,   /* stop the daemon, leaving the event uncommitted */
+} fg_on_invalid_t;
+
+/* One filter (handler.filter): at most one of equals, exists, contains_any. */
+typedef struct fg_filter_cfg {
+        char *field;                /* dotted path; NULL = whole event */
+        char *equals;
+        bool exists;
+        fg_strlist_t contains_any;
+        bool case_insensitive;
+} fg_filter_cfg_t;
+
+/* The handler section of the configuration. Strings and lists belong to the
+ * config that holds it. */
+typedef struct fg_handler_cfg {
+        fg_handler_mode_t mode;
+        fg_on_invalid_t on_invalid;
+        fg_filter_cfg_t filter;
+        bool add_metadata;          /* add metadata_field {topic, partition, ...} */
+        char *metadata_field;
+        fg_strlist_t keep;          /* keep only these top-level fields */
+        fg_strlist_t drop;          /* drop these (dotted) fields */
+} fg_handler_cfg_t;
 
 typedef enum fg_handle_verdict {
         FG_HANDLE_SEND = 0, /* deliver ev (value/len possibly rewritten) */
@@ -40,7 +75,10 @@ typedef enum fg_handle_verdict {
 typedef struct fg_handler fg_handler_t;
 typedef struct fg_handler_ctx fg_handler_ctx_t;
 
-fg_handler_t *fg_handler_new(const fg_config_t *cfg, char *errstr, size_t errstr_size);
+/* @p hc is read during the call only: the handler copies what it keeps. */
+fg_handler_t *fg_handler_new(const fg_handler_cfg_t *hc, char *errstr, size_t errstr_size);
+/* handler.on_invalid, as compiled into @p h. Any thread. */
+fg_on_invalid_t fg_handler_on_invalid(const fg_handler_t *h);
 void fg_handler_destroy(fg_handler_t *h);
 
 fg_handler_ctx_t *fg_handler_ctx_new(const fg_handler_t *h);

@@ -17,7 +17,7 @@
 #include <stddef.h>
 
 #include "common/buf.h"
-#include "workers/handler.h"
+#include "handler/handler.h"
 
 /* A byte string with its length: keywords, keep names, path segments. */
 typedef struct fg_hstr {
@@ -55,6 +55,7 @@ typedef struct fg_hfilter {
 
 struct fg_handler {
         fg_handler_mode_t mode;
+        fg_on_invalid_t on_invalid;
         fg_hfilter_t filter;
         fg_hpath_t *drop;
         size_t ndrop;
@@ -78,10 +79,11 @@ void fg_hpath_free(fg_hpath_t *path);
 /* The value at @p path under @p root (objects only), or NULL. */
 json_t *fg_hpath_get(const fg_hpath_t *path, json_t *root);
 
-/* Compiles the filter options of @p cfg into @p f (zeroed by the caller).
- * 0, or -1 with errstr; fg_hfilter_free undoes a partial compile too. */
-int fg_hfilter_compile(fg_hfilter_t *f, const fg_config_t *cfg, char *errstr,
-                       size_t errstr_size);
+/* Compiles @p fc for a handler in @p mode into @p f (zeroed by the
+ * caller). 0, or -1 with errstr; fg_hfilter_free undoes a partial compile
+ * too. */
+int fg_hfilter_compile(fg_hfilter_t *f, fg_handler_mode_t mode, const fg_filter_cfg_t *fc,
+                       char *errstr, size_t errstr_size);
 void fg_hfilter_free(fg_hfilter_t *f);
 /* json mode: does the object @p root pass? */
 bool fg_hfilter_match_json(const fg_hfilter_t *f, struct fg_handler_ctx *ctx, json_t *root);

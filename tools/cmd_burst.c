@@ -16,11 +16,11 @@
 #include <string.h>
 
 #include "common/clock.h"
-#include "common/fg_err.h"
+#include "common/exit.h"
 #include "common/log.h"
-#include "config/units.h"
-#include "daemon/cli.h"
-#include "ingest/burst.h"
+#include "common/units.h"
+#include "tools/tools.h"
+#include "tools/burst.h"
 
 int fg_cli_parse_count(const char *s, int64_t *out) {
         char *end;

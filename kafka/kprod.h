@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
+#include "common/strlist.h"
 
 typedef struct fg_kprod fg_kprod_t;
 

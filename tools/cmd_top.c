@@ -51,11 +51,12 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
-#include "common/fg_err.h"
+#include "common/exit.h"
 #include "common/log.h"
-#include "config/units.h"
-#include "daemon/cli.h"
-#include "daemon/top_render.h"
+#include "common/url.h"
+#include "common/units.h"
+#include "tools/tools.h"
+#include "tools/top_render.h"
 
 #define TOP_DEFAULT_URL   "http://127.0.0.1:9464"
 #define TOP_DEFAULT_PORT  9464
@@ -549,62 +550,47 @@ static int usage(const char *why) {
 
 /* "http://host:port/prefix?query", "host:port" or "host". */
 static int parse_url(top_t *t, const char *arg, char *errstr, size_t errstr_size) {
-        char full[600], prefix[512];
-        struct evhttp_uri *uri;
-        const char *scheme, *host, *path, *query;
+        char full[600], prefix[512], why[128];
+        fg_url_t url = {0};
         bool bare = !strstr(arg, "://");
-        size_t hlen, plen;
-        int port, rc = -1;
+        size_t plen;
+        int rc = -1;
 
         if (snprintf(full, sizeof(full), "%s%s", bare ? "http://" : "", arg) >= (int)sizeof(full)) {
                 snprintf(errstr, errstr_size, "URL too long");
                 return -1;
         }
-        uri = evhttp_uri_parse(full);
-        if (!uri) {
-                snprintf(errstr, errstr_size, "bad URL '%s' (want http://HOST:PORT or HOST:PORT)",
-                         arg);
+        if (fg_url_parse(full, &url, why, sizeof(why))) {
+                snprintf(errstr, errstr_size, "bad URL '%s': %s (want http://HOST:PORT or HOST:PORT)",
+                         arg, why);
                 return -1;
         }
-        scheme = evhttp_uri_get_scheme(uri);
-        host = evhttp_uri_get_host(uri);
-        port = evhttp_uri_get_port(uri);
-        path = evhttp_uri_get_path(uri);
-        query = evhttp_uri_get_query(uri);
-        if (!scheme || strcasecmp(scheme, "http")) {
+        if (strcmp(url.scheme, "http")) {
                 snprintf(errstr, errstr_size, "only http:// URLs are supported, not '%s'", arg);
-                goto done;
+                goto out;
         }
-        if (!host || !*host || strlen(host) >= sizeof(t->host)) {
-                snprintf(errstr, errstr_size, "bad URL '%s': no host", arg);
-                goto done;
-        }
-        if (port == 0 || port > 65535) {
-                snprintf(errstr, errstr_size, "bad URL '%s': port out of range", arg);
-                goto done;
+        if (strlen(url.host) >= sizeof(t->host)) {
+                snprintf(errstr, errstr_size, "bad URL '%s': host name too long", arg);
+                goto out;
         }
         /* A bare host:port means the metrics listener; a URL without a port means HTTP's. */
-        t->port = port > 0 ? port : bare ? TOP_DEFAULT_PORT : 80;
-        hlen = strlen(host);
-        if (host[0] == '[' && hlen > 2)
-                snprintf(t->host, sizeof(t->host), "%.*s", (int)(hlen - 2), host + 1);
-        else
-                snprintf(t->host, sizeof(t->host), "%s", host);
-        snprintf(t->hosthdr, sizeof(t->hosthdr), "%s:%d", host, t->port);
+        t->port = url.port > 0 ? url.port : bare ? TOP_DEFAULT_PORT : 80;
+        snprintf(t->host, sizeof(t->host), "%s", url.host);
+        snprintf(t->hosthdr, sizeof(t->hosthdr), "%s:%d", url.host_text, t->port);
 
-        snprintf(prefix, sizeof(prefix), "%s", path ? path : "");
+        snprintf(prefix, sizeof(prefix), "%s", url.path);
         plen = strlen(prefix);
         while (plen && prefix[plen - 1] == '/')
                 prefix[--plen] = '\0';
         /* Given the endpoint itself, poll it; given a base, poll base/stats. */
         if (plen >= 6 && !strcmp(prefix + plen - 6, "/stats"))
                 prefix[plen -= 6] = '\0';
-        snprintf(t->path, sizeof(t->path), "%s/stats%s%s", prefix, query ? "?" : "",
-                 query ? query : "");
-        snprintf(t->url, sizeof(t->url), "http://%s:%d%s", host, t->port, prefix);
+        snprintf(t->path, sizeof(t->path), "%s/stats%s%s", prefix, url.query ? "?" : "",
+                 url.query ? url.query : "");
+        snprintf(t->url, sizeof(t->url), "http://%s:%d%s", url.host_text, t->port, prefix);
         rc = 0;
-done:
-        evhttp_uri_free(uri);
+out:
+        fg_url_free(&url);
         return rc;
 }
 

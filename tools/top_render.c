@@ -14,7 +14,7 @@
  *
  * Threading: pure functions, any thread.
  */
-#include "daemon/top_render.h"
+#include "tools/top_render.h"
 
 #include <limits.h>
 #include <math.h>
@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "config/units.h"
+#include "common/units.h"
 
 #define SGR_BOLD   "1"
 #define SGR_DIM    "2"

@@ -3,7 +3,7 @@
  *
  * Locks: p->lock guards the ring, head/tail, pending and the waiter flag.
  */
-#include "ingest/offsets.h"
+#include "pipeline/offsets.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/cond.h"
 
 enum { SLOT_PENDING = 0, SLOT_DONE = 1, SLOT_DISCARDED = 2 };
 
@@ -200,18 +201,18 @@ size_t fg_part_outstanding(fg_part_t *p) {
         return n;
 }
 
+static bool part_idle(void *arg) {
+        const fg_part_t *p = arg;
+        return p->pending == 0;
+}
+
 bool fg_part_wait_idle(fg_part_t *p, int64_t timeout_ns) {
-        struct timespec deadline = fg_deadline_in(timeout_ns);
         bool idle;
 
         pthread_mutex_lock(&p->lock);
-        while (p->pending > 0) {
-                p->idle_waiter = true;
-                if (pthread_cond_timedwait(&p->idle, &p->lock, &deadline) != 0)
-                        break;
-        }
+        p->idle_waiter = true;
+        idle = fg_cond_wait_for(&p->idle, &p->lock, timeout_ns, part_idle, p);
         p->idle_waiter = false;
-        idle = p->pending == 0;
         pthread_mutex_unlock(&p->lock);
         return idle;
 }

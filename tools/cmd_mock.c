@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/fg_err.h"
+#include "common/exit.h"
 #include "common/log.h"
-#include "daemon/cli.h"
-#include "ingest/mock.h"
+#include "tools/tools.h"
+#include "kafka/mock.h"
 
 #define MAX_TOPICS 64
 

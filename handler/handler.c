@@ -51,7 +51,7 @@
  * Ownership: the handler owns its compiled copy of the config; a ctx owns
  * the outputs and reasons of its applies until fg_handler_ctx_reset.
  */
-#include "workers/handler_int.h"
+#include "handler/handler_int.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -60,7 +60,7 @@
 #include <string.h>
 
 #include "common/utf8.h"
-#include "workers/json_scan.h"
+#include "handler/json_scan.h"
 
 /* Reasons are kept short for logs, metrics labels and dead-letter headers. */
 #define FG_HANDLER_REASON_MAX 120
@@ -103,28 +103,29 @@ static int keep_cmp(const void *a, const void *b) {
 }
 
 /* Any thread; the daemon calls it on the main thread. */
-fg_handler_t *fg_handler_new(const fg_config_t *cfg, char *errstr, size_t errstr_size) {
+fg_handler_t *fg_handler_new(const fg_handler_cfg_t *hc, char *errstr, size_t errstr_size) {
         fg_handler_t *h = calloc(1, sizeof(*h));
 
         if (!h) {
                 fg_handler_seterr(errstr, errstr_size, "handler: out of memory");
                 return NULL;
         }
-        if (!cfg) {
+        if (!hc) {
                 fg_handler_seterr(errstr, errstr_size, "handler: no config");
                 goto init_error;
         }
-        if (cfg->handler.mode != FG_HANDLER_JSON && cfg->handler.mode != FG_HANDLER_RAW) {
+        if (hc->mode != FG_HANDLER_JSON && hc->mode != FG_HANDLER_RAW) {
                 fg_handler_seterr(errstr, errstr_size, "handler.mode: unknown mode %d",
-                       (int)cfg->handler.mode);
+                       (int)hc->mode);
                 goto init_error;
         }
-        h->mode = cfg->handler.mode;
-        if (fg_hfilter_compile(&h->filter, cfg, errstr, errstr_size) < 0)
+        h->mode = hc->mode;
+        h->on_invalid = hc->on_invalid;
+        if (fg_hfilter_compile(&h->filter, hc->mode, &hc->filter, errstr, errstr_size) < 0)
                 goto init_error;
 
-        h->add_metadata = cfg->handler.add_metadata;
-        h->shaping = h->add_metadata || cfg->handler.keep.n || cfg->handler.drop.n;
+        h->add_metadata = hc->add_metadata;
+        h->shaping = h->add_metadata || hc->keep.n || hc->drop.n;
         if (h->mode == FG_HANDLER_RAW && h->shaping) {
                 fg_handler_seterr(errstr, errstr_size,
                        "handler.mode 'raw' passes bytes unchanged: add_metadata, keep and drop "
@@ -132,23 +133,23 @@ fg_handler_t *fg_handler_new(const fg_config_t *cfg, char *errstr, size_t errstr
                 goto init_error;
         }
 
-        if (cfg->handler.drop.n) {
-                h->drop = calloc(cfg->handler.drop.n, sizeof(*h->drop));
+        if (hc->drop.n) {
+                h->drop = calloc(hc->drop.n, sizeof(*h->drop));
                 if (!h->drop)
                         goto oom;
-                for (; h->ndrop < cfg->handler.drop.n; h->ndrop++)
+                for (; h->ndrop < hc->drop.n; h->ndrop++)
                         if (fg_hpath_compile(&h->drop[h->ndrop], "handler.drop",
-                                             cfg->handler.drop.v[h->ndrop], errstr,
+                                             hc->drop.v[h->ndrop], errstr,
                                              errstr_size) < 0)
                                 goto init_error;
         }
 
-        if (cfg->handler.keep.n) {
-                h->keep = calloc(cfg->handler.keep.n, sizeof(*h->keep));
+        if (hc->keep.n) {
+                h->keep = calloc(hc->keep.n, sizeof(*h->keep));
                 if (!h->keep)
                         goto oom;
-                for (; h->nkeep < cfg->handler.keep.n; h->nkeep++) {
-                        const char *name = cfg->handler.keep.v[h->nkeep];
+                for (; h->nkeep < hc->keep.n; h->nkeep++) {
+                        const char *name = hc->keep.v[h->nkeep];
 
                         if (!name || !*name) {
                                 fg_handler_seterr(errstr, errstr_size,
@@ -163,7 +164,7 @@ fg_handler_t *fg_handler_new(const fg_config_t *cfg, char *errstr, size_t errstr
         }
 
         if (h->add_metadata) {
-                const char *name = cfg->handler.metadata_field;
+                const char *name = hc->metadata_field;
                 json_t *probe;
 
                 if (!name || !*name) {
@@ -212,6 +213,11 @@ void fg_handler_destroy(fg_handler_t *h) {
 /* Any thread. */
 int fg_handler_is_passthrough(const fg_handler_t *h) {
         return h->passthrough;
+}
+
+/* Any thread. */
+fg_on_invalid_t fg_handler_on_invalid(const fg_handler_t *h) {
+        return h->on_invalid;
 }
 
 /* ---- ctx and its arena ---- */

@@ -26,7 +26,7 @@
  * any thread, with a ctx owned by that thread (the filter is read-only).
  * Ownership: the filter owns its copies of the config strings.
  */
-#include "workers/handler_int.h"
+#include "handler/handler_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -177,21 +177,21 @@ static bool parse_number(const char *s, bool *is_int, json_int_t *iv, double *rv
 
 /* Any thread (pure). Mirrors the loader's checks so a hand-built config
  * fails here rather than misbehaving. */
-int fg_hfilter_compile(fg_hfilter_t *f, const fg_config_t *cfg, char *errstr,
-                       size_t errstr_size) {
-        const char *equals = cfg->handler.filter_equals;
-        const fg_strlist_t *any = &cfg->handler.filter_contains_any;
-        const char *field = cfg->handler.filter_field;
-        int kinds = (equals != NULL) + (cfg->handler.filter_exists ? 1 : 0) + (any->n > 0);
+int fg_hfilter_compile(fg_hfilter_t *f, fg_handler_mode_t mode, const fg_filter_cfg_t *fc,
+                       char *errstr, size_t errstr_size) {
+        const char *equals = fc->equals;
+        const fg_strlist_t *any = &fc->contains_any;
+        const char *field = fc->field;
+        int kinds = (equals != NULL) + (fc->exists ? 1 : 0) + (any->n > 0);
 
-        f->ci = cfg->handler.filter_case_insensitive;
+        f->ci = fc->case_insensitive;
         if (kinds > 1) {
                 fg_handler_seterr(errstr, errstr_size,
                        "handler.filter takes one of equals, exists, contains_any");
                 return -1;
         }
-        if (cfg->handler.mode == FG_HANDLER_RAW) {
-                if (field || equals || cfg->handler.filter_exists) {
+        if (mode == FG_HANDLER_RAW) {
+                if (field || equals || fc->exists) {
                         fg_handler_seterr(errstr, errstr_size,
                                "handler.mode 'raw' filters only with contains_any over the "
                                "whole payload (no field, equals or exists)");
@@ -220,7 +220,7 @@ int fg_hfilter_compile(fg_hfilter_t *f, const fg_config_t *cfg, char *errstr,
                         goto oom;
                 f->equals_is_num =
                     parse_number(equals, &f->equals_is_int, &f->equals_int, &f->equals_real);
-        } else if (cfg->handler.filter_exists) {
+        } else if (fc->exists) {
                 f->kind = FG_HFILTER_EXISTS;
         } else if (any->n) {
                 f->kind = FG_HFILTER_CONTAINS;

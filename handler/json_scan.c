@@ -20,7 +20,7 @@
  *
  * Threading: any thread; everything is on the caller's stack.
  */
-#include "workers/json_scan.h"
+#include "handler/json_scan.h"
 
 #include "common/utf8.h"
 

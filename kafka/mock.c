@@ -1,7 +1,7 @@
 /*
  * mock: wrapper around rd_kafka_mock_cluster (see mock.h).
  */
-#include "ingest/mock.h"
+#include "kafka/mock.h"
 
 #include <pthread.h>
 #include <signal.h>

@@ -2,7 +2,7 @@
  * kprod: synchronous batch produce over one shared idempotent producer
  * (see kprod.h).
  */
-#include "sinks/kprod.h"
+#include "kafka/kprod.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,8 +12,9 @@
 #include <time.h>
 
 #include "common/clock.h"
+#include "common/cond.h"
 #include "common/log.h"
-#include "ingest/kconf.h"
+#include "kafka/kconf.h"
 
 struct fg_kprod {
         rd_kafka_t *rk;

@@ -9,7 +9,7 @@
  * Threading: pure functions, any thread.
  * Ownership: callers own every buffer; nothing is allocated.
  */
-#include "config/units.h"
+#include "common/units.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -15,12 +15,24 @@
 
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
+#include <stdint.h>
 
-#include "config/config.h"
+#include "common/strlist.h"
+
+/* The kafka section of the configuration: what the Kafka clients need.
+ * Strings, lists and maps belong to the config that holds it. */
+typedef struct fg_kafka_cfg {
+        char *brokers;           /* "host:port,..." or "mock" */
+        char *group_id;
+        fg_strlist_t topics;
+        fg_strmap_t properties;  /* passed to librdkafka verbatim */
+        int64_t mock_brokers;    /* kafka.mock.brokers, with brokers: mock */
+        int64_t mock_partitions; /* kafka.mock.partitions per topic */
+} fg_kafka_cfg_t;
 
 /* The consumer's configuration. NULL with a message naming the property
  * when librdkafka refuses a value. */
-rd_kafka_conf_t *fg_kconf_consumer(const fg_config_t *cfg, const char *bootstrap,
+rd_kafka_conf_t *fg_kconf_consumer(const fg_kafka_cfg_t *kc, const char *bootstrap,
                                    char *errstr, size_t errstr_size);
 
 /* A producer's configuration for @p bootstrap; @p props (may be NULL) is

@@ -1,9 +1,9 @@
 /*
  * item: the two ways an item's life ends (see item.h).
  */
-#include "workers/item.h"
+#include "pipeline/item.h"
 
-#include "ingest/offsets.h"
+#include "pipeline/offsets.h"
 
 void fg_item_finish(fg_item_t *it) {
         fg_part_done(it->part, it->seq);

@@ -1,0 +1,29 @@
+/*
+ * event: one Kafka message as the handler and the sinks see it — a view of
+ * the message an item holds (pipeline/item.h), with the payload the handler
+ * may have rewritten.
+ *
+ * Threading: a plain value used by the worker that owns the item.
+ * Ownership: every pointer borrows from the item's message, or from the
+ * worker's handler context (a shaped payload), for the length of one batch.
+ */
+#ifndef FG_EVENT_H
+#define FG_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fg_event {
+        const char *topic;
+        int32_t partition;
+        int64_t offset;
+        int64_t ts_ms;          /* Kafka message timestamp, -1 if none */
+        int64_t ingest_ms;      /* wall clock when floodgate took it from Kafka */
+        const void *key;
+        size_t key_len;
+        const void *value;      /* the (shaped) payload */
+        size_t len;
+        const void *src;        /* the rd_kafka_message_t it came from */
+} fg_event_t;
+
+#endif
