@@ -27,9 +27,11 @@
 #define INGEST_STOP_MIN_NS FG_NS_PER_S
 #define HRING_SLOTS (FG_LATENCY_WINDOW_S + 1)
 
+/* In the journal the messages go through the log for their priority:
+ * `journalctl -p err` must show why a start or a reload was refused. */
 void fg_print_config_errors(const fg_config_errs_t *errs, bool as_log) {
         for (size_t i = 0; i < errs->n; i++) {
-                if (as_log)
+                if (as_log || fg_log_to_journal())
                         fg_error("%s", errs->msgs[i]);
                 else
                         fprintf(stderr, "%s\n", errs->msgs[i]);

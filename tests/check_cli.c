@@ -213,6 +213,35 @@ START_TEST(test_cli_journald_prefixes) {
         ck_assert_int_eq(fg_test_proc_wait(p, 10000), 0);
         ck_assert(fg_test_file_contains(log, "BOOTSTRAP=127.0.0.1:"));
         fg_test_proc_free(p);
+
+        /* A refused configuration is an error there, for `journalctl -p err`:
+         * at start (exit 78) and from check-config (systemctl reload). */
+        {
+                char *cfg = fg_test_write(dir, "fg.yaml", "kafka:\n  brokers: mock\n  topics: [events]\n"
+                                                          "sink:\n  type: carrier-pigeon\n");
+                const char *run[] = {"run", "-c", cfg, NULL}, *check[] = {"check-config", "-c", cfg, NULL};
+                char expected[512];
+
+                snprintf(expected, sizeof(expected), "\n<3>%s:5:9: sink.type: expected one of", cfg);
+                for (int i = 0; i < 2; i++) {
+                        fp = fopen(log, "w");
+                        ck_assert(fp != NULL);
+                        fclose(fp);
+                        setenv("JOURNAL_STREAM", js, 1);
+                        p = fg_test_spawn(log, i == 0 ? run : check);
+                        unsetenv("JOURNAL_STREAM");
+                        ck_assert_int_eq(fg_test_proc_wait(p, 10000), FG_EXIT_CONFIG);
+                        fg_test_proc_free(p);
+                        {
+                                char *text = fg_test_slurp(log, NULL), *withnl = NULL;
+                                ck_assert(text && asprintf(&withnl, "\n%s", text) > 0);
+                                ck_assert_msg(strstr(withnl, expected), "%s wrote:\n%s",
+                                              i == 0 ? "run" : "check-config", text);
+                                free(text), free(withnl);
+                        }
+                }
+                free(cfg);
+        }
         fg_test_rmtree(dir);
         free(dir), free(log);
 }
