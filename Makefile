@@ -352,15 +352,22 @@ INSTALL    ?= install
 CONFDIR    := $(SYSCONFDIR)/floodgate
 EXAMPLE_PLUGIN := $(BUILD)/plugins/example_plugin.so
 
+# $(call render_unit,NAME,WHAT IT IS,DESCRIPTION SUFFIX,CONFIG FILE,STATE DIRECTORY,
+# SED COMMAND FOR @INSTANCE_ENV@): one unit from systemd/floodgate.service.in.
+render_unit = sed -e 's|@UNIT@|$(1)|' -e 's|@UNIT_ROLE@|$(2)|' -e 's|@DESCRIPTION@|$(3)|' \
+	  -e 's|@CONFIG@|$(4)|g' -e 's|@STATEDIR@|$(5)|' -e '$(6)' \
+	  -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  systemd/floodgate.service.in > $(DESTDIR)$(UNITDIR)/$(1).tmp && \
+	chmod 0644 $(DESTDIR)$(UNITDIR)/$(1).tmp && \
+	mv $(DESTDIR)$(UNITDIR)/$(1).tmp $(DESTDIR)$(UNITDIR)/$(1)
+
 install: $(BIN) $(EXAMPLE_PLUGIN)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(CONFDIR) \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	  $(DESTDIR)$(INCLUDEDIR)/floodgate $(DESTDIR)$(PLUGINDIR)
 	$(INSTALL) -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/floodgate
-	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-	  systemd/floodgate.service.in > $(DESTDIR)$(UNITDIR)/floodgate.service.tmp
-	chmod 0644 $(DESTDIR)$(UNITDIR)/floodgate.service.tmp
-	mv $(DESTDIR)$(UNITDIR)/floodgate.service.tmp $(DESTDIR)$(UNITDIR)/floodgate.service
+	$(call render_unit,floodgate.service,the floodgate daemon under systemd,,$(CONFDIR)/floodgate.yaml,floodgate,/@INSTANCE_ENV@/d)
+	$(call render_unit,floodgate@.service,one floodgate pipeline per instance (floodgate@NAME), %i,$(CONFDIR)/%i.yaml,floodgate-%i,s|@INSTANCE_ENV@|EnvironmentFile=-$(CONFDIR)/%i.env|)
 	$(INSTALL) -m 0644 config/floodgate.yaml $(DESTDIR)$(CONFDIR)/floodgate.yaml.example
 	@if [ -e $(DESTDIR)$(CONFDIR)/floodgate.yaml ]; then \
 	  echo "keeping $(DESTDIR)$(CONFDIR)/floodgate.yaml"; \
@@ -375,6 +382,7 @@ install: $(BIN) $(EXAMPLE_PLUGIN)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/floodgate $(DESTDIR)$(UNITDIR)/floodgate.service \
+	  $(DESTDIR)$(UNITDIR)/floodgate@.service \
 	  $(DESTDIR)$(CONFDIR)/floodgate.yaml.example \
 	  $(DESTDIR)$(MANDIR)/man8/floodgate.8 $(DESTDIR)$(MANDIR)/man5/floodgate.yaml.5 \
 	  $(DESTDIR)$(INCLUDEDIR)/floodgate/floodgate_plugin.h \
