@@ -15,6 +15,10 @@
 #                     for FUZZ_SECONDS (default 60); FUZZ_MERGE=1 merges new inputs
 #                     into tests/fuzz/corpus; fails on any crash (tests/fuzz/README.md)
 #   make fuzz-deps    install clang and its libFuzzer runtime (as root)
+#   make systemd-test floodgate under a real systemd: boots a Debian bookworm tree
+#                     (debootstrap, cached in $(BUILD)/systemd-test) with systemd-nspawn,
+#                     installs floodgate into it and checks both units against the
+#                     manager (tests/systemd/systemd-test.sh); as root
 #   make bench        the pipeline benchmark report
 #   make bench-burst  the viral-burst benchmark (tests/bench/burst.sh, ~25 min;
 #                     BURST_SCALE=0.25 for 5 s phases): CSVs in build/bench-burst,
@@ -320,6 +324,23 @@ fuzz: deps
 
 clean:
 	rm -rf build
+
+# ---- floodgate under a real systemd ----
+# debootstrap builds the container's tree once; systemd-nspawn boots it. The
+# script says SKIP (and exits 0) only where nspawn cannot run at all: not
+# root, no CAP_SYS_ADMIN, no namespaces, no writable cgroup file system.
+SYSTEMD_TEST_APT_PKGS := debootstrap debian-archive-keyring systemd-container
+.PHONY: systemd-test systemd-test-deps
+systemd-test-deps:
+	@if ! command -v debootstrap >/dev/null 2>&1 || ! command -v systemd-nspawn >/dev/null 2>&1 || \
+	    [ ! -f /usr/share/keyrings/debian-archive-keyring.gpg ]; then \
+	  $(call apt_install,systemd-test-deps,$(SYSTEMD_TEST_APT_PKGS),debootstrap or systemd-nspawn missing); \
+	fi
+
+systemd-test: deps
+	@$(MAKE) --no-print-directory systemd-test-deps
+	@$(MAKE) --no-print-directory $(BIN) $(EXAMPLE_PLUGIN)
+	MAKE="$(MAKE)" tests/systemd/systemd-test.sh $(BUILD)
 
 # ---- manual pages ----
 # The option list of floodgate.yaml(5) comes from the option table;
