@@ -273,10 +273,14 @@ static void log_tally(fg_child_t *c) {
 }
 
 bool fg_child_finished(fg_child_t *c) {
+        bool first = !c->exited;
+
         if (!reap(c))
                 return false;
         if (c->has_tally)
                 log_tally(c);
+        else if (first)
+                fg_error("%s exited with status %d", c->what, c->status);
         return true;
 }
 

@@ -47,7 +47,8 @@ fg_child_t *fg_child_burst_start(const fg_burst_cfg_t *bc, const char *bootstrap
                                  const char *topic, char *errstr, size_t errstr_size);
 
 /* True once the child has exited (reaped here, without blocking); logs the
- * generator's tally the first time. */
+ * generator's tally, or for the mock (which only stops when told) its exit
+ * status as an error, the first time. */
 bool fg_child_finished(fg_child_t *c);
 
 /* Asks the child to finish (SIGTERM: the generator stops producing and

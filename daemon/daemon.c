@@ -203,6 +203,13 @@ static void on_watch(evutil_socket_t fd, short what, void *arg) {
                 d->exit_code = FG_EXIT_FAILURE;
                 begin_stop(d, "invalid event with handler.on_invalid: fail");
         }
+        /* The events and their offsets live in the mock: without it there
+         * is nothing to drain or commit to. */
+        if (!d->stopping && d->mock && fg_child_finished(d->mock)) {
+                d->exit_code = FG_EXIT_FAILURE;
+                begin_stop(d, "the embedded mock cluster is gone");
+                d->stop_deadline_ns = fg_mono_ns();
+        }
         if (!d->stopping) {
                 /* Reaps the generator as soon as it is done, drained or not. */
                 bool burst_done = !d->burst || fg_child_finished(d->burst);
@@ -332,7 +339,9 @@ static void teardown(fg_daemon_t *d) {
                         stuck = true;
                 }
         }
-        if (d->burst)
+        /* Without its mock the generator cannot flush: destroyed (killed)
+         * below instead. */
+        if (d->burst && !(d->mock && fg_child_finished(d->mock)))
                 fg_child_wait(d->burst, BURST_STOP_TIMEOUT_NS);
         if (d->mock)
                 fg_child_sample(d->mock);
