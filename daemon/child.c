@@ -93,10 +93,11 @@ static fg_child_t *spawn(const char *what, argv_buf_t *a, char *errstr, size_t e
         fg_child_t *c = calloc(1, sizeof(*c));
         int pipefd[2] = {-1, -1}, null_fd = -1;
         pid_t parent = getpid();
+        bool ok = false;
 
         if (!c) {
                 snprintf(errstr, errstr_size, "out of memory");
-                goto fail;
+                goto out;
         }
         c->what = what;
         c->out_fd = -1;
@@ -104,27 +105,30 @@ static fg_child_t *spawn(const char *what, argv_buf_t *a, char *errstr, size_t e
         null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null_fd < 0 || pipe2(pipefd, O_CLOEXEC) != 0) {
                 snprintf(errstr, errstr_size, "cannot start %s: %s", what, strerror(errno));
-                goto fail;
+                goto out;
         }
         c->pid = fork();
         if (c->pid < 0) {
                 snprintf(errstr, errstr_size, "cannot start %s: fork: %s", what, strerror(errno));
-                goto fail;
+                goto out;
         }
         if (c->pid == 0)
                 exec_child(a->v, pipefd[1], null_fd, parent);
-        close(pipefd[1]);
-        close(null_fd);
         c->out_fd = pipefd[0];
+        pipefd[0] = -1;
         fg_debug("%s: pid %ld", what, (long)c->pid);
-        return c;
-fail:
-        if (pipefd[0] >= 0)
-                close(pipefd[0]), close(pipefd[1]);
+        ok = true;
+out:
+        for (int i = 0; i < 2; i++)
+                if (pipefd[i] >= 0)
+                        close(pipefd[i]);
         if (null_fd >= 0)
                 close(null_fd);
-        free(c);
-        return NULL;
+        if (!ok) {
+                free(c);
+                c = NULL;
+        }
+        return c;
 }
 
 static int decode_status(int st) {
@@ -188,18 +192,21 @@ fg_child_t *fg_child_mock_start(const fg_kafka_cfg_t *kc, int timeout_ms, char *
         fg_child_t *c = NULL;
         int64_t deadline = fg_mono_ns() + (int64_t)timeout_ms * FG_NS_PER_MS;
         const char *bs = NULL;
+        bool nomem;
 
         if (kc->topics.n > MOCK_MAX_TOPICS) {
                 snprintf(errstr, errstr_size, "brokers: mock takes at most %d topics",
                          MOCK_MAX_TOPICS);
                 return NULL;
         }
-        if (argv_add(&a, "floodgate") || argv_add(&a, "mock") ||
-            argv_add(&a, "--brokers=%" PRId64, kc->mock_brokers))
-                goto nomem;
-        for (size_t i = 0; i < kc->topics.n; i++)
-                if (argv_add(&a, "--topic=%s:%" PRId64, kc->topics.v[i], kc->mock_partitions))
-                        goto nomem;
+        nomem = argv_add(&a, "floodgate") || argv_add(&a, "mock") ||
+                argv_add(&a, "--brokers=%" PRId64, kc->mock_brokers);
+        for (size_t i = 0; i < kc->topics.n && !nomem; i++)
+                nomem = argv_add(&a, "--topic=%s:%" PRId64, kc->topics.v[i], kc->mock_partitions);
+        if (nomem) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto out;
+        }
         c = spawn("the embedded mock cluster", &a, errstr, errstr_size);
         if (!c)
                 goto out;
@@ -209,18 +216,13 @@ fg_child_t *fg_child_mock_start(const fg_kafka_cfg_t *kc, int timeout_ms, char *
         if (bs)
                 c->bootstrap = strndup(bs, strcspn(bs, "\n"));
         if (!c->bootstrap) {
-                if (reap(c))
-                        snprintf(errstr, errstr_size, "%s exited with status %d before serving",
-                                 c->what, c->status);
-                else
-                        snprintf(errstr, errstr_size, "%s printed no BOOTSTRAP= line within %d ms",
-                                 c->what, timeout_ms);
+                /* It exits on its own after an error; its log says which. */
+                int status = fg_child_wait(c, FG_NS_PER_S);
+                snprintf(errstr, errstr_size, "%s did not start (no BOOTSTRAP= line, exit status %d)",
+                         c->what, status);
                 fg_child_destroy(c);
                 c = NULL;
         }
-        goto out;
-nomem:
-        snprintf(errstr, errstr_size, "out of memory");
 out:
         argv_free(&a);
         return c;
