@@ -27,6 +27,8 @@ void fg_log_init(void) {
                 log_journal = 1;
 }
 
+bool fg_log_to_journal(void) { return log_journal; }
+
 void fg_log_set_level(fg_log_level_t level) {
         atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
 }

@@ -14,6 +14,7 @@
 #define FG_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 typedef enum fg_log_level {
         FG_LOG_ERROR = 3, /* syslog LOG_ERR */
@@ -24,6 +25,8 @@ typedef enum fg_log_level {
 
 /* Detect journald from JOURNAL_STREAM. Main thread, before other threads. */
 void fg_log_init(void);
+/* True when stderr is the journal (fg_log_init decided). Any thread. */
+bool fg_log_to_journal(void);
 void fg_log_set_level(fg_log_level_t level);
 fg_log_level_t fg_log_get_level(void);
 /* Parses "error", "warn", "info", "debug"; returns -1 when unknown. */
