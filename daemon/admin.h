@@ -39,6 +39,7 @@
  *   "breaker": {"state":"closed"|"open"|"half_open"|"forced_open"|"disabled",
  *               "failure_rate":X|null, "slow_rate":X|null (shares of the
  *               window; null below breaker.min_calls), "window_calls":N,
+ *               "consecutive_failures":N (failed calls in a row, CLOSED),
  *               "not_permitted":N, "transitions":{"open":N, ...},
  *               "open_remaining_ms":X},
  *   "process": {"rss_bytes":N, "peak_rss_bytes":N, "cpu_seconds":X, "threads":N,

@@ -79,7 +79,8 @@ static void reload(fg_daemon_t *d) {
         fg_config_t *ncfg = fg_config_load(d->config_path, &errs);
         int restart_needed = 0;
 
-        if (!ncfg) {
+        if (!ncfg || fg_config_probe(ncfg, &errs)) {
+                fg_config_destroy(ncfg);
                 fg_error("reload: %s rejected; still running on the previous configuration",
                          d->config_path);
                 fg_print_config_errors(&errs, true);
@@ -343,8 +344,7 @@ static void teardown(fg_daemon_t *d) {
                 fg_burst_stop(d->burst);
                 pthread_join(d->burst_thread, NULL);
         }
-        if (d->metrics && d->q && d->pool)
-                fg_report_summary(d);
+        fg_report_summary(d);
         fg_service_destroy(d->svc);
         fg_admin_destroy(d->admin);
         if (!stuck)
@@ -383,9 +383,10 @@ int fg_daemon_run(const fg_run_opts_t *opts) {
         d.config_path = opts->config_path;
         d.until_drained = opts->until_drained;
         d.cfg = fg_config_load(opts->config_path, &errs);
-        if (!d.cfg) {
+        if (!d.cfg || fg_config_probe(d.cfg, &errs)) {
                 fg_print_config_errors(&errs, false);
                 fg_config_errs_clear(&errs);
+                fg_config_destroy(d.cfg);
                 return FG_EXIT_CONFIG;
         }
         fg_log_set_level((fg_log_level_t)d.cfg->log.level);

@@ -362,11 +362,13 @@ json_t *fg_view_json(const fg_view_t *v) {
                                             json_integer((json_int_t)v->brk.transitions[s]));
                 json_object_set_new(
                     root, "breaker",
-                    json_pack("{s:s, s:o, s:o, s:I, s:I, s:o, s:f}", "state",
+                    json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:o, s:f}", "state",
                               fg_brk_state_name(v->brk.state), "failure_rate",
                               v->brk.failure_rate < 0 ? json_null() : json_real(v->brk.failure_rate),
                               "slow_rate", v->brk.slow_rate < 0 ? json_null() : json_real(v->brk.slow_rate),
-                              "window_calls", (json_int_t)v->brk.window_calls, "not_permitted",
+                              "window_calls", (json_int_t)v->brk.window_calls,
+                              "consecutive_failures", (json_int_t)v->brk.consecutive_failures,
+                              "not_permitted",
                               (json_int_t)v->brk.not_permitted, "transitions", tr, "open_remaining_ms",
                               (double)v->brk.open_remaining_ns / 1e6));
         }
