@@ -22,6 +22,9 @@
  *   other 5xx; refused, reset, closed without
  *   a response; connect timeout; DNS failure  RETRY
  *   other 4xx, 1xx, 3xx                       REJECT (dead-lettered)
+ * A status counts as soon as the response's headers are in: a body that
+ * then overflows the caps, trickles or breaks off does not change it
+ * (sink_http_request.c bounds what a response may cost).
  * After a RETRY or BACKPRESSURE the rest of the call is not sent and gets
  * the same outcome: the downstream is unwell, and sending on would only
  * stack timeouts. A REJECT is about its own events only, so the call goes on.
