@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "daemon/admin.h"
 #include "daemon/daemon_int.h"
+#include "daemon/evlog.h"
 #include "daemon/service.h"
 #include "daemon/view.h"
 
@@ -402,6 +403,7 @@ int fg_daemon_run(const fg_run_opts_t *opts) {
         /* Worker threads must not take the signals the loop handles. */
         signal(SIGPIPE, SIG_IGN);
         evthread_use_pthreads();
+        fg_evlog_install();
         d.base = event_base_new();
         if (!d.base) {
                 fg_error("cannot create the event loop");
