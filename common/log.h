@@ -5,6 +5,9 @@
  * with a `<N>` syslog priority that journald turns into the entry's priority;
  * elsewhere each line starts with an ISO-8601 UTC timestamp and the level.
  *
+ * Every line goes through fg_redact_urls (common/redact.h): a URL's
+ * user-info never reaches the log, whoever formatted the message.
+ *
  * Threading: fg_log() may be called from any thread; each line is written
  * with a single write(2) so lines from different threads never interleave.
  * fg_log_init() and fg_log_set_level() are for the main thread, but the level

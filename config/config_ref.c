@@ -27,7 +27,8 @@ const char *fg_config_type_noun(const fg_opt_t *opt, char *buf, size_t size) {
         case FG_OPT_STRING:
                 return "a string";
         case FG_OPT_INT:
-                return "an integer";
+                return opt->flags & FG_OPT_F_OCTAL ? "an octal file mode (like 0640)"
+                                                   : "an integer";
         case FG_OPT_BOOL:
                 return "a boolean (true or false)";
         case FG_OPT_RATIO:
@@ -85,7 +86,11 @@ const char *fg_config_format_value(const fg_config_t *cfg, const fg_opt_t *opt, 
                         put_quoted(*(char *const *)field, buf, size);
                 break;
         case FG_OPT_INT:
-                snprintf(buf, size, "%lld", (long long)*(const int64_t *)field);
+                if (opt->flags & FG_OPT_F_OCTAL)
+                        snprintf(buf, size, "\"%04llo\"",
+                                 (unsigned long long)*(const int64_t *)field);
+                else
+                        snprintf(buf, size, "%lld", (long long)*(const int64_t *)field);
                 break;
         case FG_OPT_BOOL:
         case FG_OPT_SECTION:
@@ -138,8 +143,13 @@ static const char *describe_opt(const fg_opt_t *opt, char *buf, size_t size) {
 
         switch (opt->type) {
         case FG_OPT_INT:
-                off = (size_t)snprintf(buf, size, "integer %lld..%lld", (long long)opt->min,
-                                       (long long)opt->max);
+                if (opt->flags & FG_OPT_F_OCTAL)
+                        off = (size_t)snprintf(buf, size, "octal file mode %04llo..%04llo",
+                                               (unsigned long long)opt->min,
+                                               (unsigned long long)opt->max);
+                else
+                        off = (size_t)snprintf(buf, size, "integer %lld..%lld",
+                                               (long long)opt->min, (long long)opt->max);
                 break;
         case FG_OPT_DURATION:
                 off = (size_t)snprintf(buf, size, "duration %s..%s",

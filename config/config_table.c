@@ -14,7 +14,10 @@
 #include "config/config_int.h"
 
 #include "common/clock.h"
+#include "common/hostport.h"
 #include "common/log.h"
+#include "common/redact.h"
+#include "kafka/kconf.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -49,6 +52,11 @@
         {.name = n, .type = FG_OPT_STRLIST, .flags = (fl), .offset = OFF(field), .help = h}
 #define O_STRMAP(n, field, refused, fl, h) \
         {.name = n, .type = FG_OPT_STRMAP, .flags = (fl), .offset = OFF(field), .reserved = refused, .help = h}
+/* A list or map whose every item or entry @p check approves. */
+#define O_STRLIST_CHECKED(n, field, check, fl, h) \
+        {.name = n, .type = FG_OPT_STRLIST, .flags = (fl), .offset = OFF(field), .check_entry = check, .help = h}
+#define O_STRMAP_CHECKED(n, field, refused, check, fl, h) \
+        {.name = n, .type = FG_OPT_STRMAP, .flags = (fl), .offset = OFF(field), .reserved = refused, .check_entry = check, .help = h}
 #define O_SECTION(n, field, h) \
         {.name = n, .type = FG_OPT_SECTION, .offset = OFF(field), .help = h}
 
@@ -139,12 +147,63 @@ static const fg_opt_reserved_t sink_reserved[] = {
     {NULL, NULL},
 };
 
+/* A librdkafka property: librdkafka itself says whether it knows the name
+ * and takes the value (the message never shows the value: it may be a
+ * password). An unknown name gets the closest known one as a hint. */
+static int check_kafka_property(const char *key, const char *value, bool *at_key, char *msg,
+                                size_t msg_size) {
+        const char *const *names, *best = NULL;
+        size_t n, klen = strlen(key), best_d = SIZE_MAX;
+        char qbuf[128], why[512], qwhy[600];
+        bool unknown;
+
+        if (fg_kconf_check_property(key, value, &unknown, why, sizeof(why)) == 0)
+                return 0;
+        fg_config_quote(key, klen, 60, qbuf, sizeof(qbuf));
+        if (!unknown) {
+                snprintf(msg, msg_size, "librdkafka refuses the value of '%s': %s", qbuf,
+                         fg_config_quote(why, strlen(why), 300, qwhy, sizeof(qwhy)));
+                return -1;
+        }
+        *at_key = true;
+        n = fg_kconf_property_names(&names);
+        for (size_t i = 0; klen <= FG_CONFIG_MAX_KEY && i < n; i++) {
+                size_t nlen = strlen(names[i]), d;
+                if (nlen > FG_CONFIG_MAX_KEY)
+                        continue;
+                d = fg_config_edit_distance(key, klen, names[i], nlen);
+                if (d <= (nlen <= 6 ? 1u : nlen <= 12 ? 2u : 3u) && d < best_d) {
+                        best_d = d;
+                        best = names[i];
+                }
+        }
+        snprintf(msg, msg_size, "'%s' is not a librdkafka property%s%s%s", qbuf,
+                 best ? " (did you mean '" : "", best ? best : "", best ? "'?)" : "");
+        return -1;
+}
+
+/* One metrics.allowed_hosts entry: a host name or an IP address, no port. */
+static int check_host_name(const char *key, const char *value, bool *at_key, char *msg,
+                           size_t msg_size) {
+        fg_hostport_t hp;
+        char probe[FG_HOSTPORT_HOST_MAX + 8], why[128], qbuf[128];
+        bool bracketed = value[0] == '[';
+
+        snprintf(probe, sizeof(probe), "%s%s%s:0", bracketed || !strchr(value, ':') ? "" : "[",
+                 value, bracketed || !strchr(value, ':') ? "" : "]");
+        if (fg_hostport_parse(probe, &hp, why, sizeof(why)) == 0 && strlen(value) < sizeof(hp.host))
+                return 0;
+        snprintf(msg, msg_size, "'%s' is not a host name or an IP address (no port)",
+                 fg_config_quote(value, strlen(value), 60, qbuf, sizeof(qbuf)));
+        return -1;
+}
+
 /* clang-format off */
 const fg_opt_t fg_config_opts[] = {
     O_STRING("kafka.brokers", kafka.brokers, NULL, REQ | NONEMPTY, "bootstrap brokers \"host:port,...\", or \"mock\" for an embedded mock cluster"),
     O_STRING("kafka.group_id", kafka.group_id, "floodgate", NONEMPTY, "consumer group; instances with the same group share the partitions"),
     O_STRLIST("kafka.topics", kafka.topics, REQ | NONEMPTY | UNIQUE, "topics to consume"),
-    O_STRMAP("kafka.properties", kafka.properties, kafka_reserved, 0, "librdkafka properties, passed verbatim (see librdkafka CONFIGURATION.md)"),
+    O_STRMAP_CHECKED("kafka.properties", kafka.properties, kafka_reserved, check_kafka_property, 0, "librdkafka properties, passed verbatim (see librdkafka CONFIGURATION.md); librdkafka checks each"),
     O_INT("kafka.mock.brokers", kafka.mock_brokers, 1, 1, 16, 0, "brokers in the mock cluster (with brokers: mock)"),
     O_INT("kafka.mock.partitions", kafka.mock_partitions, 4, 1, 1000, 0, "partitions per topic in the mock cluster"),
     O_DURATION("kafka.rebalance_timeout", ingest.rebalance_timeout_ns, 10 * NS_S, 0, 10 * NS_MIN, 0, "how long a rebalance waits for in-flight work of revoked partitions"),
@@ -178,6 +237,7 @@ const fg_opt_t fg_config_opts[] = {
     O_ENUM("sink.type", sink.type, FG_SINK_STDOUT, sink_types, REQ, "where processed events go"),
     O_STRING("sink.path", sink.path, NULL, NONEMPTY, "output file of the file sink (appended to)"),
     O_BOOL("sink.fsync", sink.fsync, false, 0, "file sink: fsync before a batch counts as delivered"),
+    O_INT("sink.file_mode", sink.file_mode, 0640, 0, 0777, FG_OPT_F_OCTAL, "file sink: permissions of the file when the sink creates it (octal; not narrowed by the umask)"),
     O_STRING("sink.url", sink.url, NULL, NONEMPTY, "http sink: http://host[:port]/path events are POSTed to"),
     O_STRMAP("sink.headers", sink.headers, NULL, 0, "http sink: extra request headers (values may use ${ENV})"),
     O_ENUM("sink.format", sink.format, FG_HTTP_JSON, http_formats, 0, "http sink: json (one event per request), json_array or ndjson (batches)"),
@@ -188,7 +248,7 @@ const fg_opt_t fg_config_opts[] = {
     O_DURATION("sink.timeout", sink.timeout_ns, 10 * NS_S, 10 * NS_MS, 10 * NS_MIN, 0, "http request / kafka delivery timeout"),
     O_STRING("sink.topic", sink.topic, NULL, NONEMPTY, "kafka sink: topic to produce to"),
     O_STRING("sink.brokers", sink.brokers, NULL, NONEMPTY, "kafka sink: bootstrap brokers (default: kafka.brokers)"),
-    O_STRMAP("sink.properties", sink.properties, sink_reserved, 0, "kafka sink: librdkafka producer properties, verbatim"),
+    O_STRMAP_CHECKED("sink.properties", sink.properties, sink_reserved, check_kafka_property, 0, "kafka sink: librdkafka producer properties, verbatim"),
     O_STRING("sink.plugin.path", sink.plugin_path, NULL, NONEMPTY, "plugin sink: shared object implementing floodgate_plugin.h"),
     O_STRMAP("sink.plugin.config", sink.plugin_config, NULL, 0, "plugin sink: key/value settings handed to the plugin's init"),
     O_INT("sink.retry.max_attempts", sink.retry.max_attempts, 10, 0, 1000000, 0, "attempts per event before it is dead-lettered; 0 = unlimited"),
@@ -201,6 +261,7 @@ const fg_opt_t fg_config_opts[] = {
     O_ENUM("breaker.window_type", breaker.window, FG_BRK_WINDOW_TIME, breaker_windows, 0, "sliding window of outcomes: time (window_size seconds) or count (window_size calls)"),
     O_INT("breaker.window_size", breaker.window_size, 10, 1, 3600, 0, "seconds (time window) or calls (count window)"),
     O_INT("breaker.min_calls", breaker.min_calls, 20, 1, 1000000, 0, "outcomes needed in the window before the breaker may trip"),
+    O_INT("breaker.consecutive_failures", breaker.consecutive_failures, 5, 0, 1000000, 0, "trip after this many failed calls in a row, whatever the window holds (a dead downstream); 0 = off"),
     O_RATIO("breaker.failure_rate", breaker.failure_rate_threshold, 0.5, 0.0, 1.0, FG_OPT_F_MIN_EXCL, "trip when this share of calls fail (5xx, timeouts, 429/503, connection errors)"),
     O_RATIO("breaker.slow_call_rate", breaker.slow_call_rate_threshold, 1.0, 0.0, 1.0, FG_OPT_F_MIN_EXCL, "trip when this share of calls is slower than slow_call_duration"),
     O_DURATION("breaker.slow_call_duration", breaker.slow_call_ns, 5 * NS_S, NS_MS, 10 * NS_MIN, 0, "a call slower than this counts as slow"),
@@ -214,9 +275,10 @@ const fg_opt_t fg_config_opts[] = {
 
     O_STRING("dead_letter.topic", dead_letter.topic, NULL, NONEMPTY, "topic for events that cannot be delivered (original payload and key, error headers); unset = none"),
     O_STRING("dead_letter.brokers", dead_letter.brokers, NULL, NONEMPTY, "bootstrap brokers of the dead-letter topic (default: kafka.brokers)"),
-    O_STRMAP("dead_letter.properties", dead_letter.properties, sink_reserved, 0, "librdkafka producer properties for the dead-letter producer"),
+    O_STRMAP_CHECKED("dead_letter.properties", dead_letter.properties, sink_reserved, check_kafka_property, 0, "librdkafka producer properties for the dead-letter producer"),
 
     O_STRING("metrics.listen", metrics.listen, "127.0.0.1:9464", 0, "address of the HTTP endpoints /metrics, /stats, /healthz, /readyz (\"host:port\", port 0 = any; \"off\" disables)"),
+    O_STRLIST_CHECKED("metrics.allowed_hosts", metrics.allowed_hosts, check_host_name, NONEMPTY | UNIQUE, "Host header names the endpoints answer besides the listen address and loopback names (DNS-rebinding protection)"),
     O_DURATION("metrics.log_interval", metrics.log_interval_ns, 10 * NS_S, 0, NS_H, LIVE, "period of the one-line status log; 0 = off"),
     O_DURATION("metrics.stall_timeout", metrics.stall_timeout_ns, 60 * NS_S, NS_S, NS_H, 0, "a worker stuck in one sink call, or an ingest loop stuck, this long fails /healthz"),
 
@@ -272,11 +334,22 @@ static int check_sink_needs(const fg_config_t *cfg, char *msg, size_t msg_size) 
 static int check_url(const fg_config_t *cfg, char *msg, size_t msg_size) {
         char qbuf[128];
 
-        if (!cfg->sink.url || !strncmp(cfg->sink.url, "http://", 7))
+        if (!cfg->sink.url)
                 return 0;
-        snprintf(msg, msg_size, "sink.url '%s': only http:// URLs are supported (terminate TLS in a "
-                                "local proxy)",
-                 fg_config_quote(cfg->sink.url, strlen(cfg->sink.url), 60, qbuf, sizeof(qbuf)));
+        if (strncmp(cfg->sink.url, "http://", 7))
+                snprintf(msg, msg_size,
+                         "sink.url '%s': only http:// URLs are supported (terminate TLS in a "
+                         "local proxy)",
+                         fg_config_quote(cfg->sink.url, strlen(cfg->sink.url), 60, qbuf,
+                                         sizeof(qbuf)));
+        else if (fg_redact_has_url_userinfo(cfg->sink.url))
+                snprintf(msg, msg_size,
+                         "sink.url '%s': credentials in the URL are not supported; set an "
+                         "Authorization header in sink.headers",
+                         fg_config_quote(cfg->sink.url, strlen(cfg->sink.url), 60, qbuf,
+                                         sizeof(qbuf)));
+        else
+                return 0;
         return -1;
 }
 
@@ -364,6 +437,19 @@ static int check_breaker(const fg_config_t *cfg, char *msg, size_t msg_size) {
         return -1;
 }
 
+/* Syntax and range here; whether the host resolves is fg_config_probe's. */
+static int check_listen(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        const char *l = cfg->metrics.listen;
+        fg_hostport_t hp;
+        char why[128], qbuf[128];
+
+        if (!l || !strcmp(l, "off") || fg_hostport_parse(l, &hp, why, sizeof(why)) == 0)
+                return 0;
+        snprintf(msg, msg_size, "metrics.listen '%s': %s (\"host:port\" or \"off\")",
+                 fg_config_quote(l, strlen(l), 60, qbuf, sizeof(qbuf)), why);
+        return -1;
+}
+
 static int check_workers(const fg_config_t *cfg, char *msg, size_t msg_size) {
         if (cfg->workers.min <= cfg->workers.max)
                 return 0;
@@ -391,6 +477,7 @@ const fg_config_check_t fg_config_checks[] = {
     {{"sink.retry.initial_backoff", "sink.retry.max_backoff", NULL}, check_backoff},
     {{"breaker.when_open", "breaker.open_max", "breaker.min_calls", NULL}, check_breaker},
     {{"workers.min", "workers.max", NULL}, check_workers},
+    {{"metrics.listen", NULL}, check_listen},
 };
 
 const size_t fg_config_nchecks = sizeof(fg_config_checks) / sizeof(fg_config_checks[0]);

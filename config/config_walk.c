@@ -23,7 +23,7 @@
 enum { ST_UNSET = 0, ST_SET, ST_BAD };
 
 /* Longest key that can name an option; longer keys are simply unknown. */
-#define MAX_KEY 100
+#define MAX_KEY FG_CONFIG_MAX_KEY
 
 typedef struct walk {
         fg_config_ctx_t ctx;
@@ -45,9 +45,8 @@ static char lower(char c) {
         return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
-/* Optimal string alignment distance (a transposition counts 1), ASCII
- * case-insensitive; both strings at most MAX_KEY long. */
-static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb) {
+/* Any thread. */
+size_t fg_config_edit_distance(const char *a, size_t la, const char *b, size_t lb) {
         size_t d[3][MAX_KEY + 1];
         for (size_t j = 0; j <= lb; j++)
                 d[0][j] = j;
@@ -87,7 +86,7 @@ static const char *suggest(const char *prefix, const char *key, size_t klen, cha
                 slen = dot ? (size_t)(dot - sib) : strlen(sib);
                 if (slen > MAX_KEY)
                         continue;
-                d = edit_distance(key, klen, sib, slen);
+                d = fg_config_edit_distance(key, klen, sib, slen);
                 limit = slen <= 3 ? 1 : slen <= 6 ? 2 : 3;
                 if (d <= limit && d < best && slen < size) {
                         best = d;
@@ -242,6 +241,15 @@ size_t fg_config_walk(const fg_config_tree_t *tree, fg_config_t *cfg, fg_config_
                 if (!skip && chk->fn(cfg, msg, sizeof(msg)) < 0)
                         fg_config_diag_add(diag, line, col, "%s", msg);
         }
+        free(cfg->pos);
+        cfg->pos = calloc(fg_config_nopts, sizeof(*cfg->pos));
+        if (!cfg->pos) {
+                fg_config_diag_add(diag, 1, 1, "out of memory");
+                goto out;
+        }
+        for (size_t i = 0; i < fg_config_nopts; i++)
+                if (w.state[i] == ST_SET)
+                        cfg->pos[i] = (struct fg_config_pos){w.line[i], w.col[i]};
 out:
         free(w.state);
         free(w.line);

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "daemon/admin.h"
 #include "daemon/daemon_int.h"
+#include "daemon/evlog.h"
 #include "daemon/service.h"
 #include "daemon/view.h"
 
@@ -75,7 +76,8 @@ static void reload(fg_daemon_t *d) {
         fg_config_t *ncfg = fg_config_load(d->config_path, &errs);
         int restart_needed = 0;
 
-        if (!ncfg) {
+        if (!ncfg || fg_config_probe(ncfg, &errs)) {
+                fg_config_destroy(ncfg);
                 fg_error("reload: %s rejected; still running on the previous configuration",
                          d->config_path);
                 fg_print_config_errors(&errs, true);
@@ -345,8 +347,7 @@ static void teardown(fg_daemon_t *d) {
                 fg_child_wait(d->burst, BURST_STOP_TIMEOUT_NS);
         if (d->mock)
                 fg_child_sample(d->mock);
-        if (d->metrics && d->q && d->pool)
-                fg_report_summary(d);
+        fg_report_summary(d);
         fg_service_destroy(d->svc);
         fg_admin_destroy(d->admin);
         if (!stuck)
@@ -388,9 +389,10 @@ int fg_daemon_run(const fg_run_opts_t *opts) {
         d.config_path = opts->config_path;
         d.until_drained = opts->until_drained;
         d.cfg = fg_config_load(opts->config_path, &errs);
-        if (!d.cfg) {
+        if (!d.cfg || fg_config_probe(d.cfg, &errs)) {
                 fg_print_config_errors(&errs, false);
                 fg_config_errs_clear(&errs);
+                fg_config_destroy(d.cfg);
                 return FG_EXIT_CONFIG;
         }
         fg_log_set_level((fg_log_level_t)d.cfg->log.level);
@@ -406,6 +408,7 @@ int fg_daemon_run(const fg_run_opts_t *opts) {
         /* Worker threads must not take the signals the loop handles. */
         signal(SIGPIPE, SIG_IGN);
         evthread_use_pthreads();
+        fg_evlog_install();
         d.base = event_base_new();
         if (!d.base) {
                 fg_error("cannot create the event loop");

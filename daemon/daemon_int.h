@@ -69,6 +69,7 @@ typedef struct fg_daemon {
 unsigned fg_daemon_window(fg_daemon_t *d, const fg_metrics_snap_t *now, fg_hist_t *out);
 
 /* report.c */
+/* The exit summary; any component may be NULL (nothing without metrics). */
 void fg_report_summary(fg_daemon_t *d);
 /* VmHWM of process @p pid (0: this one) in KiB; -1 when unreadable. */
 long fg_report_peak_rss_kib(pid_t pid);

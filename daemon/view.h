@@ -24,6 +24,16 @@
 
 struct fg_daemon;
 
+/* The admin server's own numbers (admin.c fills them into each view it
+ * serves). */
+typedef struct fg_view_admin {
+        unsigned connections, max_connections;
+        uint64_t refused;       /* connections closed at once: over the cap */
+        uint64_t timeouts;      /* requests closed at their deadline */
+        uint64_t accept_errors; /* accept() failures (EMFILE, ...): accepts paused */
+        uint64_t misdirected;   /* requests answered 421: Host not allowed */
+} fg_view_admin_t;
+
 typedef struct fg_view {
         int64_t now_ns;
         double uptime_s;
@@ -53,6 +63,8 @@ typedef struct fg_view {
 
         bool healthy, ready;
         char health_reason[160];
+
+        fg_view_admin_t admin;
 } fg_view_t;
 
 extern const unsigned fg_view_rate_windows[3]; /* 1, 10, 60 */

@@ -67,6 +67,7 @@ typedef struct fg_sink_cfg {
         fg_sink_type_t type;
         char *path;             /* file sink */
         bool fsync;             /* file sink: fsync before acknowledging */
+        int64_t file_mode;      /* file sink: permissions of a file it creates */
         char *url;              /* http */
         fg_strmap_t headers;    /* http: extra request headers */
         fg_http_format_t format;/* http */
@@ -113,11 +114,20 @@ typedef struct fg_sink_class {
         /* optional: events per send the sink works best with (one request's
          * worth); 0 or absent = as many as the worker has. */
         size_t (*batch_hint)(void *shared);
+        /* optional: what create would refuse, found without creating the
+         * sink or touching the downstream (check-config). 0, or -1 with the
+         * reason (a whole message, naming the option) and *opt set to the
+         * option it is about. */
+        int (*check)(const fg_sink_cfg_t *sc, const char **opt, char *errstr, size_t errstr_size);
 } fg_sink_class_t;
 
 typedef struct fg_sink fg_sink_t;
 typedef struct fg_sink_conn fg_sink_conn_t;
 
+/* What fg_sink_new would refuse in @p sc, found without creating the sink:
+ * 0, or -1 with the reason and *opt set to the option ("sink.url", ...) it
+ * is about. Main thread (check-config, start-up). */
+int fg_sink_check(const fg_sink_cfg_t *sc, const char **opt, char *errstr, size_t errstr_size);
 /* @p sc is read during the call only: the sink copies what it keeps. */
 fg_sink_t *fg_sink_new(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char *errstr,
                        size_t errstr_size);

@@ -22,6 +22,9 @@
  *   other 5xx; refused, reset, closed without
  *   a response; connect timeout; DNS failure  RETRY
  *   other 4xx, 1xx, 3xx                       REJECT (dead-lettered)
+ * A status counts as soon as the response's headers are in: a body that
+ * then overflows the caps, trickles or breaks off does not change it
+ * (sink_http_request.c bounds what a response may cost).
  * After a RETRY or BACKPRESSURE the rest of the call is not sent and gets
  * the same outcome: the downstream is unwell, and sending on would only
  * stack timeouts. A REJECT is about its own events only, so the call goes on.
@@ -47,6 +50,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/redact.h"
 #include "common/url.h"
 #include "sinks/sink_http_int.h"
 
@@ -153,13 +157,15 @@ static bool copy_headers(http_shared_t *sh, const fg_strmap_t *map, char *errstr
 }
 
 /* Fills host, port, target, host_hdr, addr and numeric from sink.url. */
-static bool parse_url(http_shared_t *sh, const char *text, char *errstr, size_t errstr_size) {
+static bool parse_url(http_shared_t *sh, const char *raw, char *errstr, size_t errstr_size) {
         fg_url_t url = {0};
-        char why[128];
+        char why[128], text[1024];
         bool ok = false;
         int port, n;
 
-        if (fg_url_parse(text, &url, why, sizeof(why))) {
+        /* Messages show the URL without its user-info. */
+        fg_redact_urls(raw, text, sizeof(text));
+        if (fg_url_parse(raw, &url, why, sizeof(why))) {
                 snprintf(errstr, errstr_size, "sink.url '%s': %s", text, why);
                 return false;
         }
@@ -235,6 +241,25 @@ static void *http_create(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char
 init_error:
         http_destroy(sh);
         return NULL;
+}
+
+/* What create refuses in sink.url and sink.headers, without the resolver. */
+static int http_check(const fg_sink_cfg_t *sc, const char **opt, char *errstr,
+                      size_t errstr_size) {
+        http_shared_t *sh = calloc(1, sizeof(*sh));
+        int rc = -1;
+
+        *opt = "sink.url";
+        if (!sh)
+                snprintf(errstr, errstr_size, "out of memory");
+        else if (!sc->url)
+                snprintf(errstr, errstr_size, "the http sink needs sink.url");
+        else if (parse_url(sh, sc->url, errstr, errstr_size))
+                rc = copy_headers(sh, &sc->headers, errstr, errstr_size) ? 0 : -1;
+        if (rc && sc->url && sh && sh->addr)
+                *opt = "sink.headers";
+        http_destroy(sh);
+        return rc;
 }
 
 /* ---- open / close (worker) ---- */
@@ -394,4 +419,5 @@ const fg_sink_class_t fg_sink_http_class = {
     .close = http_close,
     .send = http_send,
     .batch_hint = http_batch_hint,
+    .check = http_check,
 };

@@ -23,7 +23,19 @@
 #include "sinks/sink.h"
 
 #define FG_HTTP_RETRY_AFTER_MAX_S 600 /* 10 minutes */
+/* What a response may make a worker hold: its status line and headers,
+ * and its body (read and discarded as it arrives, but a chunk is whole in
+ * memory before evhttp hands it over). Beyond either the connection is
+ * dropped, the status (if it came) still counts. */
 #define FG_HTTP_RESPONSE_HEADERS_MAX (64 * 1024)
+#define FG_HTTP_RESPONSE_BODY_MAX (1024 * 1024)
+/* What the socket's read buffer may hold (a chunk-size line that never
+ * ends would grow it): beyond this the response is over. */
+#define FG_HTTP_RESPONSE_READ_MAX (FG_HTTP_RESPONSE_BODY_MAX + FG_HTTP_RESPONSE_HEADERS_MAX)
+/* Once the status is in, the rest of the body gets at most this long (or
+ * what is left of sink.timeout): the outcome is known, a body that
+ * trickles only holds the worker. */
+#define FG_HTTP_RESPONSE_DRAIN_MS 1000
 
 typedef struct http_shared {
         char *host;             /* to connect to: a name or an address, no brackets */
@@ -49,12 +61,17 @@ typedef enum phase {
         PH_REQUEST,  /* connected: writing the request, reading the response */
 } phase_t;
 
+struct http_conn;
+
 /* One request in flight, on send's stack. */
 typedef struct attempt {
+        struct http_conn *conn; /* whose timer keeps its deadline */
+        int64_t deadline_ns;    /* when the timer fires (monotonic); 0 = not armed */
         phase_t phase;
         bool done;
         bool reused;            /* went out on an already open connection */
         bool timed_out;         /* our deadline fired (in phase) */
+        bool overflow;          /* the read buffer passed FG_HTTP_RESPONSE_READ_MAX */
         bool setup_failed;
         bool got_status;        /* a status line and headers arrived */
         int status;

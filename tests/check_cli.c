@@ -81,12 +81,73 @@ START_TEST(test_cli_check_config_bad_corpus) {
                 ck_assert_msg(expected != NULL, "%s has no .expected", path);
                 ck_assert_int_eq(fg_test_run(args, &out, 10000), FG_EXIT_CONFIG);
                 ck_assert_msg(!strcmp(out, expected), "%s:\nexpected:\n%s\ngot:\n%s", path, expected, out);
+                ck_assert_msg(!strstr(out, "S3cr3t") && !strstr(out, "hunter2"),
+                              "%s: a secret shows: %s", path, out);
                 free(out);
                 free(expected);
                 cases++;
         }
         closedir(dir);
         ck_assert_int_ge(cases, 25);
+}
+END_TEST
+
+/* What only librdkafka or the sink can refuse (tests/data/config/probe):
+ * check-config asks them, exit 78 with file:line:col. */
+START_TEST(test_cli_check_config_probe_corpus) {
+        const char *src = getenv("FLOODGATE_SRCDIR");
+        DIR *dir;
+        struct dirent *de;
+        int cases = 0;
+
+        ck_assert(src && chdir(src) == 0);
+        dir = opendir("tests/data/config/probe");
+        ck_assert(dir != NULL);
+        while ((de = readdir(dir))) {
+                size_t n = strlen(de->d_name);
+                char path[512], expected_path[512], *expected, *out = NULL;
+                const char *args[] = {"check-config", "-c", path, NULL};
+
+                if (n < 6 || strcmp(de->d_name + n - 5, ".yaml"))
+                        continue;
+                snprintf(path, sizeof(path), "tests/data/config/probe/%s", de->d_name);
+                snprintf(expected_path, sizeof(expected_path),
+                         "tests/data/config/probe/%.*s.expected", (int)(n - 5), de->d_name);
+                expected = fg_test_slurp(expected_path, NULL);
+                ck_assert_msg(expected != NULL, "%s has no .expected", path);
+                ck_assert_int_eq(fg_test_run(args, &out, 20000), FG_EXIT_CONFIG);
+                ck_assert_msg(!strcmp(out, expected), "%s:\nexpected:\n%s\ngot:\n%s", path,
+                              expected, out);
+                free(out);
+                free(expected);
+                cases++;
+        }
+        closedir(dir);
+        ck_assert_int_ge(cases, 5);
+}
+END_TEST
+
+/* `run` with properties librdkafka refuses, one at a time or only
+ * together: exit 78 with file:line:col (it used to crash in the exit
+ * summary, with no consumer), and no value in the output. */
+START_TEST(test_cli_run_refused_properties_exit_78) {
+        static const char *const files[] = {"tests/data/config/probe/consumer_combination.yaml",
+                                            "tests/data/config/probe/sink_kafka_acks.yaml",
+                                            "tests/data/config/bad/kafka_property_unknown.yaml",
+                                            "tests/data/config/bad/kafka_property_value.yaml"};
+        const char *src = getenv("FLOODGATE_SRCDIR");
+
+        ck_assert(src && chdir(src) == 0);
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+                const char *args[] = {"run", "-c", files[i], NULL};
+                char *out = NULL, want[600];
+
+                ck_assert_int_eq(fg_test_run(args, &out, 20000), FG_EXIT_CONFIG);
+                snprintf(want, sizeof(want), "%s:", files[i]);
+                ck_assert_msg(!strncmp(out, want, strlen(want)), "%s: %s", files[i], out);
+                ck_assert_msg(!strstr(out, "S3cr3t"), "%s: a secret shows: %s", files[i], out);
+                free(out);
+        }
 }
 END_TEST
 
@@ -415,6 +476,8 @@ static Suite *cli_suite(void) {
         tcase_add_test(tc, test_cli_version_and_help);
         tcase_add_test(tc, test_cli_check_config_reference_and_demo);
         tcase_add_test(tc, test_cli_check_config_bad_corpus);
+        tcase_add_test(tc, test_cli_check_config_probe_corpus);
+        tcase_add_test(tc, test_cli_run_refused_properties_exit_78);
         tcase_add_test(tc, test_cli_check_config_malformed_files);
         tcase_add_test(tc, test_cli_reload_and_stop);
         tcase_add_test(tc, test_cli_run_bad_config_exits_78);
