@@ -38,16 +38,19 @@ BUILD   ?= build
 SAN     ?=
 WERROR  ?=
 CC      ?= cc
-PKGS    := libevent libevent_pthreads rdkafka jansson yaml-0.1
+PKGS    := libevent libevent_pthreads libevent_openssl openssl zlib rdkafka jansson yaml-0.1
 TESTPKG := check
 
 # The Debian packages behind PKGS/TESTPKG, for `make deps`.
-APT_PKGS := gcc make pkg-config libevent-dev librdkafka-dev libjansson-dev \
-            libyaml-dev check prometheus systemd groff-base man-db strace
+APT_PKGS := gcc make pkg-config libevent-dev libssl-dev zlib1g-dev librdkafka-dev \
+            libjansson-dev libyaml-dev check prometheus systemd groff-base man-db strace \
+            openssl python3
 # Commands the tests run (promtool comes with Debian's prometheus package;
 # systemd-analyze with systemd; groff and man check the manual pages; strace
-# traces the daemon's system calls against the unit's filters).
-DEP_CMDS := promtool systemd-analyze groff man strace
+# traces the daemon's system calls against the unit's filters; openssl makes
+# the throwaway CA and certificates of the TLS tests, and python3's ssl
+# module is the HTTPS server they talk to).
+DEP_CMDS := promtool systemd-analyze groff man strace openssl python3
 
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
         -Wmissing-prototypes -Wvla -Wno-unused-parameter

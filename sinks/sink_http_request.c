@@ -61,13 +61,22 @@ void fg_http_conn_reset(http_conn_t *c) {
         }
 }
 
-/* Worker. */
+/* Worker. An https connection runs over an OpenSSL bufferevent that
+ * evhttp connects; evhttp frees it with the connection. */
 bool fg_http_conn_new(http_conn_t *c) {
         http_shared_t *sh = c->sh;
+        struct bufferevent *bev = NULL;
 
-        c->evcon = evhttp_connection_base_new(c->base, c->dns, sh->host, sh->port);
-        if (!c->evcon)
+        if (c->tls && !(bev = fg_http_tls_bufferevent(c->tls, c->base)))
                 return false;
+        c->evcon = bev ? evhttp_connection_base_bufferevent_new(c->base, c->dns, bev, sh->host,
+                                                                sh->port)
+                       : evhttp_connection_base_new(c->base, c->dns, sh->host, sh->port);
+        if (!c->evcon) {
+                if (bev)
+                        bufferevent_free(bev);
+                return false;
+        }
         evhttp_connection_set_retries(c->evcon, 0);
         evhttp_connection_set_timeout_tv(c->evcon, &sh->timeout_tv);
         evhttp_connection_set_max_headers_size(c->evcon, FG_HTTP_RESPONSE_HEADERS_MAX);
@@ -209,6 +218,8 @@ static void on_connect_event(struct bufferevent *bev, short what, void *arg) {
 
         if (a && (what & BEV_EVENT_CONNECTED)) {
                 set_nodelay(bufferevent_getfd(bev));
+                if (c->tls)
+                        fg_http_tls_connected(c->tls, bev); /* TLS: after the handshake */
                 a->phase = PH_REQUEST;
                 evhttp_connection_set_timeout_tv(c->evcon, &c->sh->timeout_tv);
                 evtimer_add(c->timer, &c->sh->timeout_tv);
@@ -273,11 +284,18 @@ static void attempt_run(http_conn_t *c, const char *body, size_t len, attempt_t 
         http_shared_t *sh = c->sh;
         struct evhttp_request *req;
         struct evkeyvalq *h;
+        const char *authz = sh->auth ? fg_http_auth_value(sh->auth, &c->auth) : NULL;
         char clen[24];
 
         memset(a, 0, sizeof(*a));
         a->req_error = -1;
-        if ((!c->evcon && !fg_http_conn_new(c)) || !(req = evhttp_request_new(on_done, a))) {
+        /* An SSL object connects once: a TLS connection closed since its
+         * handshake, or made before a reload, is replaced. */
+        if (c->evcon && c->tls &&
+            !fg_http_tls_reusable(c->tls, evhttp_connection_get_bufferevent(c->evcon)))
+                fg_http_conn_reset(c);
+        if ((sh->auth && !authz) || (!c->evcon && !fg_http_conn_new(c)) ||
+            !(req = evhttp_request_new(on_done, a))) {
                 a->setup_failed = a->done = true;
                 return;
         }
@@ -294,6 +312,10 @@ static void attempt_run(http_conn_t *c, const char *body, size_t len, attempt_t 
         add_header(h, "Connection", "keep-alive");
         for (size_t i = 0; i < sh->nhdrs; i++)
                 add_header(h, sh->hdr_names[i], sh->hdr_values[i]);
+        if (c->gz)
+                add_header(h, "Content-Encoding", "gzip");
+        if (authz)
+                add_header(h, "Authorization", authz);
         if (len)
                 evbuffer_add_reference(evhttp_request_get_output_buffer(req), body, len, NULL,
                                        NULL);
@@ -369,6 +391,8 @@ static size_t connect_reason(http_conn_t *c, const attempt_t *a) {
 static outcome_t classify(http_conn_t *c, const attempt_t *a, bool *broken, bool *stale) {
         http_shared_t *sh = c->sh;
         outcome_t o = {.status = FG_SINK_RETRY, .reason_off = SIZE_MAX};
+        struct bufferevent *bev = c->evcon ? evhttp_connection_get_bufferevent(c->evcon) : NULL;
+        char why[256];
 
         *broken = true;
         *stale = false;
@@ -391,6 +415,9 @@ static outcome_t classify(http_conn_t *c, const attempt_t *a, bool *broken, bool
                 /* Answered, but a body that then failed leaves the
                  * connection in no state to reuse. */
                 *broken = a->req_error >= 0;
+        } else if (c->tls && fg_http_tls_failure(c->tls, bev, a->phase != PH_REQUEST, why,
+                                                 sizeof(why))) {
+                o.reason_off = reason_add(c, "%s", why);
         } else if (a->phase != PH_REQUEST) {
                 o.reason_off = connect_reason(c, a);
         } else if (a->req_error == EVREQ_HTTP_TIMEOUT) {
@@ -416,6 +443,9 @@ outcome_t fg_http_request(http_conn_t *c, const char *body, size_t len) {
         bool broken, stale;
         outcome_t o;
 
+        if (c->gz && !(body = fg_http_gzip_body(c->gz, body, len, &len)))
+                return (outcome_t){.status = FG_SINK_RETRY,
+                                   .reason_off = reason_add(c, "cannot gzip the request body")};
         attempt_run(c, body, len, &a);
         o = classify(c, &a, &broken, &stale);
         if (broken)
@@ -423,6 +453,15 @@ outcome_t fg_http_request(http_conn_t *c, const char *body, size_t len) {
         if (stale) {
                 fg_debug("http sink: %s on a kept-alive connection; retrying once on a new one",
                          c->reasons.p + o.reason_off);
+                c->reasons.len = o.reason_off;
+                attempt_run(c, body, len, &a);
+                o = classify(c, &a, &broken, &stale);
+                if (broken)
+                        fg_http_conn_reset(c);
+        }
+        /* Refused credentials are final unless the token was rotated. */
+        if (c->sh->auth && a.got_status && (a.status == 401 || a.status == 403) &&
+            fg_http_auth_refresh(c->sh->auth, &c->auth)) {
                 c->reasons.len = o.reason_off;
                 attempt_run(c, body, len, &a);
                 o = classify(c, &a, &broken, &stale);
