@@ -124,20 +124,26 @@ static int load_cert(SSL_CTX *ctx, const char *path, char *msg, size_t msg_size)
 
 /* After load_cert: the key, and that it belongs to the certificate. */
 static int load_key(SSL_CTX *ctx, const char *path, char *msg, size_t msg_size) {
+        BIO *bio;
+        EVP_PKEY *key = NULL;
+        int rc = -1;
+
         if (readable(path, msg, msg_size))
                 return -1;
-        if (SSL_CTX_use_PrivateKey_file(ctx, path, SSL_FILETYPE_PEM) != 1) {
-                ERR_clear_error();
+        bio = BIO_new_file(path, "r");
+        if (bio)
+                key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+        BIO_free(bio);
+        if (!key)
                 snprintf(msg, msg_size, "no usable PEM private key in it (encrypted keys are not "
                                         "supported)");
-                return -1;
-        }
-        if (SSL_CTX_check_private_key(ctx) != 1) {
-                ERR_clear_error();
+        else if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1)
                 snprintf(msg, msg_size, "does not match sink.tls.cert_file");
-                return -1;
-        }
-        return 0;
+        else
+                rc = 0;
+        EVP_PKEY_free(key);
+        ERR_clear_error();
+        return rc;
 }
 
 static SSL_CTX *scratch_ctx(char *msg, size_t msg_size) {
@@ -186,17 +192,22 @@ int fg_http_tls_check_key(const char *cert_file, const char *key_file, char *msg
 /* ---- the context (main thread) ---- */
 
 /* TLS 1.3 hands out session tickets after the handshake: keep the latest
- * for the worker whose connection received it. */
+ * for the worker whose connection received it. A copy: OpenSSL marks an
+ * SSL's own session unresumable when that connection later ends without a
+ * TLS shutdown, which is how HTTP connections end (the server closes,
+ * evhttp closes the socket); a ticket from a completed handshake is still
+ * good. A connection that fails in TLS drops it (fg_http_tls_failure). */
 static int on_new_session(SSL *ssl, SSL_SESSION *sess) {
         fg_http_tls_conn_t *tc = SSL_get_app_data(ssl);
+        SSL_SESSION *copy = tc ? SSL_SESSION_dup(sess) : NULL;
 
-        if (!tc)
+        if (!copy)
                 return 0;
         if (tc->sess)
                 SSL_SESSION_free(tc->sess);
-        tc->sess = sess;
+        tc->sess = copy;
         tc->sess_gen = tc->ssl_gen;
-        return 1; /* we keep the reference */
+        return 0; /* OpenSSL keeps its own reference to sess */
 }
 
 static SSL_CTX *build_ctx(const fg_http_tls_t *tls, char *errstr, size_t errstr_size) {
@@ -434,29 +445,51 @@ static void log_failure(fg_http_tls_t *tls, const char *reason) {
                 fg_warn("http sink: %s", reason);
 }
 
+/* The text of one error libevent kept: OpenSSL's reason, or the system
+ * error's; NULL for what is neither (libevent also keeps the SSL_ERROR_*
+ * code of a protocol error, which has no text). */
+static const char *error_text(unsigned long err) {
+        if (ERR_SYSTEM_ERROR(err))
+                return strerror(ERR_GET_REASON(err));
+        return ERR_GET_LIB(err) ? ERR_reason_error_string(err) : NULL;
+}
+
 /* Worker. */
-bool fg_http_tls_failure(fg_http_tls_conn_t *tc, struct bufferevent *bev, bool handshake,
-                         char *buf, size_t size) {
+bool fg_http_tls_failure(fg_http_tls_conn_t *tc, struct bufferevent *bev,
+                         fg_http_tls_stage_t stage, bool closed, char *buf, size_t size) {
         fg_http_tls_t *tls = tc->tls;
         SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
         long verified = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-        unsigned long err, first = 0;
-        const char *why;
+        const char *why = NULL, *text;
+        unsigned long err;
 
-        /* libevent hands its (up to three) errors back newest first. */
+        /* libevent hands its (up to three) errors back newest first; the
+         * oldest with a text is the cause. */
         while (bev && (err = bufferevent_get_openssl_error(bev)) != 0)
-                first = err;
+                if ((text = error_text(err)) != NULL)
+                        why = text;
         ERR_clear_error();
-        if (handshake && tls->verify && verified != X509_V_OK) {
+        if (stage == FG_HTTP_TLS_HANDSHAKE && tls->verify && verified != X509_V_OK)
                 snprintf(buf, size, "TLS handshake with %s failed: certificate verify failed: %s",
                          tls->addr, X509_verify_cert_error_string(verified));
-        } else if (first) {
-                why = ERR_reason_error_string(first);
+        else if (why)
                 snprintf(buf, size, "TLS %s with %s failed: %s",
-                         handshake ? "handshake" : "connection", tls->addr,
-                         why ? why : "unknown error");
-        } else {
+                         stage == FG_HTTP_TLS_HANDSHAKE ? "handshake" : "connection", tls->addr,
+                         why);
+        /* TLS 1.3 clients finish their handshake before the server has
+         * checked their certificate; a server that refuses it sends an
+         * alert and closes, and when the close overtakes the alert (the
+         * request then fails on a reset socket) the alert goes unread. */
+        else if (stage == FG_HTTP_TLS_FRESH && closed)
+                snprintf(buf, size, "TLS connection with %s closed by the server right after the "
+                         "handshake (%s)", tls->addr,
+                         tls->cert_file ? "did it refuse the client certificate?"
+                                        : "does it require a client certificate?");
+        else
                 return false;
+        if (tc->sess) {
+                SSL_SESSION_free(tc->sess); /* start afresh next time */
+                tc->sess = NULL;
         }
         atomic_fetch_add_explicit(&tls->errors, 1, memory_order_relaxed);
         log_failure(tls, buf);

@@ -84,12 +84,21 @@ struct bufferevent *fg_http_tls_bufferevent(fg_http_tls_conn_t *tc, struct event
 bool fg_http_tls_reusable(fg_http_tls_conn_t *tc, struct bufferevent *bev);
 /* The handshake on @p bev finished: counts it, new or resumed. */
 void fg_http_tls_connected(fg_http_tls_conn_t *tc, struct bufferevent *bev);
-/* After a request on @p bev failed without a response: when TLS says why
- * (verification, an alert, a protocol error), writes the reason into
- * @p buf, counts it, logs it (at most once per 10 s per sink, with how many
- * more there were) and returns true; false when TLS has nothing to say.
- * @p handshake: the failure came before the handshake finished. */
-bool fg_http_tls_failure(fg_http_tls_conn_t *tc, struct bufferevent *bev, bool handshake,
-                         char *buf, size_t size);
+/* Where a request on a TLS connection failed. */
+typedef enum fg_http_tls_stage {
+        FG_HTTP_TLS_HANDSHAKE, /* before the handshake finished */
+        FG_HTTP_TLS_FRESH,     /* on the connection this request's handshake made */
+        FG_HTTP_TLS_REUSED,    /* on a kept-alive connection */
+} fg_http_tls_stage_t;
+
+/* After a request on @p bev failed without a response (@p closed: the
+ * connection closed or reset, as opposed to garbage or a timeout): when
+ * TLS says why (verification, an alert, a protocol error, or a server that
+ * closed a fresh connection at once, see the .c), writes the reason into
+ * @p buf, counts it, logs it (at most once per 10 s per sink, with how
+ * many more there were), drops the saved session and returns true; false
+ * when TLS has nothing to say. */
+bool fg_http_tls_failure(fg_http_tls_conn_t *tc, struct bufferevent *bev,
+                         fg_http_tls_stage_t stage, bool closed, char *buf, size_t size);
 
 #endif

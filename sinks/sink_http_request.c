@@ -415,8 +415,13 @@ static outcome_t classify(http_conn_t *c, const attempt_t *a, bool *broken, bool
                 /* Answered, but a body that then failed leaves the
                  * connection in no state to reuse. */
                 *broken = a->req_error >= 0;
-        } else if (c->tls && fg_http_tls_failure(c->tls, bev, a->phase != PH_REQUEST, why,
-                                                 sizeof(why))) {
+        } else if (c->tls &&
+                   fg_http_tls_failure(c->tls, bev,
+                                       a->phase != PH_REQUEST ? FG_HTTP_TLS_HANDSHAKE
+                                       : a->reused            ? FG_HTTP_TLS_REUSED
+                                                              : FG_HTTP_TLS_FRESH,
+                                       a->req_error == EVREQ_HTTP_EOF || a->req_error < 0, why,
+                                       sizeof(why))) {
                 o.reason_off = reason_add(c, "%s", why);
         } else if (a->phase != PH_REQUEST) {
                 o.reason_off = connect_reason(c, a);
