@@ -15,7 +15,9 @@
 #                     for FUZZ_SECONDS (default 60); FUZZ_MERGE=1 merges new inputs
 #                     into tests/fuzz/corpus; fails on any crash (tests/fuzz/README.md)
 #   make fuzz-deps    install clang and its libFuzzer runtime (as root)
-#   make bench        the pipeline benchmark report
+#   make bench        the pipeline benchmark report, then the HTTPS one
+#   make bench-https  HTTPS vs HTTP CPU per event into the http sink (tests/bench/https.sh;
+#                     HTTPS_COUNT events, default 300000, ROUNDS rounds, default 3)
 #   make bench-burst  the viral-burst benchmark (tests/bench/burst.sh, ~25 min;
 #                     BURST_SCALE=0.25 for 5 s phases): CSVs in build/bench-burst,
 #                     plots and summary in docs/bench; installs gnuplot-nox (as root)
@@ -122,7 +124,7 @@ FUZZ_MERGE   ?=
 # libclang_rt.fuzzer-x86_64.a (the unversioned libclang-rt-dev depends on it).
 FUZZ_APT_PKGS := clang libclang-rt-14-dev
 
-.PHONY: all deps check test run asan tsan bench bench-burst bench-deps clean fuzz fuzz-deps \
+.PHONY: all deps check test run asan tsan bench bench-https bench-burst bench-deps clean fuzz fuzz-deps \
         fuzz-build fuzz-run
 all: $(BIN) $(PLUGINS)
 
@@ -258,6 +260,11 @@ bench: deps
 	@$(MAKE) --no-print-directory OPT=-O2 $(BIN) $(BENCH_BINS)
 	@$(MAKE) --no-print-directory OPT=-O2 BUILD=build/nometrics CPPFLAGS=-DFG_METRICS_OFF build/nometrics/floodgate
 	tests/bench/pipeline.sh $(BUILD) build/nometrics
+	tests/bench/https.sh $(BUILD)
+
+bench-https: deps
+	@$(MAKE) --no-print-directory OPT=-O2 $(BIN)
+	tests/bench/https.sh $(BUILD)
 
 # The burst benchmark samples /stats (tests/bench/stats_sampler) and plots
 # with gnuplot.
