@@ -17,7 +17,7 @@
 #   make fuzz-deps    install clang and its libFuzzer runtime (as root)
 #   make bench        the pipeline benchmark report, then the HTTPS one
 #   make bench-https  HTTPS vs HTTP CPU per event into the http sink (tests/bench/https.sh;
-#                     HTTPS_COUNT events, default 300000, ROUNDS rounds, default 3)
+#                     HTTPS_COUNT events, default 500000, ROUNDS rounds, default 5)
 #   make bench-burst  the viral-burst benchmark (tests/bench/burst.sh, ~25 min;
 #                     BURST_SCALE=0.25 for 5 s phases): CSVs in build/bench-burst,
 #                     plots and summary in docs/bench; installs gnuplot-nox (as root)
