@@ -214,7 +214,7 @@ const fg_opt_t fg_config_opts[] = {
     O_INT("sink.batch.max_messages", sink.batch_max_messages, 500, 1, 100000, 0, "http batches: at most this many events"),
     O_SIZE("sink.batch.max_bytes", sink.batch_max_bytes, MIB, KIB, 64 * MIB, 0, "http batches: at most this many bytes (a bigger single event goes alone)"),
     O_DURATION("sink.batch.max_wait", sink.batch_max_wait_ns, 0, 0, NS_MIN, 0, "how long a worker waits for more events to fill a batch; 0 = send what is there"),
-    O_DURATION("sink.connect_timeout", sink.connect_timeout_ns, 2 * NS_S, 10 * NS_MS, NS_MIN, 0, "http sink: connection timeout"),
+    O_DURATION("sink.connect_timeout", sink.connect_timeout_ns, 2 * NS_S, 10 * NS_MS, NS_MIN, 0, "http sink: time to connect: name lookup, TCP and, for https, the TLS handshake"),
     O_DURATION("sink.timeout", sink.timeout_ns, 10 * NS_S, 10 * NS_MS, 10 * NS_MIN, 0, "http request / kafka delivery timeout"),
     O_STRING("sink.topic", sink.topic, NULL, NONEMPTY, "kafka sink: topic to produce to"),
     O_STRING("sink.brokers", sink.brokers, NULL, NONEMPTY, "kafka sink: bootstrap brokers (default: kafka.brokers)"),

@@ -6,8 +6,9 @@
  * the connect and as a read/write inactivity timeout afterwards, and none
  * for name lookups; 2.2's separate connect timeout does not exist yet. So
  * each request runs under our own timer: sink.connect_timeout from the
- * start of a connect (lookup included) until the TCP connection is up, then
- * sink.timeout for the request itself (writing it and reading the whole
+ * start of a connect (lookup included) until the TCP connection is up (for
+ * https until the TLS handshake is done: the OpenSSL bufferevent reports
+ * "connected" only then), then sink.timeout for the request itself (writing it and reading the whole
  * response, however slowly it trickles). To see the moment the connection
  * comes up we wrap the bufferevent event callback that evhttp installs while
  * connecting (bufferevent_getcb/setcb; in 2.1 a connecting evhttp_connection
@@ -26,7 +27,9 @@
  * (it closed after reading it): a duplicate, which at-least-once allows.
  *
  * Any failure other than an HTTP response frees the evhttp_connection and
- * makes a new one, so the next request starts clean. Responses are read but
+ * makes a new one, so the next request starts clean. An https connection
+ * that closed after its handshake is replaced the same way instead of being
+ * reconnected: an SSL object connects once (see http_tls.h). Responses are read but
  * their bodies discarded as they arrive; their headers are capped. The
  * status counts once the headers are in: a 2xx whose body then breaks off
  * is OK (the server took the events), and the connection is renewed.

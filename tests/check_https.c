@@ -534,6 +534,33 @@ START_TEST(test_https_session_resumption) {
 }
 END_TEST
 
+/* The server closes kept-alive connections that idle for 200 ms (no
+ * close_notify, as an idle timeout does): the request that finds its
+ * connection closed is sent again at once on a new one, which resumes the
+ * session; no send fails. */
+START_TEST(test_https_server_closed_idle_connection) {
+        const char *args[] = {"--cert", P("server.pem"), "--key", P("server.key"),
+                              "--idle-timeout", "0.2", NULL};
+        fg_test_tlsd_t *t = fg_test_tlsd_start(args);
+        fg_config_t cfg = tls_cfg("localhost", t->port);
+        fg_sink_t *sink = sink_new(&cfg);
+        fg_sink_conn_t *c = conn_open(sink);
+
+        for (int i = 0; i < 3; i++) {
+                expect_ok(c, "idle", (size_t)i * 10, 10);
+                wait_events(t, "closed", (size_t)i + 1); /* the server gave up on it */
+        }
+        expect_ok(c, "idle", 30, 10);
+        expect_ids(t, "idle", 40);
+        ck_assert_uint_eq(fg_test_tlsd_count(t, "conn", NULL, 0), 4);
+        ck_assert_uint_eq(fg_test_tlsd_count(t, "conn", "resumed", 1), 3);
+        ck_assert_uint_eq(stats_of(sink).tls_errors, 0);
+        fg_sink_close(c);
+        fg_sink_destroy(sink);
+        fg_test_tlsd_stop(t);
+}
+END_TEST
+
 /* What the sink would send without compression, for comparison. */
 static char *ndjson_of(const char *prefix, size_t first, size_t n, size_t size) {
         evset_t *es = evset_new(prefix, first, n, size);
@@ -1116,6 +1143,7 @@ static Suite *https_suite(void) {
         tcase_add_test(sink, test_https_min_version);
         tcase_add_test(sink, test_https_insecure_skip_verify);
         tcase_add_test(sink, test_https_session_resumption);
+        tcase_add_test(sink, test_https_server_closed_idle_connection);
         tcase_add_test(sink, test_https_gzip_roundtrip);
         tcase_add_test(sink, test_https_token_file_read_again_on_401);
         tcase_add_test(sink, test_https_basic_auth);

@@ -18,6 +18,7 @@ it listens, serves until SIGTERM or SIGINT, then prints
   --bearer-file F       accept "Bearer <t>" for each line t of F (read per request)
   --basic USER:PASS     accept this basic authentication
   --close               answer with Connection: close (every request reconnects)
+  --idle-timeout S      close a kept-alive connection idle for S seconds, silently
   --bodies F            append the (decoded) body of every 2xx answer to F
   --events F            append one JSON line per connection, handshake failure,
                         request and reload to F
@@ -142,7 +143,8 @@ class Server(ThreadingMixIn, HTTPServer):
                               "peer_cn": cn})
         else:
             event(self.args, {"kind": "conn", "conn": conn_id, "tls": False})
-        handler = type("H", (Handler,), {"server_conn_id": conn_id})
+        handler = type("H", (Handler,), {"server_conn_id": conn_id,
+                                         "timeout": self.args.idle_timeout})
         try:
             handler(request, client_address, self)
         except (ssl.SSLError, OSError):
@@ -152,6 +154,7 @@ class Server(ThreadingMixIn, HTTPServer):
                 request.close()
             except OSError:
                 pass
+            event(self.args, {"kind": "closed", "conn": conn_id})
 
 
 def main():
@@ -165,6 +168,7 @@ def main():
     p.add_argument("--bearer-file")
     p.add_argument("--basic")
     p.add_argument("--close", action="store_true")
+    p.add_argument("--idle-timeout", type=float)
     p.add_argument("--bodies")
     p.add_argument("--events")
     p.add_argument("--quiet", action="store_true")
