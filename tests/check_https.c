@@ -639,13 +639,15 @@ static void write_file(const char *path, const char *text) {
         ck_assert_int_eq(fclose(fp), 0);
 }
 
-/* A 401 makes the sink read its token file again; a new token is tried
- * once at once, an unchanged one is a REJECT (dead-lettered). */
-START_TEST(test_https_token_file_read_again_on_401) {
+/* A 401 (loop 0) or 403 (loop 1) makes the sink read its token file
+ * again; a new token is tried once at once, an unchanged one is a REJECT
+ * (dead-lettered). */
+START_TEST(test_https_token_file_read_again_on_refusal) {
+        const int refused = _i ? 403 : 401;
         char *dir = fg_test_tmpdir(), *mine = fg_test_path(dir, "token"),
-             *theirs = fg_test_path(dir, "accepted");
+             *theirs = fg_test_path(dir, "accepted"), status[8], line[64];
         const char *args[] = {"--cert", P("server.pem"), "--key", P("server.key"),
-                              "--bearer-file", theirs, NULL};
+                              "--bearer-file", theirs, "--refuse-status", status, NULL};
         fg_test_tlsd_t *t;
         fg_config_t cfg;
         fg_sink_t *sink;
@@ -653,6 +655,8 @@ START_TEST(test_https_token_file_read_again_on_401) {
         fg_sink_result_t r;
         char why[512];
 
+        snprintf(status, sizeof(status), "%d", refused);
+        snprintf(line, sizeof(line), "HTTP %d %s", refused, _i ? "Forbidden" : "Unauthorized");
         write_file(mine, "tok-one\n");
         write_file(theirs, "tok-one\n");
         t = fg_test_tlsd_start(args);
@@ -665,15 +669,15 @@ START_TEST(test_https_token_file_read_again_on_401) {
         write_file(theirs, "tok-two\n"); /* rotated at the server only */
         r = send_events(c, "tok", 10, 10, why, sizeof(why));
         ck_assert_int_eq(r.status, FG_SINK_REJECT);
-        ck_assert_str_eq(why, "HTTP 401 Unauthorized");
-        ck_assert_uint_eq(fg_test_tlsd_count(t, "request", "status", 401), 1);
+        ck_assert_str_eq(why, line);
+        ck_assert_uint_eq(fg_test_tlsd_count(t, "request", "status", refused), 1);
 
         write_file(mine, "  tok-two \n"); /* and now ours: surrounding blanks do not count */
         expect_ok(c, "tok", 10, 10);
-        ck_assert_uint_eq(fg_test_tlsd_count(t, "request", "status", 401), 2);
+        ck_assert_uint_eq(fg_test_tlsd_count(t, "request", "status", refused), 2);
         ck_assert_uint_eq(fg_test_tlsd_count(t, "request", "status", 200), 2);
-        expect_ok(c, "tok", 20, 10); /* no more 401s: the new token is kept */
-        ck_assert_uint_eq(fg_test_tlsd_count(t, "request", "status", 401), 2);
+        expect_ok(c, "tok", 20, 10); /* no more refusals: the new token is kept */
+        ck_assert_uint_eq(fg_test_tlsd_count(t, "request", "status", refused), 2);
         expect_ids(t, "tok", 30);
         fg_sink_close(c);
         fg_sink_destroy(sink);
@@ -730,8 +734,10 @@ typedef struct drun {
 } drun_t;
 
 /* Produces COUNT events "<prefix>-<seq>" and starts the daemon on them
- * with @p sink_extra (YAML lines inside sink:) and @p url. */
-static void drun_start(drun_t *r, const char *prefix, const char *url, const char *sink_extra) {
+ * with @p url, @p sink_extra (YAML lines inside sink:) and @p top_extra
+ * (top-level sections). */
+static void drun_start(drun_t *r, const char *prefix, const char *url, const char *sink_extra,
+                       const char *top_extra) {
         static int groups;
         const char *args[4];
 
@@ -749,8 +755,8 @@ static void drun_start(drun_t *r, const char *prefix, const char *url, const cha
             "sink:\n  type: http\n  url: \"%s\"\n  format: ndjson\n  batch: {max_messages: 100}\n"
             "  retry: {initial_backoff: 50ms, max_backoff: 500ms, max_attempts: 0}\n%s"
             "breaker:\n  min_calls: 5\n  open_duration: 300ms\n  open_max: 1s\n"
-            "metrics:\n  listen: \"127.0.0.1:0\"\n",
-            r->bs, r->group, url, sink_extra);
+            "metrics:\n  listen: \"127.0.0.1:0\"\n%s",
+            r->bs, r->group, url, sink_extra, top_extra);
         args[0] = "run", args[1] = "-c", args[2] = r->cfg, args[3] = NULL;
         r->d = fg_test_spawn(r->log, args);
         r->admin = fg_test_admin_port(r->log, 30000);
@@ -864,7 +870,7 @@ START_TEST(test_https_daemon_wrong_ca_fixed_by_sighup) {
         fg_test_copy_file(P("other-ca.pem"), ca);
         snprintf(url, sizeof(url), "https://localhost:%d/ingest", t->port);
         snprintf(extra, sizeof(extra), "  tls:\n    ca_file: %s\n", ca);
-        drun_start(&r, "ca", url, extra);
+        drun_start(&r, "ca", url, extra, "");
         expect_refused(&r, t, "TLS handshake with");
         ck_assert(fg_test_file_contains(r.log, "unable to get local issuer certificate"));
         /* The rate limit: many failures, few TLS lines. */
@@ -905,7 +911,7 @@ START_TEST(test_https_daemon_server_cert_fixed) {
         t = fg_test_tlsd_start(args);
         snprintf(url, sizeof(url), "https://localhost:%d/ingest", t->port);
         snprintf(extra, sizeof(extra), "  tls:\n    ca_file: %s\n", P("ca.pem"));
-        drun_start(&r, "srv", url, extra);
+        drun_start(&r, "srv", url, extra, "");
         expect_refused(&r, t, "TLS handshake with");
         ck_assert(fg_test_file_contains(r.log, cases[_i].reason));
 
@@ -937,7 +943,7 @@ START_TEST(test_https_daemon_client_cert_rotated_by_sighup) {
         snprintf(extra, sizeof(extra),
                  "  tls:\n    ca_file: %s\n    cert_file: %s\n    key_file: %s\n", P("ca.pem"),
                  cert, key);
-        drun_start(&r, "cli", url, extra);
+        drun_start(&r, "cli", url, extra, "");
         ck_assert(fg_test_wait_file_contains(r.log, "cli-cur.pem has expired", 10000));
         expect_refused(&r, t, "TLS connection with");
         ck_assert(fg_test_file_contains(r.log, "alert certificate expired") ||
@@ -978,7 +984,7 @@ START_TEST(test_https_daemon_bearer_rotated_by_sighup) {
         snprintf(extra, sizeof(extra),
                  "  tls:\n    ca_file: %s\n  auth:\n    bearer_token_file: %s\n", P("ca.pem"),
                  mine);
-        drun_start(&r, "bear", url, extra);
+        drun_start(&r, "bear", url, extra, "");
         wait_all_ids(t, "bear");
 
         write_file(mine, "tok-second-0815\n");
@@ -1040,7 +1046,8 @@ START_TEST(test_https_daemon_no_credentials_anywhere) {
                                     : "  tls: {ca_file: %s}\n  auth:\n    bearer_token: "
                                       "tok-SECRET-a1b2\n",
                          P("ca.pem"));
-                drun_start(&r, round == 0 ? "cred" : "refused", url, extra);
+                drun_start(&r, round == 0 ? "cred" : "refused", url, extra,
+                           "log: {level: debug}\n");
                 if (round == 0) {
                         ck_assert(fg_test_file_contains(r.log, "TLS verification is off"));
                         wait_all_ids(t, "cred");
@@ -1145,7 +1152,7 @@ static Suite *https_suite(void) {
         tcase_add_test(sink, test_https_session_resumption);
         tcase_add_test(sink, test_https_server_closed_idle_connection);
         tcase_add_test(sink, test_https_gzip_roundtrip);
-        tcase_add_test(sink, test_https_token_file_read_again_on_401);
+        tcase_add_loop_test(sink, test_https_token_file_read_again_on_refusal, 0, 2);
         tcase_add_test(sink, test_https_basic_auth);
         suite_add_tcase(s, sink);
 

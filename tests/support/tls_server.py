@@ -3,8 +3,9 @@
 built on Python's ssl module (OpenSSL underneath) and http.server -- a TLS
 stack floodgate does not implement itself.
 
-It answers POSTs (HTTP/1.1, keep-alive) with an empty 200, or 401 when
---bearer-file/--basic is set and the Authorization header does not match.
+It answers POSTs (HTTP/1.1, keep-alive) with an empty 200, or 401 (or
+--refuse-status) when --bearer-file/--basic is set and the Authorization
+header does not match.
 Bodies sent with Content-Encoding: gzip are decoded. It prints
 "PORT=<tls port>" (and "PLAIN_PORT=<port>" with --also-plain) on stdout once
 it listens, serves until SIGTERM or SIGINT, then prints
@@ -17,6 +18,7 @@ it listens, serves until SIGTERM or SIGINT, then prints
   --also-plain          plus a plain HTTP listener (PLAIN_PORT), same handler
   --bearer-file F       accept "Bearer <t>" for each line t of F (read per request)
   --basic USER:PASS     accept this basic authentication
+  --refuse-status N     what refused credentials get (default 401)
   --close               answer with Connection: close (every request reconnects)
   --idle-timeout S      close a kept-alive connection idle for S seconds, silently
   --bodies F            append the (decoded) body of every 2xx answer to F
@@ -88,7 +90,7 @@ class Handler(BaseHTTPRequestHandler):
         encoding = self.headers.get("Content-Encoding")
         body = gzip.decompress(raw) if encoding == "gzip" else raw
         auth = self.headers.get("Authorization")
-        status = 200 if self.allowed(auth) else 401
+        status = 200 if self.allowed(auth) else args.refuse_status
         count("requests")
         if status == 200:
             count("lines", body.count(b"\n"))
@@ -167,6 +169,7 @@ def main():
     p.add_argument("--also-plain", action="store_true")
     p.add_argument("--bearer-file")
     p.add_argument("--basic")
+    p.add_argument("--refuse-status", type=int, default=401)
     p.add_argument("--close", action="store_true")
     p.add_argument("--idle-timeout", type=float)
     p.add_argument("--bodies")
