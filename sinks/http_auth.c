@@ -72,7 +72,8 @@ static int read_token(const char *path, char **out, char *msg, size_t msg_size) 
         size_t len = 0, start = 0;
         struct stat st;
         ssize_t n;
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        /* Non-blocking: opening a FIFO would otherwise wait for a writer. */
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 
         if (fd < 0) {
                 snprintf(msg, msg_size, "cannot read: %s", strerror(errno));

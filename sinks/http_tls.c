@@ -25,7 +25,8 @@
 #include "common/clock.h"
 #include "common/log.h"
 
-/* A trust, certificate or key file larger than this is not one. */
+/* A trust, certificate or key file larger than this is not one (Debian's
+ * whole system bundle is about 200 KiB). */
 #define TLS_FILE_MAX (16 * 1024 * 1024)
 #define FAILURE_LOG_EVERY_NS (10 * FG_NS_PER_S)
 
@@ -66,74 +67,120 @@ static const char *ossl_reason(void) {
 /* Encrypted keys fail to load rather than prompt on a terminal. */
 static int no_passphrase(char *buf, int size, int rwflag, void *u) { return 0; }
 
-/* 0 when @p path is a regular file of sane size we may read. */
-static int readable(const char *path, char *msg, size_t msg_size) {
+/* The whole of @p path, read once and bounded, as a memory BIO (NULL with
+ * the reason): the parsers below never open the file themselves, so a
+ * FIFO, a device or a file that grows cannot stall or flood them. */
+static BIO *read_file(const char *path, char *msg, size_t msg_size) {
         struct stat st;
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        BIO *bio = NULL;
+        char *buf = NULL;
+        size_t len = 0;
+        ssize_t n;
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 
         if (fd < 0) {
                 snprintf(msg, msg_size, "cannot read: %s", strerror(errno));
-                return -1;
+                return NULL;
         }
-        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
                 snprintf(msg, msg_size, "not a regular file");
-        else if (st.st_size > TLS_FILE_MAX)
+                goto out;
+        }
+        if (!(buf = malloc(TLS_FILE_MAX + 1))) {
+                snprintf(msg, msg_size, "out of memory");
+                goto out;
+        }
+        while (len <= TLS_FILE_MAX && (n = read(fd, buf + len, TLS_FILE_MAX + 1 - len)) != 0) {
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        snprintf(msg, msg_size, "cannot read: %s", strerror(errno));
+                        goto out;
+                }
+                len += (size_t)n;
+        }
+        if (len > TLS_FILE_MAX) {
                 snprintf(msg, msg_size, "larger than %d MiB", TLS_FILE_MAX >> 20);
-        else
-                msg[0] = '\0';
+                goto out;
+        }
+        /* A copy: BIO_new_mem_buf would only borrow buf. */
+        bio = BIO_new(BIO_s_mem());
+        if (!bio || BIO_write(bio, buf, (int)len) != (int)len) {
+                BIO_free(bio);
+                bio = NULL;
+                snprintf(msg, msg_size, "out of memory");
+        }
+out:
+        free(buf);
         close(fd);
-        return msg[0] ? -1 : 0;
+        return bio;
 }
 
 static int load_ca(SSL_CTX *ctx, const char *path, char *msg, size_t msg_size) {
-        STACK_OF(X509_INFO) *infos = NULL;
-        BIO *bio;
-        int certs = 0;
+        X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+        STACK_OF(X509_INFO) *infos;
+        BIO *bio = read_file(path, msg, msg_size);
+        int certs = 0, rc = 0;
 
-        if (readable(path, msg, msg_size))
+        if (!bio)
                 return -1;
-        bio = BIO_new_file(path, "r");
-        if (bio)
-                infos = PEM_X509_INFO_read_bio(bio, NULL, no_passphrase, NULL);
-        for (int i = 0; infos && i < sk_X509_INFO_num(infos); i++)
-                certs += sk_X509_INFO_value(infos, i)->x509 != NULL;
+        infos = PEM_X509_INFO_read_bio(bio, NULL, no_passphrase, NULL);
+        for (int i = 0; infos && i < sk_X509_INFO_num(infos); i++) {
+                X509 *x = sk_X509_INFO_value(infos, i)->x509;
+
+                if (x && X509_STORE_add_cert(store, x) != 1) {
+                        snprintf(msg, msg_size, "cannot load it: %s", ossl_reason());
+                        rc = -1;
+                        break;
+                }
+                certs += x != NULL;
+        }
         sk_X509_INFO_pop_free(infos, X509_INFO_free);
         BIO_free(bio);
         ERR_clear_error();
-        if (!certs) {
+        if (rc == 0 && !certs) {
                 snprintf(msg, msg_size, "no PEM certificate in it");
-                return -1;
+                rc = -1;
         }
-        if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1) {
-                snprintf(msg, msg_size, "cannot load it: %s", ossl_reason());
-                return -1;
-        }
-        return 0;
+        return rc;
 }
 
+/* The certificate and the chain after it, as
+ * SSL_CTX_use_certificate_chain_file reads them. */
 static int load_cert(SSL_CTX *ctx, const char *path, char *msg, size_t msg_size) {
-        if (readable(path, msg, msg_size))
+        BIO *bio = read_file(path, msg, msg_size);
+        X509 *x = bio ? PEM_read_bio_X509_AUX(bio, NULL, no_passphrase, NULL) : NULL;
+        int rc = -1;
+
+        if (!bio)
                 return -1;
-        if (SSL_CTX_use_certificate_chain_file(ctx, path) != 1) {
-                ERR_clear_error();
+        if (!x || SSL_CTX_use_certificate(ctx, x) != 1) {
                 snprintf(msg, msg_size, "no PEM certificate in it");
-                return -1;
+                goto out;
         }
-        return 0;
+        SSL_CTX_clear_chain_certs(ctx);
+        for (X509 *ca; (ca = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL;)
+                if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+                        X509_free(ca);
+                        snprintf(msg, msg_size, "cannot load its chain: %s", ossl_reason());
+                        goto out;
+                }
+        rc = 0;
+out:
+        X509_free(x); /* SSL_CTX_use_certificate took its own reference */
+        BIO_free(bio);
+        ERR_clear_error(); /* the loop ends on "no start line" */
+        return rc;
 }
 
 /* After load_cert: the key, and that it belongs to the certificate. */
 static int load_key(SSL_CTX *ctx, const char *path, char *msg, size_t msg_size) {
-        BIO *bio;
-        EVP_PKEY *key = NULL;
+        BIO *bio = read_file(path, msg, msg_size);
+        EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
         int rc = -1;
 
-        if (readable(path, msg, msg_size))
+        if (!bio)
                 return -1;
-        bio = BIO_new_file(path, "r");
-        if (bio)
-                key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
-        BIO_free(bio);
         if (!key)
                 snprintf(msg, msg_size, "no usable PEM private key in it (encrypted keys are not "
                                         "supported)");
@@ -142,6 +189,7 @@ static int load_key(SSL_CTX *ctx, const char *path, char *msg, size_t msg_size) 
         else
                 rc = 0;
         EVP_PKEY_free(key);
+        BIO_free(bio);
         ERR_clear_error();
         return rc;
 }
