@@ -37,9 +37,11 @@
  * classification of what came back) is sink_http_request.c.
  *
  * Threading: create/destroy/reopen on the main thread; open/send/close on
- * one worker per connection. The shared state is immutable after create; each
- * event_base, evdns_base and evhttp_connection is used by its worker only
- * (the base is created without a lock).
+ * one worker per connection. The shared state is immutable after create
+ * (but for the TLS context and the token, which reopen replaces under their
+ * own locks: http_tls.h, http_auth.h); each event_base, evdns_base and
+ * evhttp_connection is used by its worker only (the base is created without
+ * a lock).
  * Ownership: the connection owns its libevent objects, its body buffer and
  * the reasons of its last send (valid until its next send).
  */
@@ -201,7 +203,7 @@ static bool parse_url(http_shared_t *sh, const char *text, bool *https, char *er
                      url.query ? url.query : "");
         if (n >= 0)
                 n = port == dflt ? asprintf(&sh->host_hdr, "%s", url.host_text)
-                                              : asprintf(&sh->host_hdr, "%s:%d", url.host_text, port);
+                                 : asprintf(&sh->host_hdr, "%s:%d", url.host_text, port);
         if (n >= 0)
                 n = asprintf(&sh->addr, "%s:%d", url.host_text, port);
         if (n < 0) {
