@@ -258,6 +258,21 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess) {
         return 0; /* OpenSSL keeps its own reference to sess */
 }
 
+/* OpenSSL computes a certificate's extension cache (key identifiers,
+ * purposes) on first use, under the certificate's lock but read outside it
+ * elsewhere: workers verifying at once against the same CA certificates
+ * race on it (ThreadSanitizer shows it). Computing it here, before any
+ * worker sees the context, leaves them only reading. */
+static void warm_store(SSL_CTX *ctx) {
+        STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+
+        for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+                X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+                if (x)
+                        (void)X509_check_purpose(x, -1, 0);
+        }
+}
+
 static SSL_CTX *build_ctx(const fg_http_tls_t *tls, char *errstr, size_t errstr_size) {
         SSL_CTX *ctx = scratch_ctx(errstr, errstr_size);
         char why[256];
@@ -293,6 +308,7 @@ static SSL_CTX *build_ctx(const fg_http_tls_t *tls, char *errstr, size_t errstr_
                 SSL_CTX_free(ctx);
                 return NULL;
         }
+        warm_store(ctx);
         mine = tls->cert_file ? SSL_CTX_get0_certificate(ctx) : NULL;
         if (mine && X509_cmp_current_time(X509_get0_notAfter(mine)) < 0)
                 fg_warn("http sink: sink.tls.cert_file %s has expired: servers that check client "
