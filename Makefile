@@ -19,7 +19,9 @@
 #                     (debootstrap, cached in $(BUILD)/systemd-test) with systemd-nspawn,
 #                     installs floodgate into it and checks both units against the
 #                     manager (tests/systemd/systemd-test.sh); as root
-#   make bench        the pipeline benchmark report
+#   make bench        the pipeline benchmark report, then the HTTPS one
+#   make bench-https  HTTPS vs HTTP CPU per event into the http sink (tests/bench/https.sh;
+#                     HTTPS_COUNT events, default 500000, ROUNDS rounds, default 5)
 #   make bench-burst  the viral-burst benchmark (tests/bench/burst.sh, ~25 min;
 #                     BURST_SCALE=0.25 for 5 s phases): CSVs in build/bench-burst,
 #                     plots and summary in docs/bench; installs gnuplot-nox (as root)
@@ -42,16 +44,19 @@ BUILD   ?= build
 SAN     ?=
 WERROR  ?=
 CC      ?= cc
-PKGS    := libevent libevent_pthreads rdkafka jansson yaml-0.1
+PKGS    := libevent libevent_pthreads libevent_openssl openssl zlib rdkafka jansson yaml-0.1
 TESTPKG := check
 
 # The Debian packages behind PKGS/TESTPKG, for `make deps`.
-APT_PKGS := gcc make pkg-config libevent-dev librdkafka-dev libjansson-dev \
-            libyaml-dev check prometheus systemd groff-base man-db strace
+APT_PKGS := gcc make pkg-config libevent-dev libssl-dev zlib1g-dev librdkafka-dev \
+            libjansson-dev libyaml-dev check prometheus systemd groff-base man-db strace \
+            openssl python3
 # Commands the tests run (promtool comes with Debian's prometheus package;
 # systemd-analyze with systemd; groff and man check the manual pages; strace
-# traces the daemon's system calls against the unit's filters).
-DEP_CMDS := promtool systemd-analyze groff man strace
+# traces the daemon's system calls against the unit's filters; openssl makes
+# the throwaway CA and certificates of the TLS tests, and python3's ssl
+# module is the HTTPS server they talk to).
+DEP_CMDS := promtool systemd-analyze groff man strace openssl python3
 
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
         -Wmissing-prototypes -Wvla -Wno-unused-parameter
@@ -123,7 +128,7 @@ FUZZ_MERGE   ?=
 # libclang_rt.fuzzer-x86_64.a (the unversioned libclang-rt-dev depends on it).
 FUZZ_APT_PKGS := clang libclang-rt-14-dev
 
-.PHONY: all deps check test run asan tsan bench bench-burst bench-deps clean fuzz fuzz-deps \
+.PHONY: all deps check test run asan tsan bench bench-https bench-burst bench-deps clean fuzz fuzz-deps \
         fuzz-build fuzz-run
 all: $(BIN) $(PLUGINS)
 
@@ -259,6 +264,11 @@ bench: deps
 	@$(MAKE) --no-print-directory OPT=-O2 $(BIN) $(BENCH_BINS)
 	@$(MAKE) --no-print-directory OPT=-O2 BUILD=build/nometrics CPPFLAGS=-DFG_METRICS_OFF build/nometrics/floodgate
 	tests/bench/pipeline.sh $(BUILD) build/nometrics
+	tests/bench/https.sh $(BUILD)
+
+bench-https: deps
+	@$(MAKE) --no-print-directory OPT=-O2 $(BIN)
+	tests/bench/https.sh $(BUILD)
 
 # The burst benchmark samples /stats (tests/bench/stats_sampler) and plots
 # with gnuplot.

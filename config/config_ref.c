@@ -228,6 +228,24 @@ static const char *component(const char *name, size_t k, char *buf, size_t size)
         return buf;
 }
 
+/* Required values, strings without a default and lists that must not be
+ * empty when given are shown commented out. */
+static bool shows_no_value(const fg_opt_t *opt) {
+        return (opt->flags & FG_OPT_F_REQUIRED) || (opt->type == FG_OPT_STRING && !opt->def_str) ||
+               (opt->type == FG_OPT_STRLIST && (opt->flags & FG_OPT_F_NONEMPTY));
+}
+
+/* Whether any option under the first @p len bytes of @p name (a section
+ * path) shows a value: a section without one is written commented out,
+ * since an empty mapping is not a valid section. */
+static bool section_shows_values(const char *name, size_t len) {
+        for (size_t i = 0; i < fg_config_nopts; i++)
+                if (!strncmp(fg_config_opts[i].name, name, len) &&
+                    fg_config_opts[i].name[len] == '.' && !shows_no_value(&fg_config_opts[i]))
+                        return true;
+        return false;
+}
+
 /* Any thread. */
 void fg_config_print_reference(FILE *fp) {
         fg_config_t defaults = {0};
@@ -249,11 +267,7 @@ void fg_config_print_reference(FILE *fp) {
         for (size_t i = 0; i < fg_config_nopts; i++) {
                 const fg_opt_t *opt = &fg_config_opts[i];
                 size_t depth = count_dots(opt->name), shared = common_depth(open_path, opt->name);
-                /* Required values, strings without a default and lists that
-                 * must not be empty when given are shown commented out. */
-                bool no_default = (opt->flags & FG_OPT_F_REQUIRED) ||
-                                  (opt->type == FG_OPT_STRING && !opt->def_str) ||
-                                  (opt->type == FG_OPT_STRLIST && (opt->flags & FG_OPT_F_NONEMPTY));
+                bool no_default = shows_no_value(opt);
                 char comp[128], desc[256], value[512];
                 const char *cpfx;
                 int ind;
@@ -269,9 +283,16 @@ void fg_config_print_reference(FILE *fp) {
                 if (shared == 0)
                         fputc('\n', fp);
                 /* Open the sections this option needs beyond the shared ones. */
-                for (size_t k = shared; k < depth; k++)
-                        fprintf(fp, "%s%*s%s:\n", cpfx, (int)(2 * k), "",
-                                component(opt->name, k, comp, sizeof(comp)));
+                for (size_t k = shared; k < depth; k++) {
+                        const char *end = opt->name;
+                        for (size_t d = 0; d <= k; d++)
+                                end = strchr(end, '.') + 1;
+                        fprintf(fp, "%s%*s%s:\n",
+                                section_shows_values(opt->name, (size_t)(end - 1 - opt->name))
+                                    ? cpfx
+                                    : "# ",
+                                (int)(2 * k), "", component(opt->name, k, comp, sizeof(comp)));
+                }
                 ind = (int)(2 * depth);
                 fprintf(fp, "%s%*s# %s (%s): %s\n", opt->type == FG_OPT_SECTION ? "" : cpfx, ind,
                         "", opt->name, describe_opt(opt, desc, sizeof(desc)), opt->help);

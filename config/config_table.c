@@ -18,10 +18,13 @@
 #include "common/log.h"
 #include "common/redact.h"
 #include "kafka/kconf.h"
+#include "sinks/http_auth.h"
+#include "sinks/http_tls.h"
 
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define NS_MS  FG_NS_PER_MS
 #define NS_S   FG_NS_PER_S
@@ -73,6 +76,8 @@ _Static_assert(sizeof(fg_on_invalid_t) == sizeof(int), "enum fields are int-size
 _Static_assert(sizeof(fg_http_format_t) == sizeof(int), "enum fields are int-sized");
 _Static_assert(sizeof(fg_brk_window_t) == sizeof(int), "enum fields are int-sized");
 _Static_assert(sizeof(fg_brk_when_open_t) == sizeof(int), "enum fields are int-sized");
+_Static_assert(sizeof(fg_tls_version_t) == sizeof(int), "enum fields are int-sized");
+_Static_assert(sizeof(fg_http_compression_t) == sizeof(int), "enum fields are int-sized");
 
 static const fg_opt_enum_t workers_modes[] = {
     {"fixed", FG_WORKERS_FIXED},
@@ -119,6 +124,18 @@ static const fg_opt_enum_t http_formats[] = {
     {"json", FG_HTTP_JSON},
     {"json_array", FG_HTTP_JSON_ARRAY},
     {"ndjson", FG_HTTP_NDJSON},
+    {NULL, 0},
+};
+
+static const fg_opt_enum_t tls_versions[] = {
+    {"1.2", FG_TLS_1_2},
+    {"1.3", FG_TLS_1_3},
+    {NULL, 0},
+};
+
+static const fg_opt_enum_t compressions[] = {
+    {"none", FG_HTTP_COMPRESS_NONE},
+    {"gzip", FG_HTTP_COMPRESS_GZIP},
     {NULL, 0},
 };
 
@@ -238,13 +255,26 @@ const fg_opt_t fg_config_opts[] = {
     O_STRING("sink.path", sink.path, NULL, NONEMPTY, "output file of the file sink (appended to)"),
     O_BOOL("sink.fsync", sink.fsync, false, 0, "file sink: fsync before a batch counts as delivered"),
     O_INT("sink.file_mode", sink.file_mode, 0640, 0, 0777, FG_OPT_F_OCTAL, "file sink: permissions of the file when the sink creates it (octal; not narrowed by the umask)"),
-    O_STRING("sink.url", sink.url, NULL, NONEMPTY, "http sink: http://host[:port]/path events are POSTed to"),
+    O_STRING("sink.url", sink.url, NULL, NONEMPTY, "http sink: http[s]://host[:port]/path events are POSTed to"),
     O_STRMAP("sink.headers", sink.headers, NULL, 0, "http sink: extra request headers (values may use ${ENV})"),
     O_ENUM("sink.format", sink.format, FG_HTTP_JSON, http_formats, 0, "http sink: json (one event per request), json_array or ndjson (batches)"),
+    O_STRING("sink.tls.ca_file", sink.tls.ca_file, NULL, NONEMPTY, "https: PEM file of the CA certificates to trust (default: the system's bundle); read again on SIGHUP"),
+    O_STRING("sink.tls.cert_file", sink.tls.cert_file, NULL, NONEMPTY, "https: PEM client certificate (chain) for mutual TLS, with key_file; read again on SIGHUP"),
+    O_STRING("sink.tls.key_file", sink.tls.key_file, NULL, NONEMPTY, "https: unencrypted PEM private key of cert_file; read again on SIGHUP"),
+    O_STRING("sink.tls.server_name", sink.tls.server_name, NULL, NONEMPTY, "https: name sent in SNI and verified against the certificate (default: the URL's host)"),
+    O_BOOL("sink.tls.verify", sink.tls.verify, true, 0, "https: verify the server's certificate chain and name; false needs insecure_skip_verify: true"),
+    O_BOOL("sink.tls.insecure_skip_verify", sink.tls.insecure_skip_verify, false, 0, "https: the consent verify: false needs (a warning is logged at every start)"),
+    O_ENUM("sink.tls.min_version", sink.tls.min_version, FG_TLS_1_2, tls_versions, 0, "https: oldest TLS version accepted: 1.2 or 1.3"),
+    O_STRING("sink.auth.basic.user", sink.auth.basic_user, NULL, NONEMPTY, "http sink: HTTP basic authentication user (with password)"),
+    O_STRING("sink.auth.basic.password", sink.auth.basic_password, NULL, 0, "http sink: the basic password (use ${ENV}); never logged"),
+    O_STRING("sink.auth.bearer_token", sink.auth.bearer_token, NULL, NONEMPTY, "http sink: Authorization: Bearer token (use ${ENV}); never logged"),
+    O_STRING("sink.auth.bearer_token_file", sink.auth.bearer_token_file, NULL, NONEMPTY, "http sink: file holding the bearer token; read again on SIGHUP and on a 401 or 403"),
+    O_ENUM("sink.compression", sink.compression, FG_HTTP_COMPRESS_NONE, compressions, 0, "http sink: request bodies as they are (none) or gzip (Content-Encoding: gzip)"),
+    O_INT("sink.compression_level", sink.compression_level, 6, 1, 9, 0, "gzip level: 1 (fastest) to 9 (smallest)"),
     O_INT("sink.batch.max_messages", sink.batch_max_messages, 500, 1, 100000, 0, "http batches: at most this many events"),
     O_SIZE("sink.batch.max_bytes", sink.batch_max_bytes, MIB, KIB, 64 * MIB, 0, "http batches: at most this many bytes (a bigger single event goes alone)"),
     O_DURATION("sink.batch.max_wait", sink.batch_max_wait_ns, 0, 0, NS_MIN, 0, "how long a worker waits for more events to fill a batch; 0 = send what is there"),
-    O_DURATION("sink.connect_timeout", sink.connect_timeout_ns, 2 * NS_S, 10 * NS_MS, NS_MIN, 0, "http sink: connection timeout"),
+    O_DURATION("sink.connect_timeout", sink.connect_timeout_ns, 2 * NS_S, 10 * NS_MS, NS_MIN, 0, "http sink: time to connect: name lookup, TCP and, for https, the TLS handshake"),
     O_DURATION("sink.timeout", sink.timeout_ns, 10 * NS_S, 10 * NS_MS, 10 * NS_MIN, 0, "http request / kafka delivery timeout"),
     O_STRING("sink.topic", sink.topic, NULL, NONEMPTY, "kafka sink: topic to produce to"),
     O_STRING("sink.brokers", sink.brokers, NULL, NONEMPTY, "kafka sink: bootstrap brokers (default: kafka.brokers)"),
@@ -336,18 +366,162 @@ static int check_url(const fg_config_t *cfg, char *msg, size_t msg_size) {
 
         if (!cfg->sink.url)
                 return 0;
-        if (strncmp(cfg->sink.url, "http://", 7))
-                snprintf(msg, msg_size,
-                         "sink.url '%s': only http:// URLs are supported (terminate TLS in a "
-                         "local proxy)",
+        if (strncasecmp(cfg->sink.url, "http://", 7) && strncasecmp(cfg->sink.url, "https://", 8))
+                snprintf(msg, msg_size, "sink.url '%s': only http:// and https:// URLs are supported",
                          fg_config_quote(cfg->sink.url, strlen(cfg->sink.url), 60, qbuf,
                                          sizeof(qbuf)));
         else if (fg_redact_has_url_userinfo(cfg->sink.url))
                 snprintf(msg, msg_size,
-                         "sink.url '%s': credentials in the URL are not supported; set an "
-                         "Authorization header in sink.headers",
+                         "sink.url '%s': credentials in the URL are not supported; use sink.auth",
                          fg_config_quote(cfg->sink.url, strlen(cfg->sink.url), 60, qbuf,
                                          sizeof(qbuf)));
+        else
+                return 0;
+        return -1;
+}
+
+static bool is_https_sink(const fg_config_t *cfg) {
+        return cfg->sink.type == FG_SINK_HTTP && cfg->sink.url &&
+               !strncasecmp(cfg->sink.url, "https://", 8);
+}
+
+static bool has_header(const fg_config_t *cfg, const char *name) {
+        for (size_t i = 0; i < cfg->sink.headers.n; i++)
+                if (!strcasecmp(cfg->sink.headers.keys[i], name))
+                        return true;
+        return false;
+}
+
+static int check_tls_scheme(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        const fg_tls_cfg_t *t = &cfg->sink.tls;
+
+        if (is_https_sink(cfg) || (!t->ca_file && !t->cert_file && !t->key_file &&
+                                   !t->server_name && t->min_version == FG_TLS_1_2 &&
+                                   t->verify && !t->insecure_skip_verify))
+                return 0;
+        snprintf(msg, msg_size, "sink.tls applies to an http sink with an https:// sink.url");
+        return -1;
+}
+
+static int check_tls_verify(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        const fg_tls_cfg_t *t = &cfg->sink.tls;
+
+        if (!t->verify && !t->insecure_skip_verify)
+                snprintf(msg, msg_size, "sink.tls.verify: false needs sink.tls.insecure_skip_verify: "
+                                        "true (the server's certificate and name would go unchecked)");
+        else if (t->verify && t->insecure_skip_verify)
+                snprintf(msg, msg_size, "sink.tls.insecure_skip_verify: true goes with "
+                                        "sink.tls.verify: false (it is the consent to it)");
+        else
+                return 0;
+        return -1;
+}
+
+static int check_tls_pair(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        if (!cfg->sink.tls.cert_file == !cfg->sink.tls.key_file)
+                return 0;
+        snprintf(msg, msg_size, "sink.tls.cert_file and sink.tls.key_file go together");
+        return -1;
+}
+
+/* "<option> '<path>': <what is wrong>", or 0 when rc is 0. */
+static int file_problem(int rc, const char *opt, const char *path, const char *why, char *msg,
+                        size_t msg_size) {
+        char qbuf[128];
+
+        if (rc == 0)
+                return 0;
+        snprintf(msg, msg_size, "%s '%s': %s", opt,
+                 fg_config_quote(path, strlen(path), 60, qbuf, sizeof(qbuf)), why);
+        return -1;
+}
+
+/* The files are read now, so check-config catches what the daemon would
+ * refuse at start. */
+static int check_tls_ca(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        const char *path = cfg->sink.tls.ca_file;
+        char why[256];
+
+        return path ? file_problem(fg_http_tls_check_ca(path, why, sizeof(why)), "sink.tls.ca_file",
+                                   path, why, msg, msg_size)
+                    : 0;
+}
+
+static int check_tls_cert(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        const char *path = cfg->sink.tls.cert_file;
+        char why[256];
+
+        return path ? file_problem(fg_http_tls_check_cert(path, why, sizeof(why)),
+                                   "sink.tls.cert_file", path, why, msg, msg_size)
+                    : 0;
+}
+
+static int check_tls_key(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        const char *cert = cfg->sink.tls.cert_file, *key = cfg->sink.tls.key_file;
+        char why[256];
+
+        return cert && key ? file_problem(fg_http_tls_check_key(cert, key, why, sizeof(why)),
+                                          "sink.tls.key_file", key, why, msg, msg_size)
+                           : 0;
+}
+
+static int check_auth(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        const fg_http_auth_cfg_t *a = &cfg->sink.auth;
+        int kinds = (a->basic_user || a->basic_password) + (a->bearer_token != NULL) +
+                    (a->bearer_token_file != NULL);
+
+        if (!kinds)
+                return 0;
+        if (cfg->sink.type != FG_SINK_HTTP)
+                snprintf(msg, msg_size, "sink.auth applies to the http sink");
+        else if (kinds > 1)
+                snprintf(msg, msg_size,
+                         "sink.auth takes one of basic, bearer_token and bearer_token_file");
+        else if (!a->basic_user != !a->basic_password)
+                snprintf(msg, msg_size, "sink.auth.basic needs both user and password");
+        else if (has_header(cfg, "Authorization"))
+                snprintf(msg, msg_size,
+                         "sink.auth and an Authorization header in sink.headers: set one");
+        else
+                return 0;
+        return -1;
+}
+
+/* Credentials are described, never quoted. */
+static int check_auth_values(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        const fg_http_auth_cfg_t *a = &cfg->sink.auth;
+        const char *opt = NULL;
+        char why[160];
+
+        if (a->basic_user && fg_http_auth_check_user(a->basic_user, why, sizeof(why)))
+                opt = "sink.auth.basic.user";
+        else if (a->basic_password && fg_http_auth_check_password(a->basic_password, why, sizeof(why)))
+                opt = "sink.auth.basic.password";
+        else if (a->bearer_token && fg_http_auth_check_token(a->bearer_token, why, sizeof(why)))
+                opt = "sink.auth.bearer_token";
+        if (!opt)
+                return 0;
+        snprintf(msg, msg_size, "%s: %s", opt, why);
+        return -1;
+}
+
+static int check_token_file(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        const char *path = cfg->sink.auth.bearer_token_file;
+        char why[160];
+
+        return path ? file_problem(fg_http_auth_check_token_file(path, why, sizeof(why)),
+                                   "sink.auth.bearer_token_file", path, why, msg, msg_size)
+                    : 0;
+}
+
+static int check_compression(const fg_config_t *cfg, char *msg, size_t msg_size) {
+        if (cfg->sink.compression == FG_HTTP_COMPRESS_NONE)
+                return 0;
+        if (cfg->sink.type != FG_SINK_HTTP)
+                snprintf(msg, msg_size, "sink.compression applies to the http sink");
+        else if (has_header(cfg, "Content-Encoding"))
+                snprintf(msg, msg_size, "sink.compression: gzip sets Content-Encoding itself; "
+                                        "remove it from sink.headers");
         else
                 return 0;
         return -1;
@@ -470,6 +644,16 @@ const fg_config_check_t fg_config_checks[] = {
     {{"sink.type", "sink.path", NULL}, check_sink_path},
     {{"sink.type", "sink.url", "sink.topic", "sink.plugin.path", NULL}, check_sink_needs},
     {{"sink.url", NULL}, check_url},
+    {{"sink.tls.ca_file", "sink.tls.cert_file", "sink.tls.key_file", "sink.tls.server_name", "sink.url", NULL}, check_tls_scheme},
+    {{"sink.tls.verify", "sink.tls.insecure_skip_verify", NULL}, check_tls_verify},
+    {{"sink.tls.cert_file", "sink.tls.key_file", NULL}, check_tls_pair},
+    {{"sink.tls.ca_file", NULL}, check_tls_ca},
+    {{"sink.tls.cert_file", NULL}, check_tls_cert},
+    {{"sink.tls.key_file", "sink.tls.cert_file", NULL}, check_tls_key},
+    {{"sink.auth.basic.user", "sink.auth.basic.password", "sink.auth.bearer_token", "sink.auth.bearer_token_file", NULL}, check_auth},
+    {{"sink.auth.basic.user", "sink.auth.basic.password", "sink.auth.bearer_token", NULL}, check_auth_values},
+    {{"sink.auth.bearer_token_file", NULL}, check_token_file},
+    {{"sink.compression", NULL}, check_compression},
     {{"handler.filter.field", "handler.mode", "handler.filter.equals", NULL}, check_filter},
     {{"handler.mode", "handler.add_metadata", NULL}, check_shaping},
     {{"handler.filter.field", "handler.drop", "handler.keep", NULL}, check_paths},

@@ -46,6 +46,8 @@
  *               "consecutive_failures":N (failed calls in a row, CLOSED),
  *               "not_permitted":N, "transitions":{"open":N, ...},
  *               "open_remaining_ms":X},
+ *   "sink": {"tls_handshakes":N, "tls_resumed":N, "tls_errors":N} (zeros
+ *            unless the sink is https),
  *   "process": {"rss_bytes":N, "peak_rss_bytes":N, "cpu_seconds":X, "threads":N,
  *               "open_fds":N},
  *   "health": {"healthy":bool, "ready":bool, "reason":"..."}

@@ -116,6 +116,7 @@ fg_view_t *fg_view_collect(fg_daemon_t *d) {
         v->nlag = fg_ingest_lag(d->ingest, &v->lag, &v->lag_total, &v->lag_updated_ms);
         fg_brk_get_stats(d->brk, v->now_ns, &v->brk);
         v->breaker_enabled = d->cfg->breaker.enabled;
+        fg_sink_get_stats(d->sink, &v->sink);
 
         v->rss_kib = status_kib("VmRSS");
         v->peak_rss_kib = status_kib("VmHWM");
@@ -248,6 +249,16 @@ void fg_view_prometheus(const fg_view_t *v, fg_buf_t *b) {
         counter(b, "floodgate_admin_misdirected_requests_total",
                 "requests answered 421: Host not the listen address, loopback or allowed",
                 v->admin.misdirected);
+        fg_prom_header(b, "floodgate_sink_tls_handshakes_total", "counter",
+                       "TLS handshakes with an https sink, by whether they resumed a session");
+        fg_prom_sample(b, "floodgate_sink_tls_handshakes_total", "session=\"new\"",
+                       (double)v->sink.tls_handshakes);
+        fg_prom_sample(b, "floodgate_sink_tls_handshakes_total", "session=\"resumed\"",
+                       (double)v->sink.tls_resumed);
+        counter(b, "floodgate_sink_tls_errors_total",
+                "connections to an https sink that failed in TLS (handshake, certificate "
+                "verification, alerts); each is retried",
+                v->sink.tls_errors);
         gauge(b, "floodgate_workers", "worker threads", v->pool.running);
         gauge(b, "floodgate_workers_busy", "workers handling a batch", v->pool.busy);
         gauge(b, "floodgate_workers_target", "threads the pool is sizing itself to", v->pool.target);
@@ -395,6 +406,11 @@ json_t *fg_view_json(const fg_view_t *v) {
                       (json_int_t)v->admin.refused, "timeouts", (json_int_t)v->admin.timeouts,
                       "accept_errors", (json_int_t)v->admin.accept_errors, "misdirected",
                       (json_int_t)v->admin.misdirected));
+        json_object_set_new(root, "sink",
+                            json_pack("{s:I, s:I, s:I}", "tls_handshakes",
+                                      (json_int_t)v->sink.tls_handshakes, "tls_resumed",
+                                      (json_int_t)v->sink.tls_resumed, "tls_errors",
+                                      (json_int_t)v->sink.tls_errors));
         json_object_set_new(root, "process",
                             json_pack("{s:I, s:I, s:f, s:i, s:i}", "rss_bytes",
                                       (json_int_t)v->rss_kib * 1024, "peak_rss_bytes",

@@ -20,6 +20,7 @@
 #include "common/buf.h"
 #include "ingest/lag.h"
 #include "metrics/metrics.h"
+#include "sinks/sink.h"
 #include "workers/pool.h"
 
 struct fg_daemon;
@@ -56,6 +57,8 @@ typedef struct fg_view {
 
         fg_brk_stats_t brk;
         bool breaker_enabled;
+
+        fg_sink_stats_t sink;
 
         long rss_kib, peak_rss_kib;
         double cpu_seconds;             /* user + system since start */

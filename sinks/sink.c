@@ -119,3 +119,9 @@ const fg_retry_cfg_t *fg_sink_retry(const fg_sink_t *sink) {
 int64_t fg_sink_batch_wait_ns(const fg_sink_t *sink) {
         return sink->batch_wait_ns;
 }
+
+void fg_sink_get_stats(const fg_sink_t *sink, fg_sink_stats_t *out) {
+        *out = (fg_sink_stats_t){0};
+        if (sink->cls->stats)
+                sink->cls->stats(sink->shared, out);
+}

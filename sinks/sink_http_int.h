@@ -5,7 +5,8 @@
  * outcome). Not part of the public API.
  *
  * Threading: an http_shared_t is immutable after create and read by every
- * worker; an http_conn_t and everything it points to belong to one worker.
+ * worker (its tls and auth change on SIGHUP inside, under their own locks);
+ * an http_conn_t and everything it points to belong to one worker.
  */
 #ifndef FG_SINK_HTTP_INT_H
 #define FG_SINK_HTTP_INT_H
@@ -20,6 +21,9 @@
 #include <event2/event.h>
 
 #include "common/buf.h"
+#include "sinks/http_auth.h"
+#include "sinks/http_gzip.h"
+#include "sinks/http_tls.h"
 #include "sinks/sink.h"
 
 #define FG_HTTP_RETRY_AFTER_MAX_S 600 /* 10 minutes */
@@ -52,6 +56,10 @@ typedef struct http_shared {
         size_t nhdrs;
         char **hdr_names, **hdr_values;
         bool user_host, user_ctype; /* sink.headers sets Host / Content-Type */
+        /* https://, sink.auth, sink.compression (NULL / 0 when unused) */
+        fg_http_tls_t *tls;
+        fg_http_auth_t *auth;
+        int gzip_level;
 } http_shared_t;
 
 /* Where a request is. */
@@ -102,6 +110,10 @@ typedef struct http_conn {
         fg_buf_t reasons;       /* this send's reasons, NUL-terminated one after another */
         outcome_t *outs;
         size_t outs_cap;
+        /* this worker's share of sh->tls, sh->auth and gzip (when used) */
+        fg_http_tls_conn_t *tls;
+        fg_http_auth_copy_t auth;
+        fg_http_gzip_t *gz;
 } http_conn_t;
 
 /* Makes the worker's evhttp_connection (c->evcon). False on failure. */

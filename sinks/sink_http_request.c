@@ -6,8 +6,9 @@
  * the connect and as a read/write inactivity timeout afterwards, and none
  * for name lookups; 2.2's separate connect timeout does not exist yet. So
  * each request runs under our own timer: sink.connect_timeout from the
- * start of a connect (lookup included) until the TCP connection is up, then
- * sink.timeout for the request itself (writing it and reading the whole
+ * start of a connect (lookup included) until the TCP connection is up (for
+ * https until the TLS handshake is done: the OpenSSL bufferevent reports
+ * "connected" only then), then sink.timeout for the request itself (writing it and reading the whole
  * response, however slowly it trickles). To see the moment the connection
  * comes up we wrap the bufferevent event callback that evhttp installs while
  * connecting (bufferevent_getcb/setcb; in 2.1 a connecting evhttp_connection
@@ -26,7 +27,9 @@
  * (it closed after reading it): a duplicate, which at-least-once allows.
  *
  * Any failure other than an HTTP response frees the evhttp_connection and
- * makes a new one, so the next request starts clean.
+ * makes a new one, so the next request starts clean. An https connection
+ * that closed after its handshake is replaced the same way instead of being
+ * reconnected: an SSL object connects once (see http_tls.h).
  *
  * What a response may cost (a downstream, or anything on the plain-text
  * path to it, may be hostile): headers up to FG_HTTP_RESPONSE_HEADERS_MAX,
@@ -87,13 +90,22 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
         bufferevent_disable(evhttp_connection_get_bufferevent(c->evcon), EV_READ);
 }
 
-/* Worker. */
+/* Worker. An https connection runs over an OpenSSL bufferevent that
+ * evhttp connects; evhttp frees it with the connection. */
 bool fg_http_conn_new(http_conn_t *c) {
         http_shared_t *sh = c->sh;
+        struct bufferevent *bev = NULL;
 
-        c->evcon = evhttp_connection_base_new(c->base, c->dns, sh->host, sh->port);
-        if (!c->evcon)
+        if (c->tls && !(bev = fg_http_tls_bufferevent(c->tls, c->base)))
                 return false;
+        c->evcon = bev ? evhttp_connection_base_bufferevent_new(c->base, c->dns, bev, sh->host,
+                                                                sh->port)
+                       : evhttp_connection_base_new(c->base, c->dns, sh->host, sh->port);
+        if (!c->evcon) {
+                if (bev)
+                        bufferevent_free(bev);
+                return false;
+        }
         evhttp_connection_set_retries(c->evcon, 0);
         evhttp_connection_set_timeout_tv(c->evcon, &sh->timeout_tv);
         evhttp_connection_set_max_headers_size(c->evcon, FG_HTTP_RESPONSE_HEADERS_MAX);
@@ -253,6 +265,8 @@ static void on_connect_event(struct bufferevent *bev, short what, void *arg) {
 
         if (a && (what & BEV_EVENT_CONNECTED)) {
                 set_nodelay(bufferevent_getfd(bev));
+                if (c->tls)
+                        fg_http_tls_connected(c->tls, bev); /* TLS: after the handshake */
                 a->phase = PH_REQUEST;
                 evhttp_connection_set_timeout_tv(c->evcon, &c->sh->timeout_tv);
                 arm(a, &c->sh->timeout_tv);
@@ -317,12 +331,19 @@ static void attempt_run(http_conn_t *c, const char *body, size_t len, attempt_t 
         http_shared_t *sh = c->sh;
         struct evhttp_request *req;
         struct evkeyvalq *h;
+        const char *authz = sh->auth ? fg_http_auth_value(sh->auth, &c->auth) : NULL;
         char clen[24];
 
         memset(a, 0, sizeof(*a));
         a->conn = c;
         a->req_error = -1;
-        if ((!c->evcon && !fg_http_conn_new(c)) || !(req = evhttp_request_new(on_done, a))) {
+        /* An SSL object connects once: a TLS connection closed since its
+         * handshake, or made before a reload, is replaced. */
+        if (c->evcon && c->tls &&
+            !fg_http_tls_reusable(c->tls, evhttp_connection_get_bufferevent(c->evcon)))
+                fg_http_conn_reset(c);
+        if ((sh->auth && !authz) || (!c->evcon && !fg_http_conn_new(c)) ||
+            !(req = evhttp_request_new(on_done, a))) {
                 a->setup_failed = a->done = true;
                 return;
         }
@@ -339,6 +360,10 @@ static void attempt_run(http_conn_t *c, const char *body, size_t len, attempt_t 
         add_header(h, "Connection", "keep-alive");
         for (size_t i = 0; i < sh->nhdrs; i++)
                 add_header(h, sh->hdr_names[i], sh->hdr_values[i]);
+        if (c->gz)
+                add_header(h, "Content-Encoding", "gzip");
+        if (authz)
+                add_header(h, "Authorization", authz);
         if (len)
                 evbuffer_add_reference(evhttp_request_get_output_buffer(req), body, len, NULL,
                                        NULL);
@@ -414,6 +439,8 @@ static size_t connect_reason(http_conn_t *c, const attempt_t *a) {
 static outcome_t classify(http_conn_t *c, const attempt_t *a, bool *broken, bool *stale) {
         http_shared_t *sh = c->sh;
         outcome_t o = {.status = FG_SINK_RETRY, .reason_off = SIZE_MAX};
+        struct bufferevent *bev = c->evcon ? evhttp_connection_get_bufferevent(c->evcon) : NULL;
+        char why[256];
 
         *broken = true;
         *stale = false;
@@ -441,6 +468,14 @@ static outcome_t classify(http_conn_t *c, const attempt_t *a, bool *broken, bool
         } else if (a->timed_out) {
                 o.reason_off = reason_add(c, "connect timeout after %lld ms (%s)", sh->connect_ms,
                                           sh->addr);
+        } else if (c->tls &&
+                   fg_http_tls_failure(c->tls, bev,
+                                       a->phase != PH_REQUEST ? FG_HTTP_TLS_HANDSHAKE
+                                       : a->reused            ? FG_HTTP_TLS_REUSED
+                                                              : FG_HTTP_TLS_FRESH,
+                                       a->req_error == EVREQ_HTTP_EOF || a->req_error < 0, why,
+                                       sizeof(why))) {
+                o.reason_off = reason_add(c, "%s", why);
         } else if (a->phase != PH_REQUEST) {
                 o.reason_off = connect_reason(c, a);
         } else if (a->req_error == EVREQ_HTTP_TIMEOUT) {
@@ -471,6 +506,9 @@ outcome_t fg_http_request(http_conn_t *c, const char *body, size_t len) {
         bool broken, stale;
         outcome_t o;
 
+        if (c->gz && !(body = fg_http_gzip_body(c->gz, body, len, &len)))
+                return (outcome_t){.status = FG_SINK_RETRY,
+                                   .reason_off = reason_add(c, "cannot gzip the request body")};
         attempt_run(c, body, len, &a);
         o = classify(c, &a, &broken, &stale);
         if (broken)
@@ -478,6 +516,15 @@ outcome_t fg_http_request(http_conn_t *c, const char *body, size_t len) {
         if (stale) {
                 fg_debug("http sink: %s on a kept-alive connection; retrying once on a new one",
                          c->reasons.p + o.reason_off);
+                c->reasons.len = o.reason_off;
+                attempt_run(c, body, len, &a);
+                o = classify(c, &a, &broken, &stale);
+                if (broken)
+                        fg_http_conn_reset(c);
+        }
+        /* Refused credentials are final unless the token was rotated. */
+        if (c->sh->auth && a.got_status && (a.status == 401 || a.status == 403) &&
+            fg_http_auth_refresh(c->sh->auth, &c->auth)) {
                 c->reasons.len = o.reason_off;
                 attempt_run(c, body, len, &a);
                 o = classify(c, &a, &broken, &stale);

@@ -1266,8 +1266,8 @@ START_TEST(test_http_sink_bad_config) {
                 const char *hdr_name, *hdr_value;
                 const char *want; /* a substring of the error */
         } cases[] = {
-            {"https://example.com/", NULL, NULL, "only http://"},
-            {"ftp://example.com/", NULL, NULL, "only http://"},
+            {"ftp://example.com/", NULL, NULL, "only http:// and https://"},
+            {"https://example.com/", NULL, NULL, "sink.tls.verify: false needs"},
             {"http:///nohost", NULL, NULL, "no host"},
             {"not a url", NULL, NULL, "not a valid URL"},
             {"http://user:pw@example.com/", NULL, NULL, "credentials"},
