@@ -59,8 +59,9 @@ void fg_report_summary(fg_daemon_t *d) {
         fg_info("summary: end-to-end latency p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms",
                 ms(fg_hist_quantile_ns(e2e, 0.50)), ms(fg_hist_quantile_ns(e2e, 0.90)),
                 ms(fg_hist_quantile_ns(e2e, 0.99)), ms(fg_hist_max_ns(e2e)));
-        fg_info("summary: peak queue depth %zu of %zu, peak RSS %.1f MiB",
+        fg_info("summary: peak queue depth %zu of %zu, peak RSS %.1f MiB, offset commits: %llu",
                 fg_queue_peak_depth(d->q), fg_queue_capacity(d->q),
-                (double)fg_report_peak_rss_kib() / 1024.0);
+                (double)fg_report_peak_rss_kib() / 1024.0,
+                (unsigned long long)snap->ctr[FG_CTR_COMMITS]);
         free(snap);
 }

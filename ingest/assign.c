@@ -131,15 +131,18 @@ void fg_ingest_mark_paused(fg_ingest_t *in, const rd_kafka_topic_partition_list_
         publish_gauges(in);
 }
 
-rd_kafka_topic_partition_list_t *fg_ingest_advance_all(fg_ingest_t *in) {
+rd_kafka_topic_partition_list_t *fg_ingest_advance_all(fg_ingest_t *in, uint64_t *retired) {
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
 
         for (size_t i = 0; i < in->ntab; i++) {
                 fg_ingest_topic_t *t = &in->tab[i];
                 for (int32_t p = 0; p < t->nparts; p++) {
                         int64_t next;
-                        if (t->parts[p] && fg_part_advance(t->parts[p]->part, &next))
+                        size_t n = t->parts[p] ? fg_part_advance(t->parts[p]->part, &next) : 0;
+                        if (n) {
                                 rd_kafka_topic_partition_list_add(list, t->name, p)->offset = next;
+                                *retired += n;
+                        }
                 }
         }
         return list;
@@ -274,6 +277,7 @@ static void on_revoke(fg_ingest_t *in, rd_kafka_topic_partition_list_t *parts, b
                 rd_kafka_resp_err_t err;
                 rd_kafka_offsets_store(in->rk, final);
                 err = rd_kafka_commit(in->rk, final, 0);
+                fg_mshard_add(in->shard, FG_CTR_COMMITS, 1);
                 if (err)
                         fg_warn("revoke: committing final offsets: %s", rd_kafka_err2str(err));
         }

@@ -34,6 +34,22 @@
 /* While blocked: how long one wait for the low watermark lasts before the
  * loop looks at its other duties (drain, stop, ticks, membership). */
 #define BLOCKED_WAIT_NS (20 * FG_NS_PER_MS)
+/* After a failed commit, the next one waits this long: a coordinator that
+ * fails every commit is not hammered every tick, and the offsets stay
+ * stored, so the next commit carries them. */
+#define COMMIT_RETRY_NS (100 * FG_NS_PER_MS)
+
+/* auto.commit.interval.ms as librdkafka parsed it (its default, or the
+ * user's value from kafka.properties). */
+static int64_t commit_interval_ns(rd_kafka_conf_t *conf) {
+        char buf[32];
+        size_t size = sizeof(buf);
+        long long ms = 5000; /* librdkafka's own default */
+
+        if (rd_kafka_conf_get(conf, "auto.commit.interval.ms", buf, &size) == RD_KAFKA_CONF_OK)
+                ms = strtoll(buf, NULL, 10);
+        return (int64_t)ms * FG_NS_PER_MS;
+}
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
         fg_log(err == RD_KAFKA_RESP_ERR__FATAL ? FG_LOG_ERROR : FG_LOG_WARN, "kafka: %s: %s",
@@ -64,6 +80,8 @@ fg_ingest_t *fg_ingest_new(const fg_kafka_cfg_t *kc, const fg_ingest_cfg_t *ic,
         conf = fg_kconf_consumer(kc, bootstrap, errstr, errstr_size);
         if (!conf)
                 goto init_error;
+        in->commit_every = ic->commit_every > 0 ? (uint64_t)ic->commit_every : 0;
+        in->commit_interval_ns = commit_interval_ns(conf);
         rd_kafka_conf_set_opaque(conf, in);
         rd_kafka_conf_set_error_cb(conf, error_cb);
         rd_kafka_conf_set_rebalance_cb(conf, fg_ingest_rebalance_cb);
@@ -77,6 +95,7 @@ fg_ingest_t *fg_ingest_new(const fg_kafka_cfg_t *kc, const fg_ingest_cfg_t *ic,
         /* Serve logs, errors and statistics from consumer_poll, on our thread. */
         rd_kafka_poll_set_consumer(in->rk);
         in->cq = rd_kafka_queue_get_consumer(in->rk);
+        in->commitq = rd_kafka_queue_new(in->rk);
         return in;
 
 init_error:
@@ -147,6 +166,7 @@ void fg_ingest_flush(fg_ingest_t *in) {
                 memmove(in->batch, in->batch + pushed, (in->nbatch - pushed) * sizeof(fg_item_t));
         in->nbatch -= pushed;
         in->ntracked -= pushed;
+        in->pushed_since_tick += pushed;
         atomic_store(&in->pending_pub, (unsigned)in->nbatch);
         if ((above_high || in->nbatch) && !in->blocked) {
                 in->blocked = true;
@@ -220,12 +240,54 @@ static void handle_message(fg_ingest_t *in, rd_kafka_message_t *rkm) {
                 fg_ingest_flush(in);
 }
 
-/* Stores every advanced offset; once everything assigned is at its end and
- * finished, commits and reports drained. */
+/* The outstanding commit's result (ingest thread, from poll_commits). A
+ * failed commit leaves its offsets stored: they count as uncommitted again
+ * and go with the next commit, after a short backoff. */
+static void commit_done(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t *offsets, void *opaque) {
+        fg_ingest_t *in = opaque;
+
+        in->committing = false;
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+                fg_debug("commit: %s", rd_kafka_err2str(err));
+                in->uncommitted += in->commit_inflight;
+                in->commit_not_before_ns = fg_mono_ns() + COMMIT_RETRY_NS;
+        }
+        in->commit_inflight = 0;
+}
+
+/* Sends a commit of everything stored when enough work or time has
+ * accumulated since the last one and none is outstanding. */
+static void maybe_commit(fg_ingest_t *in, int64_t now) {
+        rd_kafka_resp_err_t err;
+
+        rd_kafka_queue_poll_callback(in->commitq, 0);
+        if (in->committing || !in->uncommitted || now < in->commit_not_before_ns ||
+            !((in->commit_every && in->uncommitted >= in->commit_every) ||
+              now - in->last_commit_ns >= in->commit_interval_ns))
+                return;
+        err = rd_kafka_commit_queue(in->rk, NULL, in->commitq, commit_done, in);
+        in->last_commit_ns = now;
+        if (err) {
+                fg_debug("commit: %s", rd_kafka_err2str(err));
+                in->commit_not_before_ns = now + COMMIT_RETRY_NS;
+                return;
+        }
+        fg_mshard_add(in->shard, FG_CTR_COMMITS, 1);
+        in->committing = true;
+        in->commit_inflight = in->uncommitted;
+        in->uncommitted = 0;
+}
+
+/* Stores every advanced offset and commits at the pace of kafka.commit_every;
+ * once everything assigned is at its end and finished, commits and reports
+ * drained. */
 static void tick(fg_ingest_t *in) {
-        rd_kafka_topic_partition_list_t *list = fg_ingest_advance_all(in);
+        rd_kafka_topic_partition_list_t *list = fg_ingest_advance_all(in, &in->uncommitted);
+        int64_t now = fg_mono_ns();
         bool drained;
 
+        in->pushed_since_tick = 0;
         if (list->cnt) {
                 rd_kafka_resp_err_t err = rd_kafka_offsets_store(in->rk, list);
                 if (err)
@@ -233,10 +295,12 @@ static void tick(fg_ingest_t *in) {
                 atomic_store(&in->drained_pub, false);
         }
         rd_kafka_topic_partition_list_destroy(list);
+        maybe_commit(in, now);
 
         drained = in->nbatch == 0 && fg_ingest_all_at_end(in);
         if (drained && !atomic_load(&in->drained_pub)) {
                 rd_kafka_resp_err_t err = rd_kafka_commit(in->rk, NULL, 0);
+                fg_mshard_add(in->shard, FG_CTR_COMMITS, 1);
                 if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
                         atomic_store(&in->drained_pub, true);
                 else
@@ -308,7 +372,8 @@ static void *ingest_main(void *arg) {
 
                 now = fg_mono_ns();
                 atomic_store_explicit(&in->heartbeat_ns, now, memory_order_relaxed);
-                if (now >= next_tick) {
+                if (now >= next_tick ||
+                    (in->commit_every && in->pushed_since_tick >= in->commit_every / 4)) {
                         tick(in);
                         next_tick = now + TICK_NS;
                 }
@@ -320,6 +385,7 @@ static void *ingest_main(void *arg) {
          * uncommitted and are redelivered. */
         tick(in);
         err = rd_kafka_commit(in->rk, NULL, 0);
+        fg_mshard_add(in->shard, FG_CTR_COMMITS, 1);
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
                 fg_warn("final commit: %s", rd_kafka_err2str(err));
         err = rd_kafka_consumer_close(in->rk);
@@ -382,6 +448,8 @@ void fg_ingest_destroy(fg_ingest_t *in) {
                 return; /* unreachable: an infinite join does not time out */
         fg_ingest_drop_pending(in, drop_all, NULL);
         fg_ingest_table_clear(in);
+        if (in->commitq)
+                rd_kafka_queue_destroy(in->commitq);
         if (in->cq)
                 rd_kafka_queue_destroy(in->cq);
         if (in->rk)
@@ -411,3 +479,5 @@ int64_t fg_ingest_heartbeat_ns(const fg_ingest_t *in) {
 size_t fg_ingest_lag(fg_ingest_t *in, fg_lag_entry_t **entries, int64_t *total, int64_t *updated_ms) {
         return fg_lag_get(&in->lag, entries, total, updated_ms);
 }
+
+double fg_ingest_arrival(fg_ingest_t *in) { return fg_lag_arrival(&in->lag); }

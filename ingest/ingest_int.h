@@ -43,6 +43,19 @@ struct fg_ingest {
         fg_mshard_t *shard;
         int64_t rebalance_timeout_ns;
         int64_t pause_after_ns;
+
+        /* Commit pacing (see ingest.h): messages stored since the last
+         * commit was sent, the one outstanding commit's share of them and
+         * when it was sent. */
+        rd_kafka_queue_t *commitq;      /* results of our async commits */
+        uint64_t commit_every;          /* 0 = by time only */
+        int64_t commit_interval_ns;     /* auto.commit.interval.ms */
+        uint64_t uncommitted;
+        uint64_t commit_inflight;       /* messages the outstanding commit covers */
+        bool committing;                /* a commit is outstanding */
+        int64_t last_commit_ns;
+        int64_t commit_not_before_ns;   /* after a failed commit: a short backoff */
+        uint64_t pushed_since_tick;
         pthread_t thread;
         bool started;
 
@@ -98,8 +111,9 @@ void fg_ingest_flush(fg_ingest_t *in);
 /* Drops pending (never queued) messages of the partitions @p drop selects. */
 void fg_ingest_drop_pending(fg_ingest_t *in, bool (*drop)(const fg_part_t *part, void *opaque),
                             void *opaque);
-/* Retires completed prefixes; returns a new list of offsets to store. */
-rd_kafka_topic_partition_list_t *fg_ingest_advance_all(fg_ingest_t *in);
+/* Retires completed prefixes; returns a new list of offsets to store and
+ * adds the number of messages retired to *@p retired. */
+rd_kafka_topic_partition_list_t *fg_ingest_advance_all(fg_ingest_t *in, uint64_t *retired);
 /* Every assigned partition is at its end with nothing outstanding. */
 bool fg_ingest_all_at_end(fg_ingest_t *in);
 /* Drops the whole table (after the consumer closed). */
