@@ -21,6 +21,7 @@
 #include "ingest/lag.h"
 #include "metrics/metrics.h"
 #include "workers/pool.h"
+#include "workers/scaler.h"
 
 struct fg_daemon;
 
@@ -43,6 +44,9 @@ typedef struct fg_view {
         size_t nlag;
         int64_t lag_total;                 /* -1 unknown */
         int64_t lag_updated_ms;
+
+        fg_demand_input_t demand_in;       /* the instance-count model's inputs */
+        fg_demand_t demand;                /* and its answer */
 
         fg_brk_stats_t brk;
         bool breaker_enabled;
