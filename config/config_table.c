@@ -130,7 +130,7 @@ static const fg_opt_reserved_t kafka_reserved[] = {
      "floodgate stores offsets itself so that only finished work is committed"},
     {"enable.partition.eof", "floodgate manages it"},
     {"enable.auto.commit",
-     "floodgate commits itself: every kafka.commit_every events or auto.commit.interval.ms"},
+     "floodgate paces its commits: every kafka.commit_every events or auto.commit.interval.ms"},
     {NULL, NULL},
 };
 

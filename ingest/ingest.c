@@ -34,21 +34,40 @@
 /* While blocked: how long one wait for the low watermark lasts before the
  * loop looks at its other duties (drain, stop, ticks, membership). */
 #define BLOCKED_WAIT_NS (20 * FG_NS_PER_MS)
-/* After a failed commit, the next one waits this long: a coordinator that
- * fails every commit is not hammered every tick, and the offsets stay
- * stored, so the next commit carries them. */
-#define COMMIT_RETRY_NS (100 * FG_NS_PER_MS)
+/* librdkafka's auto-commit timer: how often it commits what was stored
+ * since its last commit (nothing stored, nothing sent). */
+#define COMMIT_CHECK_MS 50
+/* --until-drained: everything must have been at its end this long before
+ * the synchronous commit that reports drained. A consumer keeping up
+ * with a stream is "at its end" between messages all the time, and a
+ * synchronous commit sent while the group rebalances waits for the
+ * rebalance to end. */
+#define DRAINED_FOR_NS  (200 * FG_NS_PER_MS)
 
-/* auto.commit.interval.ms as librdkafka parsed it (its default, or the
+/* A duration property in ms as librdkafka parsed it (its default, or the
  * user's value from kafka.properties). */
-static int64_t commit_interval_ns(rd_kafka_conf_t *conf) {
+static int64_t conf_ms_ns(rd_kafka_conf_t *conf, const char *name, long long dflt) {
         char buf[32];
         size_t size = sizeof(buf);
-        long long ms = 5000; /* librdkafka's own default */
+        long long ms = dflt;
 
-        if (rd_kafka_conf_get(conf, "auto.commit.interval.ms", buf, &size) == RD_KAFKA_CONF_OK)
+        if (rd_kafka_conf_get(conf, name, buf, &size) == RD_KAFKA_CONF_OK)
                 ms = strtoll(buf, NULL, 10);
         return (int64_t)ms * FG_NS_PER_MS;
+}
+
+/* Every commit's result, librdkafka's periodic ones and ours (ingest
+ * thread, inside consumer_poll). A failed commit leaves its offsets
+ * stored: the next one carries them. */
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque) {
+        fg_ingest_t *in = opaque;
+
+        if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+                return;
+        fg_mshard_add(in->shard, FG_CTR_COMMITS, 1);
+        if (err)
+                fg_debug("commit: %s", rd_kafka_err2str(err));
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
@@ -81,10 +100,19 @@ fg_ingest_t *fg_ingest_new(const fg_kafka_cfg_t *kc, const fg_ingest_cfg_t *ic,
         if (!conf)
                 goto init_error;
         in->commit_every = ic->commit_every > 0 ? (uint64_t)ic->commit_every : 0;
-        in->commit_interval_ns = commit_interval_ns(conf);
+        in->commit_interval_ns = conf_ms_ns(conf, "auto.commit.interval.ms", 5000);
+        if (in->commit_interval_ns > COMMIT_CHECK_MS * FG_NS_PER_MS) {
+                char ms[16];
+                snprintf(ms, sizeof(ms), "%d", COMMIT_CHECK_MS);
+                if (fg_kconf_set(conf, "auto.commit.interval.ms", ms, errstr, errstr_size)) {
+                        rd_kafka_conf_destroy(conf);
+                        goto init_error;
+                }
+        }
         rd_kafka_conf_set_opaque(conf, in);
         rd_kafka_conf_set_error_cb(conf, error_cb);
         rd_kafka_conf_set_rebalance_cb(conf, fg_ingest_rebalance_cb);
+        rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
         rd_kafka_conf_set_stats_cb(conf, fg_ingest_stats_cb);
         in->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof(reason));
         if (!in->rk) {
@@ -95,7 +123,6 @@ fg_ingest_t *fg_ingest_new(const fg_kafka_cfg_t *kc, const fg_ingest_cfg_t *ic,
         /* Serve logs, errors and statistics from consumer_poll, on our thread. */
         rd_kafka_poll_set_consumer(in->rk);
         in->cq = rd_kafka_queue_get_consumer(in->rk);
-        in->commitq = rd_kafka_queue_new(in->rk);
         return in;
 
 init_error:
@@ -240,73 +267,43 @@ static void handle_message(fg_ingest_t *in, rd_kafka_message_t *rkm) {
                 fg_ingest_flush(in);
 }
 
-/* The outstanding commit's result (ingest thread, from poll_commits). A
- * failed commit leaves its offsets stored: they count as uncommitted again
- * and go with the next commit, after a short backoff. */
-static void commit_done(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                        rd_kafka_topic_partition_list_t *offsets, void *opaque) {
-        fg_ingest_t *in = opaque;
-
-        in->committing = false;
-        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-                fg_debug("commit: %s", rd_kafka_err2str(err));
-                in->uncommitted += in->commit_inflight;
-                in->commit_not_before_ns = fg_mono_ns() + COMMIT_RETRY_NS;
-        }
-        in->commit_inflight = 0;
-}
-
-/* Sends a commit of everything stored when enough work or time has
- * accumulated since the last one and none is outstanding. */
-static void maybe_commit(fg_ingest_t *in, int64_t now) {
-        rd_kafka_resp_err_t err;
-
-        rd_kafka_queue_poll_callback(in->commitq, 0);
-        if (in->committing || !in->uncommitted || now < in->commit_not_before_ns ||
-            !((in->commit_every && in->uncommitted >= in->commit_every) ||
-              now - in->last_commit_ns >= in->commit_interval_ns))
-                return;
-        err = rd_kafka_commit_queue(in->rk, NULL, in->commitq, commit_done, in);
-        in->last_commit_ns = now;
-        if (err) {
-                fg_debug("commit: %s", rd_kafka_err2str(err));
-                in->commit_not_before_ns = now + COMMIT_RETRY_NS;
-                return;
-        }
-        fg_mshard_add(in->shard, FG_CTR_COMMITS, 1);
-        in->committing = true;
-        in->commit_inflight = in->uncommitted;
-        in->uncommitted = 0;
-}
-
-/* Stores every advanced offset and commits at the pace of kafka.commit_every;
- * once everything assigned is at its end and finished, commits and reports
- * drained. */
-static void tick(fg_ingest_t *in) {
-        rd_kafka_topic_partition_list_t *list = fg_ingest_advance_all(in, &in->uncommitted);
+/* Stores the finished offsets once kafka.commit_every more messages have
+ * finished or auto.commit.interval.ms has passed since the last store
+ * (@p force: now); librdkafka's auto-commit sends them within
+ * COMMIT_CHECK_MS. Once everything assigned has been at its end with
+ * nothing outstanding for DRAINED_FOR_NS, commits synchronously and
+ * reports drained. */
+static void tick(fg_ingest_t *in, bool force) {
         int64_t now = fg_mono_ns();
         bool drained;
 
         in->pushed_since_tick = 0;
-        if (list->cnt) {
-                rd_kafka_resp_err_t err = rd_kafka_offsets_store(in->rk, list);
-                if (err)
-                        fg_debug("offsets_store: %s", rd_kafka_err2str(err));
-                atomic_store(&in->drained_pub, false);
+        in->unstored += fg_ingest_advance_all(in);
+        if (force || (in->commit_every && in->unstored >= in->commit_every) ||
+            (in->unstored && now - in->last_store_ns >= in->commit_interval_ns)) {
+                if (fg_ingest_store_all(in))
+                        atomic_store(&in->drained_pub, false);
+                in->unstored = 0;
+                in->last_store_ns = now;
         }
-        rd_kafka_topic_partition_list_destroy(list);
-        maybe_commit(in, now);
 
         drained = in->nbatch == 0 && fg_ingest_all_at_end(in);
-        if (drained && !atomic_load(&in->drained_pub)) {
-                rd_kafka_resp_err_t err = rd_kafka_commit(in->rk, NULL, 0);
-                fg_mshard_add(in->shard, FG_CTR_COMMITS, 1);
+        if (!drained) {
+                in->drained_since_ns = 0;
+                atomic_store(&in->drained_pub, false);
+                return;
+        }
+        if (!in->drained_since_ns)
+                in->drained_since_ns = now;
+        if (!atomic_load(&in->drained_pub) && now - in->drained_since_ns >= DRAINED_FOR_NS) {
+                rd_kafka_resp_err_t err;
+                fg_ingest_store_all(in);
+                in->unstored = 0;
+                err = rd_kafka_commit(in->rk, NULL, 0);
                 if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
                         atomic_store(&in->drained_pub, true);
                 else
                         fg_warn("commit: %s", rd_kafka_err2str(err));
-        } else if (!drained) {
-                atomic_store(&in->drained_pub, false);
         }
 }
 
@@ -374,7 +371,7 @@ static void *ingest_main(void *arg) {
                 atomic_store_explicit(&in->heartbeat_ns, now, memory_order_relaxed);
                 if (now >= next_tick ||
                     (in->commit_every && in->pushed_since_tick >= in->commit_every / 4)) {
-                        tick(in);
+                        tick(in, false);
                         next_tick = now + TICK_NS;
                 }
         }
@@ -383,9 +380,8 @@ static void *ingest_main(void *arg) {
          * before the group is left (the revoke that close triggers commits
          * again, harmlessly). Pending messages were never queued: they stay
          * uncommitted and are redelivered. */
-        tick(in);
+        tick(in, true);
         err = rd_kafka_commit(in->rk, NULL, 0);
-        fg_mshard_add(in->shard, FG_CTR_COMMITS, 1);
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
                 fg_warn("final commit: %s", rd_kafka_err2str(err));
         err = rd_kafka_consumer_close(in->rk);
@@ -448,8 +444,6 @@ void fg_ingest_destroy(fg_ingest_t *in) {
                 return; /* unreachable: an infinite join does not time out */
         fg_ingest_drop_pending(in, drop_all, NULL);
         fg_ingest_table_clear(in);
-        if (in->commitq)
-                rd_kafka_queue_destroy(in->commitq);
         if (in->cq)
                 rd_kafka_queue_destroy(in->cq);
         if (in->rk)

@@ -30,15 +30,17 @@
  * this; the others keep flowing, paused or not as they were.
  *
  * Commit pacing: duplicates after a crash are what was polled but not
- * committed, so commits are paced by work, not only by time. librdkafka's
- * auto-commit is off; ingest commits the stored offsets asynchronously once
- * kafka.commit_every finished messages have been stored since the last
- * commit, or auto.commit.interval.ms after it, whichever comes first, with
- * never more than one commit outstanding (a slow coordinator delays the
- * next one; it then carries everything stored meanwhile). The completion
- * is read from a queue of its own, so a blocked ingest still sees it.
- * Retiring finished offsets runs every 20 ms and also after every
- * commit_every / 4 messages pushed, so a fast drain does not outrun it.
+ * committed, so commits are paced by work, not only by time. Finished
+ * offsets are retired every 20 ms (and after every commit_every / 4
+ * messages pushed, so a fast drain does not outrun the pacing) but stored
+ * only once kafka.commit_every more messages have finished, or
+ * auto.commit.interval.ms after the last store. librdkafka's auto-commit,
+ * its timer set to 50 ms, sends what was stored: only in a stable group
+ * (it skips while the group rebalances; a commit sent then is deferred
+ * and, on the mock at least, comes back ILLEGAL_GENERATION, which
+ * librdkafka treats as a lost assignment: every partition stops and what
+ * was not committed comes again), and nothing when nothing new was
+ * stored. Its commits do not overlap unless one takes longer than 50 ms.
  *
  * Stopping: fg_ingest_drain() pauses everything and stops taking messages;
  * once the workers have drained, fg_ingest_stop() stores and commits the

@@ -74,11 +74,12 @@ rd_kafka_conf_t *fg_kconf_consumer(const fg_kafka_cfg_t *kc, const char *bootstr
             {"fetch.max.bytes", "4194304"},
             {"statistics.interval.ms", "1000"},
         };
-        /* What at-least-once, commit pacing (ingest commits itself, see
-         * ingest.h) and --until-drained rely on. */
+        /* What at-least-once, commit pacing (ingest decides what is
+         * stored when, librdkafka's auto-commit sends it: see ingest.h)
+         * and --until-drained rely on. */
         static const char *const forced[][2] = {
             {"enable.auto.offset.store", "false"},
-            {"enable.auto.commit", "false"},
+            {"enable.auto.commit", "true"},
             {"enable.partition.eof", "true"},
         };
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
