@@ -19,6 +19,8 @@
 #   make bench        the pipeline benchmark report
 #   make bench-commit the commit-pacing benchmark (kafka.commit_every: throughput,
 #                     CPU per event, commits; tests/bench/commit_cost.sh)
+#   make bench-crash  kill -9 during a 1M-event drain, restart: duplicates
+#                     (tests/bench/crash_dups.sh)
 #   make bench-burst  the viral-burst benchmark (tests/bench/burst.sh, ~25 min;
 #                     BURST_SCALE=0.25 for 5 s phases): CSVs in build/bench-burst,
 #                     plots and summary in docs/bench; installs gnuplot-nox (as root)
@@ -278,12 +280,16 @@ bench: deps
 	tests/bench/pipeline.sh $(BUILD) build/nometrics
 
 # What committing every kafka.commit_every events costs (throughput, CPU
-# per event, commits) in one run; BASE_BIN=<an older build/floodgate> adds
-# the librdkafka auto-commit baseline.
-.PHONY: bench-commit
+# per event, commits) in one run, and what a kill -9 costs in duplicates;
+# BASE_BIN=<an older build/floodgate> adds its figures as the baseline.
+.PHONY: bench-commit bench-crash
 bench-commit: deps
 	@$(MAKE) --no-print-directory OPT=-O2 $(BIN)
 	tests/bench/commit_cost.sh $(BUILD)
+
+bench-crash: deps
+	@$(MAKE) --no-print-directory OPT=-O2 $(BIN)
+	tests/bench/crash_dups.sh $(BUILD)
 
 # The burst benchmark samples /stats (tests/bench/stats_sampler) and plots
 # with gnuplot.
