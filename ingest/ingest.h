@@ -35,12 +35,16 @@
  * messages pushed, so a fast drain does not outrun the pacing) but stored
  * only once kafka.commit_every more messages have finished, or
  * auto.commit.interval.ms after the last store. librdkafka's auto-commit,
- * its timer set to 50 ms, sends what was stored: only in a stable group
- * (it skips while the group rebalances; a commit sent then is deferred
- * and, on the mock at least, comes back ILLEGAL_GENERATION, which
+ * its timer set to 5 ms, sends what was stored: only in a stable group
+ * (it skips while the group rebalances; a manual commit sent then is
+ * deferred and, on the mock at least, comes back ILLEGAL_GENERATION, which
  * librdkafka treats as a lost assignment: every partition stops and what
  * was not committed comes again), and nothing when nothing new was
- * stored. Its commits do not overlap unless one takes longer than 50 ms.
+ * stored. As stores come at most once per commit_every messages, commits
+ * do not overlap unless one takes longer than the time between two stores
+ * (waiting for each commit's result before storing again was measured:
+ * its callback comes through consumer_poll, which a busy ingest reaches
+ * late, and the kill -9 duplicates grew by half).
  *
  * Stopping: fg_ingest_drain() pauses everything and stops taking messages;
  * once the workers have drained, fg_ingest_stop() stores and commits the
