@@ -35,10 +35,16 @@
  * loop looks at its other duties (drain, stop, ticks, membership). */
 #define BLOCKED_WAIT_NS (20 * FG_NS_PER_MS)
 /* librdkafka's auto-commit timer: how often it commits what was stored
- * since its last commit (nothing stored, nothing sent). The drain comes
- * in waves of well over 1M events/s from the mock: at 50 ms a kill -9
- * cost 36,000-48,000 duplicates of a 1M drain, at 5 ms 1,200-14,100. */
-#define COMMIT_CHECK_MS 5
+ * since its last commit (nothing stored, nothing sent). The mock hands a
+ * drain over in waves of well over 1M events/s: with this at 50 ms a kill
+ * -9 cost 36,000-48,000 duplicates of a 1M-event drain, at 20 ms
+ * 7,900-19,000, at 5 ms 1,200-14,100. But each firing costs librdkafka's
+ * main thread up to 1 ms of spinning on the clock (it rounds its wait down
+ * to whole ms): an idle daemon used 0.5% of a core with librdkafka's 1 s,
+ * 3.9% at 20 ms, 7.3% at 10 ms, and a 1M drain 0.9 s more CPU at 5 ms.
+ * Commits of our own, which need no timer, were tried and dropped: see
+ * ingest.h. */
+#define COMMIT_CHECK_MS 20
 /* --until-drained: everything must have been at its end this long before
  * the synchronous commit that reports drained. A consumer keeping up
  * with a stream is "at its end" between messages all the time, and a
