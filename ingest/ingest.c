@@ -46,10 +46,8 @@
  * ingest.h. */
 #define COMMIT_CHECK_MS 20
 /* --until-drained: everything must have been at its end this long before
- * the synchronous commit that reports drained. A consumer keeping up
- * with a stream is "at its end" between messages all the time, and a
- * synchronous commit sent while the group rebalances waits for the
- * rebalance to end. */
+ * it counts as drained (a consumer keeping up with a stream is "at its
+ * end" between messages all the time). */
 #define DRAINED_FOR_NS  (200 * FG_NS_PER_MS)
 
 /* A duration property in ms as librdkafka parsed it (its default, or the
@@ -76,6 +74,8 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         fg_mshard_add(in->shard, FG_CTR_COMMITS, 1);
         if (err)
                 fg_debug("commit: %s", rd_kafka_err2str(err));
+        else
+                in->commit_ok_ns = fg_mono_ns();
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
@@ -278,9 +278,12 @@ static void handle_message(fg_ingest_t *in, rd_kafka_message_t *rkm) {
 /* Stores the finished offsets once kafka.commit_every more messages have
  * finished or auto.commit.interval.ms has passed since the last store
  * (@p force: now); librdkafka's auto-commit sends them within
- * COMMIT_CHECK_MS. Once everything assigned has been at its end with
- * nothing outstanding for DRAINED_FOR_NS, commits synchronously and
- * reports drained. */
+ * COMMIT_CHECK_MS. Drained: everything assigned has been at its end with
+ * nothing outstanding for DRAINED_FOR_NS, everything is stored, and a
+ * commit succeeded after the last store. No commit is sent for it: a
+ * synchronous commit sent while this member rejoins a rebalancing group
+ * waits for the join and then loses the assignment (see ingest.h), and a
+ * consumer keeping up with a stream is "at its end" all the time. */
 static void tick(fg_ingest_t *in, bool force) {
         int64_t now = fg_mono_ns();
         bool drained;
@@ -289,8 +292,10 @@ static void tick(fg_ingest_t *in, bool force) {
         in->unstored += fg_ingest_advance_all(in);
         if (force || (in->commit_every && in->unstored >= in->commit_every) ||
             (in->unstored && now - in->last_store_ns >= in->commit_interval_ns)) {
-                if (fg_ingest_store_all(in))
+                if (fg_ingest_store_all(in)) {
                         atomic_store(&in->drained_pub, false);
+                        in->stored_ns = now;
+                }
                 in->unstored = 0;
                 in->last_store_ns = now;
         }
@@ -303,16 +308,13 @@ static void tick(fg_ingest_t *in, bool force) {
         }
         if (!in->drained_since_ns)
                 in->drained_since_ns = now;
-        if (!atomic_load(&in->drained_pub) && now - in->drained_since_ns >= DRAINED_FOR_NS) {
-                rd_kafka_resp_err_t err;
-                fg_ingest_store_all(in);
-                in->unstored = 0;
-                err = rd_kafka_commit(in->rk, NULL, 0);
-                if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
-                        atomic_store(&in->drained_pub, true);
-                else
-                        fg_warn("commit: %s", rd_kafka_err2str(err));
-        }
+        if (atomic_load(&in->drained_pub) || now - in->drained_since_ns < DRAINED_FOR_NS)
+                return;
+        if (fg_ingest_store_all(in))
+                in->stored_ns = now;
+        in->unstored = 0;
+        if (in->commit_ok_ns > in->stored_ns || !in->stored_ns)
+                atomic_store(&in->drained_pub, true);
 }
 
 static void poll_once(fg_ingest_t *in, int timeout_ms) {

@@ -52,7 +52,9 @@ struct fg_ingest {
         uint64_t commit_every;          /* 0 = by time only */
         int64_t commit_interval_ns;     /* the user's auto.commit.interval.ms */
         uint64_t unstored;
-        int64_t last_store_ns;
+        int64_t last_store_ns;          /* last store decision */
+        int64_t stored_ns;              /* last store that stored something */
+        int64_t commit_ok_ns;           /* last successful commit */
         int64_t drained_since_ns;
         uint64_t pushed_since_tick;
         pthread_t thread;
