@@ -32,10 +32,17 @@ bs=$(sed -n 's/^BOOTSTRAP=//p' "$work/mock.out")
 echo "producing $count events to big (48 partitions, 3 brokers)..."
 "$fg" burst -b "$bs" -t big --count "$count" --size 120 --id-prefix big >/dev/null 2>&1
 
-# run BIN NAME COMMIT_EVERY -> "rate cpu_us_per_event commits"
+# run BIN NAME COMMIT_EVERY -> "rate cpu_us_per_event commits"; a setting
+# ending in "r" (e.g. 10000r) runs with the eager range strategy, to tell
+# the cost of commit pacing from the cost of cooperative rebalancing.
 run() {
   local bin=$1 name=$2 every=$3 extra=""
-  [ "$every" != base ] && extra="  commit_every: $every"
+  case "$every" in
+    base) ;;
+    *r) extra="  commit_every: ${every%r}
+  properties: {partition.assignment.strategy: range}" ;;
+    *) extra="  commit_every: $every" ;;
+  esac
   cat >"$work/$name.yaml" <<YAML
 kafka:
   brokers: "$bs"
@@ -82,6 +89,8 @@ printf '\nmedian of %s rounds, %s events, null sink\n' "$rounds" "$count"
 printf '%-40s %10s %14s %12s\n' "setting" "msgs/s" "CPU us/event" "commits"
 for n in "${names[@]}"; do
   label="kafka.commit_every: ${n#e}"
+  case "$n" in *r) label="kafka.commit_every: ${n#e} (range)";; esac
+  label=${label/r (range)/ (range)}
   [ "$n" = e0 ] && label="kafka.commit_every: 0 (time only)"
   [ "$n" = base ] && label="before (librdkafka auto-commit, 1 s)"
   printf '%-40s %10s %14s %12s\n' "$label" "$(median "${rates[$n]}")" "$(median "${cpus[$n]}")" \

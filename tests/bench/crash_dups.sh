@@ -10,7 +10,8 @@
 # and none with static membership) and the rest of the drain.
 #
 # BASE_BIN, when set, is an earlier floodgate (librdkafka auto-commit every
-# 1 s) killed at the same points: the "before" figures.
+# 1 s) killed at the same points: the "before" figures. COMMIT_EVERY sets
+# kafka.commit_every (default: the daemon's default).
 # Prints figures; asserts nothing (benchmarks report, tests assert).
 #
 #   tests/bench/crash_dups.sh BUILD_DIR [COUNT]
@@ -35,12 +36,14 @@ lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
 
 # crash BIN NAME K -> "dups missing killed_at restart_s"
 crash() {
-  local bin=$1 name=$2 k=$3 out="$work/$2.jsonl"
+  local bin=$1 name=$2 k=$3 out="$work/$2.jsonl" every=""
+  [ -n "${COMMIT_EVERY:-}" ] && [ "$bin" = "$fg" ] && every="  commit_every: $COMMIT_EVERY"
   cat >"$work/$name.yaml" <<YAML
 kafka:
   brokers: "$bs"
   group_id: "crash-$name-$RANDOM$RANDOM"
   topics: [big]
+$every
   properties:
     session.timeout.ms: 6000
     heartbeat.interval.ms: 600
@@ -74,7 +77,7 @@ YAML
 printf '%-44s %10s %10s %10s %12s\n' "run" "killed at" "dups" "missing" "restart s"
 for k in $kill_at; do
   read -r d m a s < <(crash "$fg" "new$k" "$k")
-  printf '%-44s %10s %10s %10s %12s\n' "floodgate (commit_every 10000)" "$a" "$d" "$m" "$s"
+  printf '%-44s %10s %10s %10s %12s\n' "floodgate (commit_every ${COMMIT_EVERY:-default})" "$a" "$d" "$m" "$s"
   if [ -n "$base" ]; then
     read -r d m a s < <(crash "$base" "base$k" "$k")
     printf '%-44s %10s %10s %10s %12s\n' "before (librdkafka auto-commit, 1 s)" "$a" "$d" "$m" "$s"
