@@ -38,10 +38,11 @@
  * since its last commit (nothing stored, nothing sent). The mock hands a
  * drain over in waves of well over 1M events/s: with this at 50 ms a kill
  * -9 cost 36,000-48,000 duplicates of a 1M-event drain, at 20 ms
- * 7,900-19,000, at 5 ms 1,200-14,100. But each firing costs librdkafka's
- * main thread up to 1 ms of spinning on the clock (it rounds its wait down
- * to whole ms): an idle daemon used 0.5% of a core with librdkafka's 1 s,
- * 3.9% at 20 ms, 7.3% at 10 ms, and a 1M drain 0.9 s more CPU at 5 ms.
+ * 7,900-45,700 (two runs of kills at 100k..900k), at 5 ms 1,200-14,100.
+ * But each firing costs librdkafka's main thread up to 1 ms of spinning
+ * on the clock (it rounds its wait down to whole ms): an idle daemon used
+ * 0.5% of a core with librdkafka's 1 s, 3.9-4.9% at 20 ms, 7.3% at 10 ms,
+ * and a 1M drain 0.9 s more CPU at 5 ms.
  * Commits of our own, which need no timer, were tried and dropped: see
  * ingest.h. */
 #define COMMIT_CHECK_MS 20
@@ -380,7 +381,7 @@ static void *ingest_main(void *arg) {
                 now = fg_mono_ns();
                 atomic_store_explicit(&in->heartbeat_ns, now, memory_order_relaxed);
                 if (now >= next_tick ||
-                    (in->commit_every && in->pushed_since_tick >= in->commit_every / 4)) {
+                    (in->commit_every >= 4 && in->pushed_since_tick >= in->commit_every / 4)) {
                         tick(in, false);
                         next_tick = now + TICK_NS;
                 }
