@@ -154,6 +154,8 @@ static const fg_opt_reserved_t kafka_reserved[] = {
     {"enable.auto.offset.store",
      "floodgate stores offsets itself so that only finished work is committed"},
     {"enable.partition.eof", "floodgate manages it"},
+    {"enable.auto.commit",
+     "floodgate paces its commits: every kafka.commit_every events or auto.commit.interval.ms"},
     {NULL, NULL},
 };
 
@@ -223,6 +225,7 @@ const fg_opt_t fg_config_opts[] = {
     O_STRMAP_CHECKED("kafka.properties", kafka.properties, kafka_reserved, check_kafka_property, 0, "librdkafka properties, passed verbatim (see librdkafka CONFIGURATION.md); librdkafka checks each"),
     O_INT("kafka.mock.brokers", kafka.mock_brokers, 1, 1, 16, 0, "brokers in the mock cluster (with brokers: mock)"),
     O_INT("kafka.mock.partitions", kafka.mock_partitions, 4, 1, 1000, 0, "partitions per topic in the mock cluster"),
+    O_INT("kafka.commit_every", ingest.commit_every, 10000, 0, 100000000, 0, "commit once this many finished events are stored (or auto.commit.interval.ms passed); bounds the duplicates after a crash; 0 = by time only"),
     O_DURATION("kafka.rebalance_timeout", ingest.rebalance_timeout_ns, 10 * NS_S, 0, 10 * NS_MIN, 0, "how long a rebalance waits for in-flight work of revoked partitions"),
 
     O_INT("queue.capacity", queue.capacity, 10000, 1, 10000000, 0, "messages waiting between ingest and the workers"),
@@ -237,6 +240,7 @@ const fg_opt_t fg_config_opts[] = {
     O_INT("workers.max", workers.max, 64, 1, 1024, LIVE, "dynamic pool: most threads (and most concurrent sink calls)"),
     O_DURATION("workers.idle_linger", workers.idle_linger_ns, 30 * NS_S, NS_S, NS_H, LIVE, "dynamic pool: a thread idle this long may retire (longer than the gap between bursts)"),
     O_DURATION("workers.scale_interval", workers.scale_interval_ns, NS_S, NS_S, NS_MIN, LIVE, "dynamic pool: how often the size is reconsidered (the daemon ticks once a second)"),
+    O_DURATION("workers.drain_within", workers.drain_within_ns, 60 * NS_S, NS_S, 24 * NS_H, LIVE, "floodgate_desired_instances counts the instances needed to clear the lag within this"),
     O_INT("workers.batch_max", workers.batch_max, 256, 1, 10000, 0, "messages a worker takes from the queue at once"),
 
     O_ENUM("handler.mode", handler.mode, FG_HANDLER_JSON, handler_modes, 0, "json: parse, filter, shape and re-serialise each event; raw: pass the bytes"),

@@ -86,9 +86,11 @@ void fg_report_summary(fg_daemon_t *d) {
                 ms(fg_hist_quantile_ns(e2e, 0.50)), ms(fg_hist_quantile_ns(e2e, 0.90)),
                 ms(fg_hist_quantile_ns(e2e, 0.99)), ms(fg_hist_max_ns(e2e)));
         if (d->q)
-                fg_info("summary: peak queue depth %zu of %zu, peak RSS %.1f MiB",
+                fg_info("summary: peak queue depth %zu of %zu, peak RSS %.1f MiB, offset commits: "
+                        "%llu",
                         fg_queue_peak_depth(d->q), fg_queue_capacity(d->q),
-                        (double)fg_report_peak_rss_kib(0) / 1024.0);
+                        (double)fg_report_peak_rss_kib(0) / 1024.0,
+                        (unsigned long long)(snap ? snap->ctr[FG_CTR_COMMITS] : 0));
         else
                 fg_info("summary: peak RSS %.1f MiB", (double)fg_report_peak_rss_kib(0) / 1024.0);
         report_children(d);

@@ -88,6 +88,32 @@ static void judge_health(fg_daemon_t *d, fg_view_t *v) {
                          v->draining ? "draining" : "no partitions assigned yet");
 }
 
+/* The instance-count model (workers/scaler.h) over the last 10 s: finished
+ * events, the pool's capacity from its sink calls (most concurrent calls x
+ * events per call / mean call latency), the arrival rate and lag from
+ * librdkafka's statistics. */
+static void demand(fg_daemon_t *d, fg_view_t *v) {
+        const double *ok = v->rate[FG_CTR_OK], *calls = v->rate[FG_CTR_SINK_CALLS];
+        const fg_hist_t *call = &v->window[FG_HIST_SINK_CALL];
+        double per_call = calls[1] > 0 ? (ok[1] + v->rate[FG_CTR_FAILED][1]) / calls[1] : 0;
+        double latency_s = fg_hist_count(call)
+                               ? (double)fg_hist_sum_ns(call) / (double)fg_hist_count(call) / 1e9
+                               : 0;
+        unsigned slots = v->pool.limit && v->pool.limit < v->pool.max ? v->pool.limit : v->pool.max;
+        double arrival = fg_ingest_arrival(d->ingest);
+
+        v->demand_in = (fg_demand_input_t){
+            .partitions = v->assigned,
+            .arrival_per_s = arrival > 0 ? arrival : 0,
+            .finished_per_s = ok[1] + v->rate[FG_CTR_FILTERED][1] + v->rate[FG_CTR_DEAD_LETTER][1] +
+                              v->rate[FG_CTR_DROPPED][1],
+            .capacity_per_s = latency_s > 0 && per_call > 0 ? slots * per_call / latency_s : 0,
+            .lag = v->lag_total,
+            .drain_within_s = (double)d->cfg->workers.drain_within_ns / 1e9,
+        };
+        fg_scaler_demand(&v->demand_in, &v->demand);
+}
+
 fg_view_t *fg_view_collect(fg_daemon_t *d) {
         fg_view_t *v = calloc(1, sizeof(*v));
 
@@ -117,6 +143,7 @@ fg_view_t *fg_view_collect(fg_daemon_t *d) {
         fg_brk_get_stats(d->brk, v->now_ns, &v->brk);
         v->breaker_enabled = d->cfg->breaker.enabled;
         fg_sink_get_stats(d->sink, &v->sink);
+        demand(d, v);
 
         v->rss_kib = status_kib("VmRSS");
         v->peak_rss_kib = status_kib("VmHWM");
@@ -191,6 +218,10 @@ void fg_view_prometheus(const fg_view_t *v, fg_buf_t *b) {
                 c[FG_CTR_SINK_CALLS]);
         counter(b, "floodgate_rebalances_total", "consumer group assignments and revocations",
                 c[FG_CTR_REBALANCES]);
+        counter(b, "floodgate_offset_commits_total",
+                "offset commits sent: every kafka.commit_every events or auto.commit.interval.ms, "
+                "on revocation and at the end",
+                c[FG_CTR_COMMITS]);
         counter(b, "floodgate_backpressure_pauses_total",
                 "times ingest paused its partitions because the queue stayed full",
                 c[FG_CTR_PAUSES]);
@@ -289,6 +320,18 @@ void fg_view_prometheus(const fg_view_t *v, fg_buf_t *b) {
         gauge(b, "floodgate_consumer_total_lag", "sum of the known partition lags",
               v->lag_total < 0 ? 0 : (double)v->lag_total);
 
+        gauge(b, "floodgate_desired_instances",
+              "instances this one's partitions need to keep up and drain the lag within "
+              "workers.drain_within (0..its partitions); scale the group to ceil(sum)",
+              v->demand.desired);
+        gauge(b, "floodgate_time_to_drain_seconds",
+              "time this instance needs to clear its lag at the present pace (+Inf: never)",
+              v->demand.time_to_drain_s);
+        gauge(b, "floodgate_service_rate", "events per second one instance finishes, as the "
+              "instance model estimates it (0 = unknown)", v->demand.service_per_s);
+        gauge(b, "floodgate_arrival_rate", "events per second produced into the assigned partitions",
+              v->demand_in.arrival_per_s);
+
         histogram(b, "floodgate_end_to_end_seconds",
                   "Kafka message timestamp to final outcome", &v->snap.hist[FG_HIST_E2E]);
         histogram(b, "floodgate_queue_wait_seconds", "time an event waited in the queue",
@@ -381,6 +424,15 @@ json_t *fg_view_json(const fg_view_t *v) {
                                               : json_null());
         json_object_set_new(lag, "partitions", parts);
         json_object_set_new(root, "lag", lag);
+        json_object_set_new(
+            root, "scale",
+            json_pack("{s:f, s:o, s:f, s:f, s:f, s:f}", "desired_instances", v->demand.desired,
+                      "time_to_drain_s",
+                      isinf(v->demand.time_to_drain_s) ? json_null()
+                                                       : json_real(v->demand.time_to_drain_s),
+                      "service_per_s", v->demand.service_per_s, "arrival_per_s",
+                      v->demand_in.arrival_per_s, "capacity_per_s", v->demand_in.capacity_per_s,
+                      "drain_within_s", v->demand_in.drain_within_s));
 
         {
                 json_t *tr = json_object();

@@ -22,6 +22,7 @@
 #include "metrics/metrics.h"
 #include "sinks/sink.h"
 #include "workers/pool.h"
+#include "workers/scaler.h"
 
 struct fg_daemon;
 
@@ -54,6 +55,9 @@ typedef struct fg_view {
         size_t nlag;
         int64_t lag_total;                 /* -1 unknown */
         int64_t lag_updated_ms;
+
+        fg_demand_input_t demand_in;       /* the instance-count model's inputs */
+        fg_demand_t demand;                /* and its answer */
 
         fg_brk_stats_t brk;
         bool breaker_enabled;

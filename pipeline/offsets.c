@@ -166,8 +166,8 @@ void fg_part_discard(fg_part_t *p, uint64_t seq) {
         pthread_mutex_unlock(&p->lock);
 }
 
-bool fg_part_advance(fg_part_t *p, int64_t *next_offset) {
-        bool moved = false;
+size_t fg_part_advance(fg_part_t *p, int64_t *next_offset) {
+        size_t moved = 0;
         int64_t last = -1;
 
         pthread_mutex_lock(&p->lock);
@@ -177,7 +177,7 @@ bool fg_part_advance(fg_part_t *p, int64_t *next_offset) {
                         break;
                 last = s->offset;
                 p->head++;
-                moved = true;
+                moved++;
         }
         pthread_mutex_unlock(&p->lock);
         if (moved)

@@ -68,9 +68,11 @@ void fg_part_done(fg_part_t *p, uint64_t seq);
  * never retired, so no later offset is committed either. */
 void fg_part_discard(fg_part_t *p, uint64_t seq);
 
-/* Retires the completed prefix. When it moved, sets @p *next_offset to the
- * offset to store (last retired offset + 1) and returns true. */
-bool fg_part_advance(fg_part_t *p, int64_t *next_offset);
+/* Retires the completed prefix. Returns how many messages it retired; when
+ * that is not 0, sets @p *next_offset to the offset to store (last retired
+ * offset + 1). The count is what commit pacing counts (kafka.commit_every):
+ * messages, not offsets, which a compacted or transactional topic skips. */
+size_t fg_part_advance(fg_part_t *p, int64_t *next_offset);
 
 /* Tracked messages neither done nor discarded. */
 size_t fg_part_pending(fg_part_t *p);

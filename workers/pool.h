@@ -64,6 +64,7 @@ typedef struct fg_pool_cfg {
         int64_t idle_linger_ns; /* dynamic: idle this long before retiring */
         int64_t scale_interval_ns;
         int64_t batch_max;      /* messages a worker takes at once (not live) */
+        int64_t drain_within_ns; /* instance model's drain target (read by the daemon's view) */
 } fg_pool_cfg_t;
 
 /* @p dlq may be NULL (no dead-letter topic); @p brk guards every sink
