@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "daemon/admin_park.h"
 #include "daemon/daemon_int.h"
 #include "daemon/view.h"
 
@@ -142,7 +143,11 @@ static int bound_port(struct evhttp_bound_socket *bs) {
 static fg_view_t *collect_daemon(void *opaque) { return fg_view_collect(opaque); }
 
 fg_admin_t *fg_admin_new(fg_daemon_t *d, const char *listen, char *errstr, size_t errstr_size) {
-        return fg_admin_new_on(d->base, listen, collect_daemon, d, errstr, errstr_size);
+        fg_admin_t *a = fg_admin_new_on(d->base, listen, collect_daemon, d, errstr, errstr_size);
+
+        if (a && d->park)
+                fg_admin_park_attach(a->http, d->park);
+        return a;
 }
 
 fg_admin_t *fg_admin_new_on(struct event_base *base, const char *listen,

@@ -279,6 +279,14 @@ static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
                               errstr_size);
         if (!d->pool)
                 return FG_EXIT_FAILURE;
+        if (cfg->dead_letter.park_key) {
+                d->park = fg_park_new((size_t)cfg->dead_letter.max_parked_keys);
+                if (!d->park) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return FG_EXIT_FAILURE;
+                }
+                fg_pool_set_park(d->pool, d->park);
+        }
         /* librdkafka refusing a kafka.properties value is a config error. */
         d->ingest = fg_ingest_new(&cfg->kafka, &cfg->ingest, bootstrap, d->q, d->metrics, errstr,
                                   errstr_size);
@@ -350,6 +358,7 @@ static void teardown(fg_daemon_t *d) {
         if (!stuck)
                 fg_ingest_destroy(d->ingest);
         fg_pool_destroy(d->pool);
+        fg_park_destroy(d->park);
         if (!stuck)
                 fg_queue_destroy(d->q);
         fg_sink_destroy(d->sink);

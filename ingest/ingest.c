@@ -233,6 +233,7 @@ static void tick(fg_ingest_t *in) {
                 atomic_store(&in->drained_pub, false);
         }
         rd_kafka_topic_partition_list_destroy(list);
+        fg_ingest_admit(in);
 
         drained = in->nbatch == 0 && fg_ingest_all_at_end(in);
         if (drained && !atomic_load(&in->drained_pub)) {

@@ -24,6 +24,7 @@ typedef struct fg_ingest_prec {
         int32_t partition;
         int64_t eof_offset;     /* end offset reported at EOF, -1 when not at end */
         bool paused;            /* paused by us */
+        bool held;              /* paused alone: a hot key clogs it (admit.c) */
 } fg_ingest_prec_t;
 
 /* Assigned partitions of one topic, indexed by partition number. */
@@ -71,6 +72,7 @@ struct fg_ingest {
         _Atomic bool drained_pub;
         _Atomic unsigned pending_pub;
         _Atomic bool blocked_pub;
+        _Atomic unsigned held_pub;
         _Atomic int64_t first_msg_ns; /* monotonic, 0 = none yet */
         _Atomic int64_t heartbeat_ns; /* monotonic, last loop turn */
 };
@@ -104,5 +106,8 @@ rd_kafka_topic_partition_list_t *fg_ingest_advance_all(fg_ingest_t *in);
 bool fg_ingest_all_at_end(fg_ingest_t *in);
 /* Drops the whole table (after the consumer closed). */
 void fg_ingest_table_clear(fg_ingest_t *in);
+/* admit.c: holds (pauses alone) the partitions whose events wait behind
+ * busy keys beyond their share of the queue; resumes them once they drain. */
+void fg_ingest_admit(fg_ingest_t *in);
 
 #endif

@@ -68,10 +68,17 @@ fg_pool_t *fg_pool_new(const fg_pool_cfg_t *wc, fg_queue_t *q, fg_sink_t *sink,
         if (fg_sink_batch_hint(sink) && fg_sink_batch_hint(sink) < pool->batch_max)
                 pool->batch_max = fg_sink_batch_hint(sink);
         apply_sizing(pool, wc);
+        if (fg_queue_set_ordering(q, wc->ordering, errstr, errstr_size)) {
+                fg_arc_destroy(pool->arc);
+                free(pool);
+                return NULL;
+        }
         pthread_mutex_init(&pool->lock, NULL);
         fg_cond_init_monotonic(&pool->cond);
         return pool;
 }
+
+void fg_pool_set_park(fg_pool_t *pool, fg_park_t *park) { pool->park = park; }
 
 static bool pool_is_aborting(void *arg) {
         const fg_pool_t *pool = arg;
@@ -201,6 +208,7 @@ static void worker_free(fg_worker_t *w) {
         free(w->dlq);
         free(w->dlq_idx);
         free(w->dlq_err);
+        free(w->park_msg);
         free(w);
 }
 
@@ -226,9 +234,12 @@ static fg_worker_t *worker_new(fg_pool_t *pool, unsigned id, char *errstr, size_
         w->dlq = calloc(bm, sizeof(*w->dlq));
         w->dlq_idx = calloc(bm, sizeof(*w->dlq_idx));
         w->dlq_err = calloc(bm, sizeof(*w->dlq_err));
+        if (pool->park)
+                w->park_msg = calloc(bm, FG_PARK_MSG_SIZE);
         w->hctx = fg_handler_ctx_new(pool->handler);
         if (!w->items || !w->evs || !w->slots || !w->send_evs || !w->res || !w->send_idx ||
-            !w->done || !w->dlq || !w->dlq_idx || !w->dlq_err || !w->hctx) {
+            !w->done || !w->dlq || !w->dlq_idx || !w->dlq_err || !w->hctx ||
+            (pool->park && !w->park_msg)) {
                 snprintf(errstr, errstr_size, "out of memory");
                 worker_free(w);
                 return NULL;
@@ -446,7 +457,20 @@ void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns) {
 
 void fg_pool_reconfigure(fg_pool_t *pool, const fg_pool_cfg_t *wc) {
         bool was_dynamic = atomic_load(&pool->dynamic);
+        fg_ordering_t was_ordering = fg_queue_ordering(pool->q);
         int64_t now = fg_mono_ns();
+        char errstr[256];
+
+        if (wc->ordering != was_ordering) {
+                if (fg_queue_set_ordering(pool->q, wc->ordering, errstr, sizeof(errstr)))
+                        fg_error("workers.ordering: %s; keeping %s", errstr,
+                                 fg_queue_ordering_name(was_ordering));
+                else
+                        fg_info("workers.ordering: %s -> %s%s", fg_queue_ordering_name(was_ordering),
+                                fg_queue_ordering_name(wc->ordering),
+                                wc->ordering == FG_ORDER_NONE ? ""
+                                                              : " (once the events in flight finish)");
+        }
 
         apply_sizing(pool, wc);
         pool->sst = (fg_scaler_state_t){0};
