@@ -36,8 +36,8 @@
  *               "scale_downs":N},
  *   "ordering": {"mode":"none"|"partition"|"key", "switching":bool (a switch
  *                waits for in-flight events), "in_flight":N, "busy_keys":N,
- *                "blocked_keys":N (busy keys with events behind them),
- *                "waiting_events":N (events waiting behind busy keys),
+ *                "blocked_keys":N (keys with events waiting behind an
+ *                earlier event of theirs), "waiting_events":N (those events),
  *                "held_partitions":N (paused alone for a hot key)},
  *   "parked": {"enabled":bool (dead_letter.park_key), "keys":N, "max":N,
  *              "events":N (dead-lettered as parked), "overflow":N,

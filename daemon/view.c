@@ -261,16 +261,16 @@ void fg_view_prometheus(const fg_view_t *v, fg_buf_t *b) {
                                v->order.mode == (fg_ordering_t)m);
         }
         gauge(b, "floodgate_ordering_waiting_events",
-              "events in the queue waiting behind an event of their key (or partition) in flight",
+              "events in the queue waiting behind an earlier event of their key (or partition)",
               (double)v->order.blocked);
         gauge(b, "floodgate_ordering_blocked_keys",
-              "keys (or partitions) in flight with events waiting behind them",
+              "keys (or partitions) with events waiting behind an earlier one",
               (double)v->order.blocked_keys);
         gauge(b, "floodgate_ordering_busy_keys", "keys (or partitions) with an event in flight",
               (double)v->order.busy_keys);
         gauge(b, "floodgate_ordering_held_partitions",
-              "partitions paused alone because their events wait behind busy keys beyond their "
-              "share of the queue",
+              "partitions paused alone because their events wait behind earlier events of their "
+              "keys beyond their share of the queue",
               v->order_paused);
         gauge(b, "floodgate_ordering_switching",
               "1 while a switch into partition or key ordering waits for the events in flight",

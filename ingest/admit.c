@@ -7,11 +7,14 @@
  * bounds like any others. Left alone they would fill the queue to its high
  * watermark, and ingest would then stop taking messages for every
  * partition: the other keys would crawl at the hot key's pace. So every
- * tick, each partition whose events wait behind busy keys beyond a fair
+ * tick, each partition whose events wait behind earlier events of their
+ * keys (in flight or not yet taken: sched.h's blocked items) beyond a fair
  * share of the queue (capacity / 2 per assigned partition, in messages or
  * bytes) is held: paused alone (librdkafka drops its prefetch and refetches
  * on resume, as for backpressure), while the others keep flowing. It is
- * resumed once what waits behind its busy keys falls to half that share.
+ * resumed once what waits that way falls to half that share.
+ * The check runs after every push (a burst would otherwise fill the queue
+ * between two ticks) and every tick (to resume).
  * Keys of the held partition wait with it — they are behind the hot key in
  * that partition's log — but every other partition runs at full speed.
  *
@@ -20,7 +23,7 @@
  * stays paused; that backpressure's resume resumes it and clears the hold
  * (fg_ingest_mark_paused), and the next tick holds it again if it must.
  *
- * Threading: ingest thread (from the tick), except fg_ingest_held.
+ * Threading: ingest thread (flush and tick), except fg_ingest_held.
  */
 #include "common/log.h"
 #include "ingest/ingest_int.h"
@@ -40,7 +43,7 @@ static void set_held(fg_ingest_t *in, const char *topic, fg_ingest_prec_t *pr, b
                 return;
         }
         pr->held = held;
-        fg_debug("ordering: %s %s [%d] (events behind its busy keys %s their share)",
+        fg_debug("ordering: %s %s [%d] (events behind earlier ones of their keys %s their share)",
                  held ? "held" : "resumed", topic, (int)pr->partition, held ? "over" : "back under");
 }
 

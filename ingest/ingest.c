@@ -148,6 +148,7 @@ void fg_ingest_flush(fg_ingest_t *in) {
         in->nbatch -= pushed;
         in->ntracked -= pushed;
         atomic_store(&in->pending_pub, (unsigned)in->nbatch);
+        fg_ingest_admit(in);
         if ((above_high || in->nbatch) && !in->blocked) {
                 in->blocked = true;
                 in->blocked_since_ns = now;

@@ -107,7 +107,8 @@ bool fg_ingest_all_at_end(fg_ingest_t *in);
 /* Drops the whole table (after the consumer closed). */
 void fg_ingest_table_clear(fg_ingest_t *in);
 /* admit.c: holds (pauses alone) the partitions whose events wait behind
- * busy keys beyond their share of the queue; resumes them once they drain. */
+ * earlier events of their keys beyond their share of the queue; resumes
+ * them once they drain. */
 void fg_ingest_admit(fg_ingest_t *in);
 
 #endif

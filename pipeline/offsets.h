@@ -19,7 +19,8 @@
  * the _locked calls), which is what keeps the per-message cost low.
  *
  * Ordered queues (workers.ordering) also keep here how many of the
- * partition's events wait behind a busy key (fg_part_blocked_add), so
+ * partition's events wait behind an earlier event of their key
+ * (fg_part_blocked_add), so
  * ingest can hold back just the partition that a hot key clogs.
  *
  * Threading: fg_part_new, fg_part_track, fg_part_untrack_last,
@@ -62,8 +63,8 @@ int32_t fg_part_partition(const fg_part_t *p);
  * assignment of that partition. */
 uint64_t fg_part_id(const fg_part_t *p);
 
-/* Events of the partition waiting in an ordered queue behind a busy key,
- * and their bytes: the queue adds (and subtracts) under its lock; anyone
+/* Events of the partition waiting in an ordered queue behind an earlier
+ * event of their key (in flight or not yet taken), and their bytes: the queue adds (and subtracts) under its lock; anyone
  * reads (relaxed atomics). */
 void fg_part_blocked_add(fg_part_t *p, int64_t msgs, int64_t bytes);
 void fg_part_blocked(const fg_part_t *p, size_t *msgs, size_t *bytes);

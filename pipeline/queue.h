@@ -113,8 +113,8 @@ typedef struct fg_queue_order_stats {
         bool switching;         /* waiting for in-flight items to switch */
         size_t in_flight;       /* popped and not yet released */
         size_t busy_keys;       /* keys with an item in flight (ordered modes) */
-        size_t blocked;         /* items waiting behind a busy key */
-        size_t blocked_keys;    /* busy keys with items waiting behind them */
+        size_t blocked;         /* items waiting behind an earlier item of their key */
+        size_t blocked_keys;    /* keys with such items */
 } fg_queue_order_stats_t;
 void fg_queue_get_order_stats(fg_queue_t *q, fg_queue_order_stats_t *out);
 

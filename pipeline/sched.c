@@ -88,16 +88,21 @@ void fg_sched_destroy(fg_sched_t *s) {
         free(s);
 }
 
-/* ---- blocked accounting: a key's waiting items are blocked while it is
- * busy. Every change to a key is bracketed by account(-1) and account(+1). */
+/* ---- blocked accounting: an item is blocked while it waits behind an
+ * earlier item of its key — the one in flight (busy key), or the head that
+ * has not gone yet. Every change to a key is bracketed by account(-1) and
+ * account(+1). */
 
 static void account(fg_sched_t *s, const kent_t *e, int sign) {
-        if (!e->busy)
+        uint32_t n = e->busy ? e->nwait : e->nwait ? e->nwait - 1 : 0;
+        uint64_t bytes = e->busy ? e->wbytes : e->nwait ? e->wbytes - s->nodes[e->head].it.bytes : 0;
+
+        if (!n)
                 return;
-        s->blocked += (size_t)sign * e->nwait;
-        s->blocked_keys += (size_t)sign * (e->nwait > 0);
-        if (e->part && e->nwait)
-                fg_part_blocked_add(e->part, sign * (int64_t)e->nwait, sign * (int64_t)e->wbytes);
+        s->blocked += (size_t)sign * n;
+        s->blocked_keys += (size_t)sign;
+        if (e->part)
+                fg_part_blocked_add(e->part, sign * (int64_t)n, sign * (int64_t)bytes);
 }
 
 /* ---- the heap of ready keys ---- */
@@ -284,6 +289,7 @@ size_t fg_sched_pop(fg_sched_t *s, fg_item_t *out, size_t max) {
                 uint32_t k = s->heap[0], nd;
                 kent_t *e = &s->keys[k];
 
+                account(s, e, -1);
                 heap_remove(s, 0);
                 nd = e->head;
                 out[n++] = s->nodes[nd].it;
@@ -315,6 +321,7 @@ bool fg_sched_release(fg_sched_t *s, uint64_t skey) {
         e->busy = false;
         s->busy--;
         if (e->nwait) {
+                account(s, e, +1);
                 heap_push(s, k);
                 return true;
         }

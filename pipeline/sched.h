@@ -22,9 +22,10 @@
  * when the keys present outgrow them, and keys present never exceed the
  * items waiting plus the items in flight.
  *
- * Blocked items — waiting behind a busy key — are counted globally and per
- * partition (fg_part_blocked_add, attributed to the partition of the key's
- * first item), for the gauges and for ingest's per-partition admission.
+ * Blocked items — waiting behind an earlier item of their key, in flight or
+ * not yet taken — are counted globally and per partition
+ * (fg_part_blocked_add, attributed to the partition of the key's first
+ * item), for the gauges and for ingest's per-partition admission.
  *
  * Threading: none of its own; the queue calls it under its lock.
  * Ownership: the sched owns the items it holds (by value) until pop,
@@ -46,8 +47,8 @@ typedef struct fg_sched_stats {
         size_t waiting;      /* items held */
         size_t ready_keys;   /* keys whose head may go now */
         size_t busy_keys;    /* keys with an item in flight */
-        size_t blocked;      /* items waiting behind a busy key */
-        size_t blocked_keys; /* busy keys with items waiting behind them */
+        size_t blocked;      /* items waiting behind an earlier item of their key */
+        size_t blocked_keys; /* keys with such items */
         size_t keys;         /* key entries (waiting or busy) */
 } fg_sched_stats_t;
 
