@@ -688,6 +688,9 @@ int fg_redrive_run(const fg_redrive_cfg_t *rc, fg_redrive_report_t *rep, char *e
         if (!r.fatal && rep->keys_kept)
                 fail(&r, "%lld replayed key(s) not released%s", (long long)rep->keys_kept,
                      rc->admin ? "" : ": no admin address (metrics.listen is off; use --admin)");
+        if (!r.fatal && rep->failed)
+                fail(&r, "%lld event(s) failed again and went back to %s; their keys stay parked",
+                     (long long)rep->failed, rc->topic);
 out:
         if (r.conn)
                 fg_sink_close(r.conn);

@@ -89,9 +89,10 @@ typedef struct fg_redrive_report {
         int partitions;
 } fg_redrive_report_t;
 
-/* Runs one redrive. Returns 0 when every selected dead letter was settled
- * and every replayed parked key released (or not parked any more); -1 with
- * the reason in @p errstr otherwise (what was settled is still committed). */
+/* Runs one redrive. Returns 0 when every selected dead letter was
+ * replayed (none failed again) and every replayed parked key released (or
+ * not parked any more); -1 with the reason in @p errstr otherwise (what was
+ * settled is still committed). */
 int fg_redrive_run(const fg_redrive_cfg_t *rc, fg_redrive_report_t *rep, char *errstr,
                    size_t errstr_size);
 

@@ -4,8 +4,8 @@
  * until an operator fixes it. sink.plugin.config:
  *   out     file every accepted event is appended to, one line each:
  *           "<topic> <partition> <offset> <key> <value>"
- *   poison  an event whose value contains this string is rejected
- *           (FG_PLUGIN_REJECT, reason "poison") ...
+ *   poison  an event whose value contains one of these '|'-separated
+ *           strings is rejected (FG_PLUGIN_REJECT, reason "poison") ...
  *   gate    ... while this file does not exist (the "fix").
  * The redrive tests park a key on the poison, create the gate file, and
  * replay the dead letters through this same sink.
@@ -71,6 +71,16 @@ static void *gate_init(const fg_plugin_host_t *host, const char *const *keys,
 
 static void *gate_open(void *plugin, char *errstr, size_t errstr_size) { return plugin; }
 
+static bool is_poison(const gate_t *g, const fg_plugin_event_t *ev) {
+        for (const char *p = g->poison; *p;) {
+                size_t len = strcspn(p, "|");
+                if (len && memmem(ev->value, ev->value_len, p, len))
+                        return true;
+                p += len + (p[len] == '|');
+        }
+        return false;
+}
+
 static void gate_send(void *conn, const fg_plugin_event_t *evs, size_t n,
                       fg_plugin_result_t *result) {
         gate_t *g = conn;
@@ -78,8 +88,7 @@ static void gate_send(void *conn, const fg_plugin_event_t *evs, size_t n,
 
         pthread_mutex_lock(&g->lock);
         for (size_t i = 0; i < n; i++) {
-                if (!open_gate && memmem(evs[i].value, evs[i].value_len, g->poison,
-                                         strlen(g->poison))) {
+                if (!open_gate && is_poison(g, &evs[i])) {
                         result[i] = (fg_plugin_result_t){.status = FG_PLUGIN_REJECT,
                                                          .reason = "poison"};
                         continue;
