@@ -428,9 +428,9 @@ int fg_daemon_run(const fg_run_opts_t *opts) {
                 d.stop_deadline_ns = fg_mono_ns();
                 goto done;
         }
-        fg_info("floodgate %s running: group %s, topics %zu, %s sink, %lld workers", FG_VERSION,
-                d.cfg->kafka.group_id, d.cfg->kafka.topics.n, fg_sink_name(d.sink),
-                (long long)d.cfg->workers.size);
+        fg_info("floodgate %s running: group %s, topics %zu, %s sink, %lld workers, ordering %s",
+                FG_VERSION, d.cfg->kafka.group_id, d.cfg->kafka.topics.n, fg_sink_name(d.sink),
+                (long long)d.cfg->workers.size, fg_queue_ordering_name(d.cfg->workers.ordering));
         fg_service_ready(d.svc);
 
         event_base_dispatch(d.base);
