@@ -16,6 +16,9 @@
 #                     into tests/fuzz/corpus; fails on any crash (tests/fuzz/README.md)
 #   make fuzz-deps    install clang and its libFuzzer runtime (as root)
 #   make bench        the pipeline benchmark report
+#   make bench-ordering  workers.ordering none/partition/key at 10, 1,000 and
+#                     100,000 keys with a 1 ms http sink (tests/bench/ordering.sh,
+#                     ~10 min): throughput and CPU per event, medians of ROUNDS (3)
 #   make bench-burst  the viral-burst benchmark (tests/bench/burst.sh, ~25 min;
 #                     BURST_SCALE=0.25 for 5 s phases): CSVs in build/bench-burst,
 #                     plots and summary in docs/bench; installs gnuplot-nox (as root)
@@ -119,7 +122,8 @@ FUZZ_MERGE   ?=
 # libclang_rt.fuzzer-x86_64.a (the unversioned libclang-rt-dev depends on it).
 FUZZ_APT_PKGS := clang libclang-rt-14-dev
 
-.PHONY: all deps check test run asan tsan bench bench-burst bench-deps clean fuzz fuzz-deps \
+.PHONY: all deps check test run asan tsan bench bench-burst bench-ordering bench-deps clean \
+        fuzz fuzz-deps \
         fuzz-build fuzz-run
 all: $(BIN) $(PLUGINS)
 
@@ -255,6 +259,12 @@ bench: deps
 	@$(MAKE) --no-print-directory OPT=-O2 $(BIN) $(BENCH_BINS)
 	@$(MAKE) --no-print-directory OPT=-O2 BUILD=build/nometrics CPPFLAGS=-DFG_METRICS_OFF build/nometrics/floodgate
 	tests/bench/pipeline.sh $(BUILD) build/nometrics
+
+# The ordering benchmark: every workers.ordering mode over 10, 1,000 and
+# 100,000 keys against a 1 ms HTTP downstream (tests/bench/httpsink).
+bench-ordering: deps
+	@$(MAKE) --no-print-directory OPT=-O2 $(BIN) $(BENCH_BINS)
+	tests/bench/ordering.sh $(BUILD)
 
 # The burst benchmark samples /stats (tests/bench/stats_sampler) and plots
 # with gnuplot.

@@ -10,7 +10,8 @@
  * tick, each partition whose events wait behind earlier events of their
  * keys (in flight or not yet taken: sched.h's blocked items) beyond a fair
  * share of the queue (capacity / 2 per assigned partition, in messages or
- * bytes) is held: paused alone (librdkafka drops its prefetch and refetches
+ * bytes), and beyond twice what the other partitions hold on average (a
+ * hog, not a pipeline that is slow for everyone), is held: paused alone (librdkafka drops its prefetch and refetches
  * on resume, as for backpressure), while the others keep flowing. It is
  * resumed once what waits that way falls to half that share.
  * The check runs after every push (a burst would otherwise fill the queue
@@ -47,18 +48,35 @@ static void set_held(fg_ingest_t *in, const char *topic, fg_ingest_prec_t *pr, b
                  held ? "held" : "resumed", topic, (int)pr->partition, held ? "over" : "back under");
 }
 
-void fg_ingest_admit(fg_ingest_t *in) {
-        size_t share_msgs, share_bytes;
-        unsigned held = 0;
+/* Is @p msgs (of one partition) a hog: over its share of the queue and
+ * more than twice the mean of the other partitions? When every partition
+ * waits alike (many keys, a slow sink) there is no one to protect: that is
+ * the watermarks' business. */
+static bool hogs(size_t msgs, size_t total, size_t share, unsigned nparts) {
+        return msgs > share && msgs > 2 * ((total - msgs) / (nparts - 1));
+}
 
-        if (in->nassigned < 2) {
+void fg_ingest_admit(fg_ingest_t *in) {
+        size_t share_msgs, share_bytes, total_msgs = 0, total_bytes = 0;
+        unsigned held = 0, n = in->nassigned;
+
+        if (n < 2) {
                 atomic_store(&in->held_pub, 0);
                 return;
         }
-        share_msgs = fg_queue_capacity(in->q) / (2 * in->nassigned);
-        share_bytes = fg_queue_max_bytes(in->q) / (2 * in->nassigned);
+        share_msgs = fg_queue_capacity(in->q) / (2 * (size_t)n);
+        share_bytes = fg_queue_max_bytes(in->q) / (2 * (size_t)n);
         if (share_msgs < 2)
                 share_msgs = 2;
+        for (size_t i = 0; i < in->ntab; i++)
+                for (int32_t p = 0; p < in->tab[i].nparts; p++) {
+                        size_t msgs, bytes;
+                        if (!in->tab[i].parts[p])
+                                continue;
+                        fg_part_blocked(in->tab[i].parts[p]->part, &msgs, &bytes);
+                        total_msgs += msgs;
+                        total_bytes += bytes;
+                }
         for (size_t i = 0; i < in->ntab; i++) {
                 fg_ingest_topic_t *t = &in->tab[i];
                 for (int32_t p = 0; p < t->nparts; p++) {
@@ -69,7 +87,8 @@ void fg_ingest_admit(fg_ingest_t *in) {
                                 continue;
                         fg_part_blocked(pr->part, &msgs, &bytes);
                         if (!pr->held && !pr->paused && !in->draining &&
-                            (msgs > share_msgs || bytes > share_bytes))
+                            (hogs(msgs, total_msgs, share_msgs, n) ||
+                             hogs(bytes, total_bytes, share_bytes, n)))
                                 set_held(in, t->name, pr, true);
                         else if (pr->held && !pr->paused && msgs <= share_msgs / 2 &&
                                  bytes <= share_bytes / 2)

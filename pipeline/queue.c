@@ -300,12 +300,11 @@ void fg_queue_release(fg_queue_t *q, fg_item_t *items, const size_t *idx, size_t
                 }
                 q->inflight -= nord;
                 maybe_switch(q);
-                if (ready && q->waiters && poppable(q)) {
-                        if (ready > 1)
-                                pthread_cond_broadcast(&q->not_empty);
-                        else
-                                pthread_cond_signal(&q->not_empty);
-                }
+                /* One wake-up: the popper passes it on when it leaves keys
+                 * ready (see fg_queue_pop); waking every waiter for a few
+                 * keys would only make them fight for the lock. */
+                if (ready && q->waiters && poppable(q))
+                        pthread_cond_signal(&q->not_empty);
                 pthread_mutex_unlock(&q->lock);
         }
         /* The last item popped in none mode lets a pending switch happen

@@ -90,19 +90,22 @@ void fg_sched_destroy(fg_sched_t *s) {
 
 /* ---- blocked accounting: an item is blocked while it waits behind an
  * earlier item of its key — the one in flight (busy key), or the head that
- * has not gone yet. Every change to a key is bracketed by account(-1) and
- * account(+1). */
+ * has not gone yet. Push and release change a key's share by one item
+ * (add); rarer changes are bracketed by account(-1) and account(+1). */
+
+static void add(fg_sched_t *s, const kent_t *e, int64_t items, int64_t bytes, int keys) {
+        s->blocked += (size_t)items;
+        s->blocked_keys += (size_t)keys;
+        if (e->part)
+                fg_part_blocked_add(e->part, items, bytes);
+}
 
 static void account(fg_sched_t *s, const kent_t *e, int sign) {
         uint32_t n = e->busy ? e->nwait : e->nwait ? e->nwait - 1 : 0;
         uint64_t bytes = e->busy ? e->wbytes : e->nwait ? e->wbytes - s->nodes[e->head].it.bytes : 0;
 
-        if (!n)
-                return;
-        s->blocked += (size_t)sign * n;
-        s->blocked_keys += (size_t)sign;
-        if (e->part)
-                fg_part_blocked_add(e->part, sign * (int64_t)n, sign * (int64_t)bytes);
+        if (n)
+                add(s, e, sign * (int64_t)n, sign * (int64_t)bytes, sign);
 }
 
 /* ---- the heap of ready keys ---- */
@@ -269,14 +272,15 @@ void fg_sched_push(fg_sched_t *s, const fg_item_t *it, uint64_t skey) {
         s->free_node = s->nodes[n].next;
         s->nodes[n] = (node_t){.it = *it, .seq = s->next_seq++, .next = NIL};
         s->nodes[n].it.skey = skey;
-        account(s, e, -1);
+        /* Behind the busy key's item, or behind the head: blocked. */
+        if (e->busy || e->nwait)
+                add(s, e, 1, it->bytes, e->busy ? !e->nwait : e->nwait == 1);
         if (e->nwait++)
                 s->nodes[e->tail].next = n;
         else
                 e->head = n, e->head_seq = s->nodes[n].seq;
         e->tail = n;
         e->wbytes += it->bytes;
-        account(s, e, +1);
         s->waiting++;
         if (!e->busy && e->nwait == 1)
                 heap_push(s, k);
@@ -289,7 +293,8 @@ size_t fg_sched_pop(fg_sched_t *s, fg_item_t *out, size_t max) {
                 uint32_t k = s->heap[0], nd;
                 kent_t *e = &s->keys[k];
 
-                account(s, e, -1);
+                /* The rest waited behind the head and now wait behind the
+                 * item in flight: blocked before and after. */
                 heap_remove(s, 0);
                 nd = e->head;
                 out[n++] = s->nodes[nd].it;
@@ -305,7 +310,6 @@ size_t fg_sched_pop(fg_sched_t *s, fg_item_t *out, size_t max) {
                 s->waiting--;
                 e->busy = true;
                 s->busy++;
-                account(s, e, +1);
         }
         return n;
 }
@@ -317,11 +321,11 @@ bool fg_sched_release(fg_sched_t *s, uint64_t skey) {
         if (k == NIL || !s->keys[k].busy)
                 return false;
         e = &s->keys[k];
-        account(s, e, -1);
         e->busy = false;
         s->busy--;
         if (e->nwait) {
-                account(s, e, +1);
+                /* The head may go now: it no longer waits. */
+                add(s, e, -1, -(int64_t)s->nodes[e->head].it.bytes, -(e->nwait == 1));
                 heap_push(s, k);
                 return true;
         }

@@ -13,6 +13,10 @@
  * loss. Each item ends with fg_item_finish() (final outcome, its offset may
  * be committed) or, when the pool is aborted, fg_item_abandon().
  *
+ * Ordering: workers.ordering is the queue's (fg_queue_set_ordering, at
+ * fg_pool_new and on reconfigure): in partition or key mode a batch holds
+ * at most one event per key, and an item's end releases its key.
+ *
  * Sizing: fixed mode runs workers.size threads. Dynamic mode (scaler.h)
  * grows at once to what the load needs and retires long-idle threads
  * lazily, between workers.min and workers.max; an adaptive limit (arc.h)

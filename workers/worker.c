@@ -19,7 +19,15 @@
  * ignored if the sink only rejected events (their fault, not the sink's).
  * Every final outcome finishes the item (its offset may be committed) and
  * records the end-to-end latency. An abort (shutdown deadline) abandons what
- * is not final: uncommitted, so Kafka redelivers it.
+ * is not final: uncommitted, so Kafka redelivers it. Finishing or abandoning
+ * an item also releases its key in an ordered queue (workers.ordering), so
+ * an event held through retries holds its key, and its key's next event
+ * goes only once it is final.
+ *
+ * Parked keys (dead_letter.park_key): an event whose key is parked skips the
+ * handler and the sink and is dead-lettered as `parked`; an event about to
+ * be dead-lettered parks its key first (before its item ends and lets the
+ * key's next event go), so that next event already finds it parked.
  *
  * Threading: the worker's own thread; shared state is read-only (handler,
  * config copies in the pool) or thread-safe (sink conn is ours, dlq).
