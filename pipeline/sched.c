@@ -20,13 +20,20 @@ typedef struct node {
         uint32_t next; /* next of the key's FIFO, or of the free list */
 } node_t;
 
+/* A ready key in the heap, with its head's arrival beside it so that
+ * sifting reads nothing but the heap. A key is in the heap exactly while it
+ * has waiting items and none in flight. */
+typedef struct hent {
+        uint64_t seq;
+        uint32_t key;
+} hent_t;
+
 typedef struct kent {
         uint64_t skey;
         uint64_t head_seq;    /* arrival of the head item, the heap's order */
         uint64_t wbytes;      /* bytes of the waiting items */
         struct fg_part *part; /* whose blocked counts this key feeds */
         uint32_t head, tail, nwait;
-        uint32_t hpos;        /* place in the heap, NIL when not ready */
         bool busy;            /* an item is in flight */
         bool used;
 } kent_t;
@@ -38,7 +45,7 @@ struct fg_sched {
         uint32_t kcap, free_key, nkeys;
         uint32_t *tab;        /* key index + 1; 0 = empty */
         uint32_t tmask;       /* table size - 1, a power of two minus one */
-        uint32_t *heap;       /* key indices, kcap of them */
+        hent_t *heap;         /* the ready keys, kcap places */
         uint32_t hn;
         uint64_t next_seq;
         size_t waiting, blocked, blocked_keys, busy;
@@ -110,62 +117,58 @@ static void account(fg_sched_t *s, const kent_t *e, int sign) {
 
 /* ---- the heap of ready keys ---- */
 
-static bool before(const fg_sched_t *s, uint32_t a, uint32_t b) {
-        return s->keys[a].head_seq < s->keys[b].head_seq;
-}
-
-static void heap_put(fg_sched_t *s, uint32_t pos, uint32_t k) {
-        s->heap[pos] = k;
-        s->keys[k].hpos = pos;
-}
-
 static void sift_up(fg_sched_t *s, uint32_t pos) {
-        uint32_t k = s->heap[pos];
+        hent_t h = s->heap[pos];
 
         while (pos > 0) {
                 uint32_t parent = (pos - 1) / 2;
-                if (!before(s, k, s->heap[parent]))
+                if (s->heap[parent].seq <= h.seq)
                         break;
-                heap_put(s, pos, s->heap[parent]);
+                s->heap[pos] = s->heap[parent];
                 pos = parent;
         }
-        heap_put(s, pos, k);
+        s->heap[pos] = h;
 }
 
 static void sift_down(fg_sched_t *s, uint32_t pos) {
-        uint32_t k = s->heap[pos];
+        hent_t h = s->heap[pos];
 
         for (;;) {
                 uint32_t child = 2 * pos + 1;
                 if (child >= s->hn)
                         break;
-                if (child + 1 < s->hn && before(s, s->heap[child + 1], s->heap[child]))
+                if (child + 1 < s->hn && s->heap[child + 1].seq < s->heap[child].seq)
                         child++;
-                if (!before(s, s->heap[child], k))
+                if (h.seq <= s->heap[child].seq)
                         break;
-                heap_put(s, pos, s->heap[child]);
+                s->heap[pos] = s->heap[child];
                 pos = child;
         }
-        heap_put(s, pos, k);
+        s->heap[pos] = h;
 }
 
 static void heap_push(fg_sched_t *s, uint32_t k) {
-        heap_put(s, s->hn++, k);
-        sift_up(s, s->hn - 1);
+        s->heap[s->hn] = (hent_t){s->keys[k].head_seq, k};
+        sift_up(s, s->hn++);
 }
 
-static void heap_remove(fg_sched_t *s, uint32_t pos) {
-        uint32_t k = s->heap[pos];
+static uint32_t heap_pop(fg_sched_t *s) {
+        uint32_t k = s->heap[0].key;
 
-        s->hn--;
-        if (pos != s->hn) {
-                uint32_t last = s->heap[s->hn];
-                /* The last key fills the hole: it may belong lower or higher. */
-                heap_put(s, pos, last);
-                sift_down(s, pos);
-                sift_up(s, s->keys[last].hpos);
-        }
-        s->keys[k].hpos = NIL;
+        s->heap[0] = s->heap[--s->hn];
+        if (s->hn)
+                sift_down(s, 0);
+        return k;
+}
+
+/* Builds the heap anew from the keys (after remove_if changed heads). */
+static void heap_rebuild(fg_sched_t *s) {
+        s->hn = 0;
+        for (uint32_t k = 0; k < s->kcap; k++)
+                if (s->keys[k].used && !s->keys[k].busy && s->keys[k].nwait)
+                        s->heap[s->hn++] = (hent_t){s->keys[k].head_seq, k};
+        for (uint32_t i = s->hn / 2; i-- > 0;)
+                sift_down(s, i);
 }
 
 /* ---- the key table ---- */
@@ -228,7 +231,7 @@ static uint32_t key_add(fg_sched_t *s, uint64_t skey, struct fg_part *part) {
         k = s->free_key;
         e = &s->keys[k];
         s->free_key = e->head;
-        *e = (kent_t){.skey = skey, .part = part, .head = NIL, .tail = NIL, .hpos = NIL, .used = true};
+        *e = (kent_t){.skey = skey, .part = part, .head = NIL, .tail = NIL, .used = true};
         s->nkeys++;
         tab_insert(s, k);
         return k;
@@ -290,12 +293,11 @@ size_t fg_sched_pop(fg_sched_t *s, fg_item_t *out, size_t max) {
         size_t n = 0;
 
         while (n < max && s->hn) {
-                uint32_t k = s->heap[0], nd;
+                uint32_t k = heap_pop(s), nd;
                 kent_t *e = &s->keys[k];
 
                 /* The rest waited behind the head and now wait behind the
                  * item in flight: blocked before and after. */
-                heap_remove(s, 0);
                 nd = e->head;
                 out[n++] = s->nodes[nd].it;
                 e->head = s->nodes[nd].next;
@@ -371,16 +373,12 @@ size_t fg_sched_remove_if(fg_sched_t *s, bool (*pred)(const fg_item_t *it, void 
                 if (e->nwait)
                         e->head_seq = s->nodes[e->head].seq;
                 account(s, e, +1);
-                /* The head only got younger: sink it, or drop the key. */
-                if (e->hpos != NIL) {
-                        if (e->nwait)
-                                sift_down(s, e->hpos);
-                        else
-                                heap_remove(s, e->hpos);
-                }
                 if (!e->busy && !e->nwait)
                         key_del(s, k);
         }
+        /* Heads changed and keys went: the heap is built again (rare:
+         * rebalances). */
+        heap_rebuild(s);
         return removed;
 }
 

@@ -407,6 +407,8 @@ void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns) {
         fg_scaler_input_t in;
         fg_scaler_decision_t dec;
         fg_arc_stats_t as;
+        fg_queue_order_stats_t os;
+        size_t depth, ready;
         char errstr[256] = "no free worker slot";
 
         reap(pool, false);
@@ -425,6 +427,12 @@ void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns) {
         pool->next_scale_ns = now_ns + pool->interval_ns;
 
         fg_arc_get_stats(pool->arc, &as);
+        fg_queue_get_order_stats(pool->q, &os);
+        depth = fg_queue_depth(pool->q);
+        /* Events waiting behind an earlier event of their key are no work
+         * for another thread: only what may go counts as fill, and when
+         * most of the queue waits for its keys, so does the queue wait. */
+        ready = depth > os.blocked ? depth - os.blocked : 0;
         in = (fg_scaler_input_t){
             .running = active(pool),
             .busy = fg_pool_busy(pool),
@@ -432,8 +440,8 @@ void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns) {
             .arrival_per_s = load->arrival_per_s,
             .call_latency_s = load->call_latency_s,
             .events_per_call = load->events_per_call,
-            .queue_fill = (double)fg_queue_depth(pool->q) / (double)fg_queue_capacity(pool->q),
-            .queue_wait_p90_ns = load->queue_wait_p90_ns,
+            .queue_fill = (double)ready / (double)fg_queue_capacity(pool->q),
+            .queue_wait_p90_ns = os.blocked > depth / 2 ? 0 : load->queue_wait_p90_ns,
             .concurrency_limit = as.limit,
         };
         fg_scaler_decide(&sc, &pool->sst, &in, &dec);
