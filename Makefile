@@ -18,7 +18,7 @@
 #   make bench        the pipeline benchmark report
 #   make bench-ordering  workers.ordering none/partition/key at 10, 1,000 and
 #                     100,000 keys with a 1 ms http sink (tests/bench/ordering.sh,
-#                     ~10 min): throughput and CPU per event, medians of ROUNDS (3)
+#                     ~12 min): throughput (median, best) and CPU per event over ROUNDS (3)
 #   make bench-burst  the viral-burst benchmark (tests/bench/burst.sh, ~25 min;
 #                     BURST_SCALE=0.25 for 5 s phases): CSVs in build/bench-burst,
 #                     plots and summary in docs/bench; installs gnuplot-nox (as root)

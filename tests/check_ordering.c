@@ -14,7 +14,8 @@
  *                to 4, key -> partition -> key ordering; order holds;
  *   kill -9      killed mid-stream, then restarted: every id arrives, and
  *                per key the last delivery of each id is in offset order
- *                (redeliveries repeat a key's tail, in order).
+ *                (redeliveries repeat a key's tail, in order);
+ *   rebalance    a second member joins mid-stream and leaves: the same.
  *
  * Events are floodgate burst's ({"id":"<prefix>-<seq>", ...}, key
  * "k<seq % keys>") with handler.add_metadata, so every delivered event
@@ -557,6 +558,53 @@ START_TEST(test_ordering_kill9_then_restart) {
 }
 END_TEST
 
+#define REBAL_COUNT 30000
+
+/* A second member joins mid-stream and leaves again: revoked partitions
+ * drop their queued events (and key state) and commit what finished; the
+ * new owner starts from there. Every id arrives, and per key the last
+ * delivery of each is in offset order. */
+START_TEST(test_ordering_rebalance) {
+        setup_t s = {0};
+        char *log2;
+        const char *args[] = {"run", "-c", NULL, NULL};
+        fg_test_proc_t *second;
+        producer_t *prod;
+        deliveries_t ds;
+        int64_t distinct;
+
+        setup_start(&s);
+        fg_test_httpd_latency(s.h, 1);
+        write_config(&s, "rebal", "{size: 8, ordering: key}", 2000, 20);
+        log2 = fg_test_path(s.dir, "d2.log");
+        args[2] = s.cfg;
+        daemon_start(&s);
+        prod = produce_async(s.bs, "b", REBAL_COUNT, KEYED_KEYS, 3000);
+        wait_ids(s.h, "b", REBAL_COUNT, REBAL_COUNT / 5, 120000);
+        second = fg_test_spawn(log2, args);
+        ck_assert(fg_test_wait_file_contains(log2, "assigned", 60000));
+        wait_ids(s.h, "b", REBAL_COUNT, REBAL_COUNT / 2, 120000);
+        fg_test_proc_signal(second, SIGTERM);
+        ck_assert_int_eq(fg_test_proc_wait(second, 60000), 0);
+        fg_test_proc_free(second);
+        producer_join(prod);
+        wait_ids(s.h, "b", REBAL_COUNT, REBAL_COUNT, 180000);
+        /* Drained and committed: every redelivery is in. */
+        fg_test_proc_signal(s.d, SIGTERM);
+        ck_assert_int_eq(fg_test_proc_wait(s.d, 60000), 0);
+        fg_test_proc_free(s.d);
+        s.d = NULL;
+        ck_assert(fg_test_file_contains(s.log, "revoked"));
+        deliveries_read(&ds, s.h, "b");
+        check_first_deliveries(&ds, REBAL_COUNT, KEYED_KEYS, false, &distinct);
+        ck_assert_int_eq(distinct, REBAL_COUNT);
+        ck_assert_int_eq(check_last_deliveries(&ds, REBAL_COUNT, KEYED_KEYS), 0);
+        deliveries_free(&ds);
+        free(log2);
+        setup_stop(&s);
+}
+END_TEST
+
 static Suite *ordering_suite(void) {
         Suite *s = suite_create("ordering");
         TCase *tc = tcase_create("ordering");
@@ -567,6 +615,7 @@ static Suite *ordering_suite(void) {
         tcase_add_test(tc, test_ordering_hot_key_does_not_stall_others);
         tcase_add_test(tc, test_ordering_resize_under_load);
         tcase_add_test(tc, test_ordering_kill9_then_restart);
+        tcase_add_test(tc, test_ordering_rebalance);
         suite_add_tcase(s, tc);
         return s;
 }
