@@ -32,7 +32,7 @@ typedef struct kent {
         uint64_t skey;
         uint64_t head_seq;    /* arrival of the head item, the heap's order */
         uint64_t wbytes;      /* bytes of the waiting items */
-        struct fg_part *part; /* whose blocked counts this key feeds */
+        struct fg_part *part; /* whose blocked counts this key feeds (a reference) */
         uint32_t head, tail, nwait;
         bool busy;            /* an item is in flight */
         bool used;
@@ -88,6 +88,9 @@ fg_sched_t *fg_sched_new(size_t capacity) {
 void fg_sched_destroy(fg_sched_t *s) {
         if (!s)
                 return;
+        for (uint32_t k = 0; s->keys && k < s->kcap; k++)
+                if (s->keys[k].used && s->keys[k].part)
+                        fg_part_unref(s->keys[k].part);
         free(s->nodes);
         free(s->keys);
         free(s->heap);
@@ -232,6 +235,11 @@ static uint32_t key_add(fg_sched_t *s, uint64_t skey, struct fg_part *part) {
         e = &s->keys[k];
         s->free_key = e->head;
         *e = (kent_t){.skey = skey, .part = part, .head = NIL, .tail = NIL, .used = true};
+        /* Its own reference: a key may outlive the items of the partition
+         * object it counts in (a partition assigned again while an event
+         * of the old assignment is still in flight shares the key). */
+        if (part)
+                fg_part_ref(part);
         s->nkeys++;
         tab_insert(s, k);
         return k;
@@ -258,6 +266,8 @@ static void key_del(fg_sched_t *s, uint32_t k) {
                 }
         }
         s->tab[i] = 0;
+        if (s->keys[k].part)
+                fg_part_unref(s->keys[k].part);
         s->keys[k] = (kent_t){.head = s->free_key};
         s->free_key = k;
         s->nkeys--;

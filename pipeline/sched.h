@@ -29,8 +29,8 @@
  *
  * Threading: none of its own; the queue calls it under its lock.
  * Ownership: the sched owns the items it holds (by value) until pop,
- * remove_if's dispose or take_all hands them out. It borrows each item's
- * partition (the item holds a reference) for the per-partition counts.
+ * remove_if's dispose or take_all hands them out. Each key entry holds a
+ * reference on the partition its counts go to, until the entry goes.
  */
 #ifndef FG_SCHED_H
 #define FG_SCHED_H
@@ -55,8 +55,8 @@ typedef struct fg_sched_stats {
 /* Room for @p capacity items (1 .. UINT32_MAX - 1); NULL when memory is
  * short. */
 fg_sched_t *fg_sched_new(size_t capacity);
-/* Frees the sched; items still inside are dropped without a word (take
- * them out first). */
+/* Frees the sched and gives back the keys' partition references; items
+ * still inside are dropped without a word (take them out first). */
 void fg_sched_destroy(fg_sched_t *s);
 
 /* Appends a copy of @p it to key @p skey's FIFO. The caller keeps the

@@ -149,6 +149,31 @@ START_TEST(test_sched_blocked_counts) {
 }
 END_TEST
 
+/* A partition assigned again while an event of its old assignment is in
+ * flight: the new object's items join the old key, which counts in the old
+ * object — kept alive by the key, not freed under it (ASan watches). */
+START_TEST(test_sched_key_outlives_partition_object) {
+        fg_part_t *old = fg_part_new("t", 0), *fresh = fg_part_new("t", 0);
+        fg_sched_t *s = sched_new(8);
+        size_t m, b;
+
+        push(s, 7, 1, 10, old);
+        pop_expect(s, 4, (uint64_t[]){1}, 1);
+        push(s, 7, 2, 20, fresh);
+        push(s, 7, 3, 30, fresh);
+        fg_part_unref(old); /* revoked: the table's (and the item's) reference go */
+        ck_assert(fg_sched_release(s, 7));
+        fg_part_blocked(fresh, &m, &b);
+        ck_assert_uint_eq(m, 0); /* counted in the old object */
+        pop_expect(s, 4, (uint64_t[]){2}, 1);
+        ck_assert(fg_sched_release(s, 7));
+        pop_expect(s, 4, (uint64_t[]){3}, 1);
+        ck_assert(!fg_sched_release(s, 7)); /* the key goes, and the old object */
+        fg_sched_destroy(s);
+        fg_part_unref(fresh);
+}
+END_TEST
+
 typedef struct removed {
         uint64_t ids[64];
         size_t n;
@@ -379,6 +404,7 @@ static Suite *sched_suite(void) {
         tcase_add_test(tc, test_sched_one_per_key_in_fifo_order);
         tcase_add_test(tc, test_sched_oldest_ready_head_first);
         tcase_add_test(tc, test_sched_blocked_counts);
+        tcase_add_test(tc, test_sched_key_outlives_partition_object);
         tcase_add_test(tc, test_sched_remove_if_keeps_order_and_heap);
         tcase_add_test(tc, test_sched_take_all_arrival_order);
         tcase_add_test(tc, test_sched_slab_reused_at_capacity);
