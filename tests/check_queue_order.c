@@ -33,7 +33,7 @@
 #define NPARTS    4
 
 static rd_kafka_message_t msgs[NKEYS];
-static char keynames[NKEYS][8];
+static char keynames[NKEYS][16];
 static rd_kafka_message_t keyless;
 static fg_part_t *parts[NPARTS];
 

@@ -9,11 +9,14 @@
 # fast runs, sK with SLOW_COUNT (default 40,000) for the runs that go one
 # event per key or partition at a time (partition mode, key mode over 10
 # keys) and would take minutes over COUNT. The sink is the http sink
-# (ndjson, one request per worker batch of up to 256 events) against
-# tests/bench/httpsink answering every request after 1 ms; the pool is fixed
-# at 16 workers; fetch.wait.max.ms is 10 (the mock holds an empty fetch for
-# all of it, see burst.sh). Each run drains one topic under a fresh group
-# with --until-drained:
+# against tests/bench/httpsink answering every request after 1 ms, twice:
+# in batches (ndjson, one request per worker batch of up to 256 events: the
+# mock is the bottleneck), and one event per request (format json, always
+# over the sK topics: the sink is the bottleneck, so the modes compare on
+# what ordering costs in parallelism). The pool is fixed at 16 workers;
+# fetch.wait.max.ms is 10 (the mock holds an empty fetch for all of it, see
+# burst.sh). Each run drains one topic under a fresh group with
+# --until-drained:
 #   events/s  the topic's size over the span the daemon timed (first
 #             message to last outcome, from its exit summary);
 #   CPU/event the daemon's user + system CPU (the shell's `times` for the
@@ -21,11 +24,12 @@
 #             the events.
 # Runs repeat ROUNDS times (default 3), interleaved; the median and the best
 # round are printed, "x none" compares best with best. The machine is
-# shared and noisy (the same run varied by 2x between rounds here, mostly
-# in the mock): compare within a run, and the best rounds above all; CPU
-# per event is the steadier figure. BASELINE_BIN=path
-# also runs `none` with another floodgate binary (e.g. one built from main)
-# in the same rounds, for the "none did not get slower" comparison.
+# shared and noisy (batched runs of one configuration varied by up to 6x
+# between rounds here, in the mock): compare within a run; CPU per event
+# and the one-event-per-request table are the steadier figures.
+# BASELINE_BIN=path also runs batched `none` with another floodgate binary
+# (e.g. one built from main) in the same rounds, for the "none did not get
+# slower" comparison.
 # Prints figures; asserts nothing.
 #
 #   tests/bench/ordering.sh BUILD_DIR [COUNT [SLOW_COUNT]]
@@ -66,9 +70,11 @@ topic_of() { # mode keys
   if [ "$1" = partition ] || { [ "$1" = key ] && [ "$2" = 10 ]; }; then echo "s$2"; else echo "k$2"; fi
 }
 
-run() { # binary mode keys -> "rate cpu_us_per_event"
-  local bin=$1 mode=$2 keys=$3 name="$2-$3-$RANDOM$RANDOM" secs cpu topic n ordering=""
+run() { # binary mode keys format -> "rate cpu_us_per_event"
+  local bin=$1 mode=$2 keys=$3 fmt=$4 name="$2-$3-$4-$RANDOM$RANDOM" secs cpu topic n ordering=""
   topic=$(topic_of "$mode" "$keys")
+  # One event per request: every run is slow, every run reads the small topic.
+  [ "$fmt" = json ] && topic="s$keys"
   n=$count; [ "${topic:0:1}" = s ] && n=$slow_count
   # none is the default: left out, a binary without the option runs too.
   [ "$mode" != none ] && ordering=", ordering: $mode"
@@ -83,7 +89,7 @@ workers: {size: 16$ordering}
 sink:
   type: http
   url: "$url"
-  format: ndjson
+  format: $fmt
   batch: {max_messages: 256}
 metrics:
   listen: "off"
@@ -106,10 +112,11 @@ for r in $(seq "$rounds"); do
   echo "round $r/$rounds..."
   for keys in 10 1000 100000; do
     for mode in none partition key; do
-      read -r a b < <(run "$fg" "$mode" "$keys"); add "$mode-$keys" "$a" "$b"
+      read -r a b < <(run "$fg" "$mode" "$keys" ndjson); add "$mode-$keys" "$a" "$b"
+      read -r a b < <(run "$fg" "$mode" "$keys" json); add "1-$mode-$keys" "$a" "$b"
     done
     if [ -n "${BASELINE_BIN:-}" ]; then
-      read -r a b < <(run "$BASELINE_BIN" none "$keys"); add "base-$keys" "$a" "$b"
+      read -r a b < <(run "$BASELINE_BIN" none "$keys" ndjson); add "base-$keys" "$a" "$b"
     fi
   done
 done
@@ -117,20 +124,27 @@ done
 printf '\n%s rounds; %s events per run (%s where marked *); 16 workers; http sink\n' \
   "$rounds" "$count" "$slow_count"
 printf 'answering after 1 ms; 32 partitions\n'
-printf '%-12s %8s %12s %12s %9s %14s\n' "ordering" "keys" "events/s" "best" "x none" "CPU us/event"
-for keys in 10 1000 100000; do
-  none=$(best "${rates[none-$keys]}")
-  modes="none partition key"
-  [ -n "${BASELINE_BIN:-}" ] && modes="$modes base"
-  for mode in $modes; do
-    top=$(best "${rates[$mode-$keys]}")
-    label=$mode; [ "$mode" = base ] && label="none@base"
-    [ "$(topic_of "$mode" "$keys")" = "s$keys" ] && label="$label *"
-    printf '%-12s %8s %12s %12s %9.2f %14s\n' "$label" "$keys" "$(median "${rates[$mode-$keys]}")" \
-      "$top" "$(awk -v a="$top" -v b="$none" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
-      "$(median "${cpus[$mode-$keys]}")"
+table() { # prefix
+  printf '%-12s %8s %12s %12s %9s %14s\n' "ordering" "keys" "events/s" "best" "x none" "CPU us/event"
+  for keys in 10 1000 100000; do
+    none=$(best "${rates[$1none-$keys]}")
+    modes="none partition key"
+    [ -n "${BASELINE_BIN:-}" ] && [ -z "$1" ] && modes="$modes base"
+    for mode in $modes; do
+      top=$(best "${rates[$1$mode-$keys]}")
+      label=$mode; [ "$mode" = base ] && label="none@base"
+      { [ -n "$1" ] || [ "$(topic_of "$mode" "$keys")" = "s$keys" ]; } && label="$label *"
+      printf '%-12s %8s %12s %12s %9.2f %14s\n' "$label" "$keys" \
+        "$(median "${rates[$1$mode-$keys]}")" "$top" \
+        "$(awk -v a="$top" -v b="$none" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
+        "$(median "${cpus[$1$mode-$keys]}")"
+    done
   done
-done
+}
+printf '\nbatches (ndjson, up to 256 events a request):\n'
+table ""
+printf '\none event per request (format json), the sink the bottleneck:\n'
+table "1-"
 printf '\nall rates (events/s):\n'
 for k in "${!rates[@]}"; do printf '  %-16s %s\n' "$k" "${rates[$k]}"; done | sort
 exit 0
