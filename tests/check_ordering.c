@@ -236,7 +236,10 @@ static void setup_stop(setup_t *s) {
         }
         fg_test_httpd_stop(s->h);
         fg_mock_destroy(s->mock);
-        if (!getenv("FG_TEST_KEEP"))
+        /* FG_TEST_KEEP=1 keeps the logs and configs, as in check_faults. */
+        if (getenv("FG_TEST_KEEP") && *getenv("FG_TEST_KEEP") && strcmp(getenv("FG_TEST_KEEP"), "0"))
+                fprintf(stderr, "ordering: kept %s\n", s->dir);
+        else
                 fg_test_rmtree(s->dir);
         free(s->dir), free(s->log), free(s->cfg);
 }
