@@ -27,6 +27,9 @@
 #                     CPU per event, commits; tests/bench/commit_cost.sh)
 #   make bench-crash  kill -9 during a 1M-event drain, restart: duplicates
 #                     (tests/bench/crash_dups.sh)
+#   make bench-ordering  workers.ordering none/partition/key at 10, 1,000 and
+#                     100,000 keys with a 1 ms http sink (tests/bench/ordering.sh,
+#                     ~12 min): throughput (median, best) and CPU per event over ROUNDS (3)
 #   make bench-burst  the viral-burst benchmark (tests/bench/burst.sh, ~25 min;
 #                     BURST_SCALE=0.25 for 5 s phases): CSVs in build/bench-burst,
 #                     plots and summary in docs/bench; installs gnuplot-nox (as root)
@@ -135,7 +138,7 @@ FUZZ_MERGE   ?=
 # libclang_rt.fuzzer-x86_64.a (the unversioned libclang-rt-dev depends on it).
 FUZZ_APT_PKGS := clang libclang-rt-14-dev
 
-.PHONY: all deps check test run asan tsan bench bench-https bench-burst bench-deps clean fuzz fuzz-deps \
+.PHONY: all deps check test run asan tsan bench bench-https bench-burst bench-ordering bench-deps clean fuzz fuzz-deps \
         fuzz-build fuzz-run
 all: $(BIN) $(PLUGINS)
 
@@ -304,6 +307,12 @@ bench-commit: deps
 bench-crash: deps
 	@$(MAKE) --no-print-directory OPT=-O2 $(BIN)
 	tests/bench/crash_dups.sh $(BUILD)
+
+# The ordering benchmark: every workers.ordering mode over 10, 1,000 and
+# 100,000 keys against a 1 ms HTTP downstream (tests/bench/httpsink).
+bench-ordering: deps
+	@$(MAKE) --no-print-directory OPT=-O2 $(BIN) $(BENCH_BINS)
+	tests/bench/ordering.sh $(BUILD)
 
 # The burst benchmark samples /stats (tests/bench/stats_sampler) and plots
 # with gnuplot.

@@ -286,6 +286,14 @@ static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
                               errstr_size);
         if (!d->pool)
                 return FG_EXIT_FAILURE;
+        if (cfg->dead_letter.park_key) {
+                d->park = fg_park_new((size_t)cfg->dead_letter.max_parked_keys);
+                if (!d->park) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return FG_EXIT_FAILURE;
+                }
+                fg_pool_set_park(d->pool, d->park);
+        }
         /* librdkafka refusing a kafka.properties value is a config error. */
         d->ingest = fg_ingest_new(&cfg->kafka, &cfg->ingest, bootstrap, d->q, d->metrics, errstr,
                                   errstr_size);
@@ -353,6 +361,7 @@ static void teardown(fg_daemon_t *d) {
         if (!stuck)
                 fg_ingest_destroy(d->ingest);
         fg_pool_destroy(d->pool);
+        fg_park_destroy(d->park);
         if (!stuck)
                 fg_queue_destroy(d->q);
         fg_sink_destroy(d->sink);
@@ -427,9 +436,9 @@ int fg_daemon_run(const fg_run_opts_t *opts) {
                 d.stop_deadline_ns = fg_mono_ns();
                 goto done;
         }
-        fg_info("floodgate %s running: group %s, topics %zu, %s sink, %lld workers", FG_VERSION,
-                d.cfg->kafka.group_id, d.cfg->kafka.topics.n, fg_sink_name(d.sink),
-                (long long)d.cfg->workers.size);
+        fg_info("floodgate %s running: group %s, topics %zu, %s sink, %lld workers, ordering %s",
+                FG_VERSION, d.cfg->kafka.group_id, d.cfg->kafka.topics.n, fg_sink_name(d.sink),
+                (long long)d.cfg->workers.size, fg_queue_ordering_name(d.cfg->workers.ordering));
         fg_service_ready(d.svc);
 
         event_base_dispatch(d.base);

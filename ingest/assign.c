@@ -128,6 +128,8 @@ void fg_ingest_mark_paused(fg_ingest_t *in, const rd_kafka_topic_partition_list_
                 fg_ingest_prec_t *pr = prec_find(in, list->elems[i].topic, list->elems[i].partition);
                 if (pr)
                         pr->paused = paused;
+                if (pr && !paused)
+                        pr->held = false; /* resumed with the rest; admit.c holds it again if need be */
         }
         publish_gauges(in);
 }

@@ -204,6 +204,7 @@ void fg_ingest_flush(fg_ingest_t *in) {
         in->ntracked -= pushed;
         in->pushed_since_tick += pushed;
         atomic_store(&in->pending_pub, (unsigned)in->nbatch);
+        fg_ingest_admit(in);
         if ((above_high || in->nbatch) && !in->blocked) {
                 in->blocked = true;
                 in->blocked_since_ns = now;
@@ -300,6 +301,7 @@ static void tick(fg_ingest_t *in, bool force) {
                 in->unstored = 0;
                 in->last_store_ns = now;
         }
+        fg_ingest_admit(in);
 
         drained = in->nbatch == 0 && fg_ingest_all_at_end(in);
         if (!drained) {

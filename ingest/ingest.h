@@ -20,6 +20,11 @@
  * polled but not yet queued wait in a small pending batch (at most
  * 2 x 256), never dropped.
  *
+ * Ordered queues (workers.ordering): a partition whose events pile up
+ * behind earlier events of their keys beyond its share of the queue is
+ * paused alone until they drain, so one hot key cannot fill the queue for
+ * everyone (admit.c).
+ *
  * At-least-once: offsets are stored (rd_kafka_offsets_store) only for the
  * contiguous prefix of messages that reached a final outcome (see
  * offsets.h). On revocation, queued messages of the revoked partitions
@@ -107,6 +112,9 @@ unsigned fg_ingest_assigned(const fg_ingest_t *in);
 unsigned fg_ingest_paused(const fg_ingest_t *in);
 /* Messages polled but not yet queued. */
 unsigned fg_ingest_pending(const fg_ingest_t *in);
+/* Partitions held back because their events wait behind earlier ones of
+ * their keys beyond their share of an ordered queue (admit.c). */
+unsigned fg_ingest_held(const fg_ingest_t *in);
 /* True while the queue is full and ingest waits for it to drain. */
 bool fg_ingest_blocked(const fg_ingest_t *in);
 /* True once at least one partition is assigned and every assigned partition

@@ -26,6 +26,7 @@ typedef struct fg_ingest_prec {
         int64_t finished;       /* offset after the retired prefix; -1 = nothing retired yet */
         bool unstored;          /* finished moved since it was last stored */
         bool paused;            /* paused by us */
+        bool held;              /* paused alone: a hot key clogs it (admit.c) */
 } fg_ingest_prec_t;
 
 /* Assigned partitions of one topic, indexed by partition number. */
@@ -85,6 +86,7 @@ struct fg_ingest {
         _Atomic bool drained_pub;
         _Atomic unsigned pending_pub;
         _Atomic bool blocked_pub;
+        _Atomic unsigned held_pub;
         _Atomic int64_t first_msg_ns; /* monotonic, 0 = none yet */
         _Atomic int64_t heartbeat_ns; /* monotonic, last loop turn */
 };
@@ -122,5 +124,9 @@ int fg_ingest_store_all(fg_ingest_t *in);
 bool fg_ingest_all_at_end(fg_ingest_t *in);
 /* Drops the whole table (after the consumer closed). */
 void fg_ingest_table_clear(fg_ingest_t *in);
+/* admit.c: holds (pauses alone) the partitions whose events wait behind
+ * earlier events of their keys beyond their share of the queue; resumes
+ * them once they drain. */
+void fg_ingest_admit(fg_ingest_t *in);
 
 #endif
