@@ -578,7 +578,7 @@ typedef struct gap_result {
 } gap_result_t;
 
 static gap_result_t join_gap(const char *group, const char *strategy) {
-        const int64_t count = 80000, rate = 4000;
+        const int64_t count = 120000, rate = 4000;
         world_t w;
         fg_test_producer_t *prod;
         int64_t t_join, t_settled, gap[PARTS], last[PARTS], steady[PARTS];
@@ -595,8 +595,10 @@ static gap_result_t join_gap(const char *group, const char *strategy) {
         start(&w, 1);
         r.settle_s = wait_assigned(&w, both, 2);
         t_settled = fg_mono_ns();
-        sleep_ms(2000);
-        partition_gaps(w.in[0].h, t_join, t_settled + 2 * FG_NS_PER_S, gap, last);
+        /* Long enough for an eager rebalance's stop to end too, on a loaded
+         * machine: the control case must see its partitions come back. */
+        sleep_ms(5000);
+        partition_gaps(w.in[0].h, t_join, t_settled + 5 * FG_NS_PER_S, gap, last);
         for (int p = 0; p < PARTS; p++) {
                 if (steady[p] > r.steady_ms * FG_NS_PER_MS)
                         r.steady_ms = steady[p] / FG_NS_PER_MS;
