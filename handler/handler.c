@@ -10,9 +10,8 @@
  *   json, passthrough   fg_json_check_object (json_scan.c: one pass, no
  *                       allocation, agrees with jansson on what loads)
  *                       to validate, then the original bytes go on;
- *                       jansson only for an invalid payload's reason,
- *                       a multi-line payload, or when the scanner is
- *                       unsure;
+ *                       jansson only for an invalid payload's reason
+ *                       or a multi-line payload;
  *   json, filter only   parse + match, original bytes go on;
  *   json, shaping       parse, filter (on the original event), drop, keep,
  *                       then serialise with the metadata appended.
@@ -606,8 +605,8 @@ fg_handle_verdict_t fg_handler_apply(const fg_handler_t *h, fg_handler_ctx_t *ct
                 fg_json_check_t chk;
 
                 /* Valid and on one line: nothing to build. Everything else
-                 * (invalid: for jansson's reason; a line break: to compact;
-                 * unsure) takes the jansson path below, as before. */
+                 * (invalid: for jansson's reason; a line break: to compact)
+                 * takes the jansson path below, as before. */
                 if (fg_json_check_object(ev->value, ev->len, &chk) == FG_JSON_SCAN_OBJECT &&
                     !chk.has_raw_newline)
                         return FG_HANDLE_SEND;

@@ -15,8 +15,14 @@
  * below 1e308 it is finite, at 1e309 or above it overflows, and only in
  * between does strtod decide, on a locale-free copy of its significant
  * digits ("17976931348623159e292"; jansson's strtod sees the same value
- * and both are correctly rounded). Past FG_JSON_SCAN_MAX_DIGITS digits
- * that copy would not fit: the answer is UNSURE.
+ * and both are correctly rounded), cut at FG_JSON_SCAN_MAX_DIGITS digits
+ * with a sticky last digit that keeps it on the same side of the overflow
+ * threshold.
+ *
+ * The tape variant also notes, per container in the order they open, the
+ * offset just past its closing bracket and how many containers it holds,
+ * so the handler's shaper can step over a nested value in O(1) and walk
+ * every byte a bounded number of times whatever the nesting.
  *
  * Threading: any thread; everything is on the caller's stack.
  */
@@ -33,7 +39,6 @@
 typedef enum tok {
         TOK_OK = 0,
         TOK_BAD,
-        TOK_UNSURE,
 } tok_t;
 
 /* Bytes a string may contain as they are: 0x20..0x7F except '"', '\\'. */
@@ -201,11 +206,16 @@ out:
 
 /* A real whose significant digits are @p a[0..na) then @p b[0..nb) (the
  * first nonzero, no '.'), of magnitude [1e308, 1e309): does strtod
- * overflow? @p mag is the decimal magnitude (309): value = 0.digits * 10^mag. */
+ * overflow? @p mag is the decimal magnitude (309): value = 0.digits * 10^mag.
+ * Past FG_JSON_SCAN_MAX_DIGITS digits the copy keeps that many and a
+ * sticky 1 for the rest (nonzero: trailing zeros are gone): the overflow
+ * threshold, 2^1024 - 2^970, has 309 significant digits, so the value and
+ * the copy fall on the same side of it and strtod rounds both alike. */
 static tok_t real_overflows(const uint8_t *a, size_t na, const uint8_t *b, size_t nb,
                             int64_t mag) {
         char buf[FG_JSON_SCAN_MAX_DIGITS + 32];
-        size_t m = 0;
+        bool cut = false;
+        size_t m;
 
         /* Trailing zeros do not count. */
         while (nb && b[nb - 1] == '0')
@@ -213,17 +223,25 @@ static tok_t real_overflows(const uint8_t *a, size_t na, const uint8_t *b, size_
         if (!nb)
                 while (na && a[na - 1] == '0')
                         na--;
-        if (na + nb > FG_JSON_SCAN_MAX_DIGITS)
-                return TOK_UNSURE;
+        if (na > FG_JSON_SCAN_MAX_DIGITS) {
+                na = FG_JSON_SCAN_MAX_DIGITS;
+                nb = 0;
+                cut = true;
+        } else if (na + nb > FG_JSON_SCAN_MAX_DIGITS) {
+                nb = FG_JSON_SCAN_MAX_DIGITS - na;
+                cut = true;
+        }
         memcpy(buf, a, na);
         if (nb)
                 memcpy(buf + na, b, nb);
         m = na + nb;
+        if (cut)
+                buf[m++] = '1';
         snprintf(buf + m, sizeof(buf) - m, "e%lld", (long long)(mag - (int64_t)m));
         return strtod(buf, NULL) > DBL_MAX ? TOK_BAD : TOK_OK;
 }
 
-/* *@p pp is at '-' or a digit; on TOK_OK/TOK_UNSURE it is past the number,
+/* *@p pp is at '-' or a digit; on TOK_OK it is past the number,
  * else at the byte refused. */
 static tok_t scan_number(const uint8_t **pp, const uint8_t *end) {
         static const char int64_max[] = "9223372036854775807";
@@ -327,21 +345,36 @@ static tok_t scan_word(const uint8_t **pp, const uint8_t *end, const char *w, si
         return TOK_OK;
 }
 
-/* Any thread. */
-fg_json_scan_t fg_json_check_object(const void *data, size_t n, fg_json_check_t *out) {
+/* Container @p i just closed at offset @p at: record where, and how many
+ * containers it held (every one opened since). */
+static inline void tape_close(fg_json_tape_t *tape, uint32_t i, size_t at) {
+        if (i < tape->cap) {
+                tape->end[i] = (uint32_t)at;
+                tape->inner[i] = (uint32_t)(tape->n - i - 1);
+        }
+}
+
+/* The scanner, specialised by its callers: @p tape NULL or not, @p any
+ * (a value of any type at the top) or not — constants that inlining folds,
+ * so the passthrough check carries no tape code. */
+static inline __attribute__((always_inline)) fg_json_scan_t
+scan(const void *data, size_t n, fg_json_check_t *out, fg_json_tape_t *tape, bool any) {
         const uint8_t *start = data, *p = start, *end;
         uint8_t is_obj[FG_JSON_SCAN_MAX_DEPTH / 8]; /* bit per open container */
+        uint32_t open[FG_JSON_SCAN_MAX_DEPTH]; /* tape index per open container (tape only) */
         size_t depth = 0;
-        bool nl = false, unsure = false;
+        bool nl = false;
         fg_json_scan_t res = FG_JSON_SCAN_INVALID;
         tok_t t;
 
+        if (tape)
+                tape->n = tape->keys = 0;
         if (n == 0 || !data)
                 goto out;
         end = start + n;
 
         p = skip_ws(p, end, &nl);
-        if (p == end || *p != '{')
+        if (p == end || (!any && *p != '{'))
                 goto out; /* empty, or not an object */
 
 value:  /* at the first byte of a value, inside depth containers */
@@ -357,6 +390,8 @@ value:  /* at the first byte of a value, inside depth containers */
                         is_obj[depth >> 3] |= bit;
                 else
                         is_obj[depth >> 3] &= (uint8_t)~bit;
+                if (tape)
+                        open[depth] = (uint32_t)tape->n++;
                 depth++;
                 p = skip_ws(p + 1, end, &nl);
                 if (p == end)
@@ -364,6 +399,8 @@ value:  /* at the first byte of a value, inside depth containers */
                 if (*p == close) {
                         p++;
                         depth--;
+                        if (tape)
+                                tape_close(tape, open[depth], (size_t)(p - start));
                         goto after;
                 }
                 if (close == '}')
@@ -398,14 +435,12 @@ value:  /* at the first byte of a value, inside depth containers */
         }
         if (t == TOK_BAD)
                 goto out;
-        if (t == TOK_UNSURE)
-                unsure = true;
 
 after:  /* just past a value, inside depth containers */
         p = skip_ws(p, end, &nl);
         if (depth == 0) {
                 if (p == end)
-                        res = unsure ? FG_JSON_SCAN_UNSURE : FG_JSON_SCAN_OBJECT;
+                        res = FG_JSON_SCAN_OBJECT;
                 goto out;
         }
         if (p == end)
@@ -416,6 +451,8 @@ after:  /* just past a value, inside depth containers */
                 if (*p == (in_obj ? '}' : ']')) {
                         p++;
                         depth--;
+                        if (tape)
+                                tape_close(tape, open[depth], (size_t)(p - start));
                         goto after;
                 }
                 if (*p != ',')
@@ -430,6 +467,8 @@ after:  /* just past a value, inside depth containers */
 key:    /* at what must be an object key */
         if (*p != '"')
                 goto out;
+        if (tape)
+                tape->keys++;
         p++;
         if (scan_string(&p, end, true) != TOK_OK)
                 goto out;
@@ -447,4 +486,20 @@ out:
                 out->pos = start ? (size_t)(p - start) : 0;
         }
         return res;
+}
+
+/* Any thread. */
+fg_json_scan_t fg_json_check_object(const void *p, size_t n, fg_json_check_t *out) {
+        return scan(p, n, out, NULL, false);
+}
+
+/* Any thread. */
+fg_json_scan_t fg_json_check_object_tape(const void *p, size_t n, fg_json_check_t *out,
+                                         fg_json_tape_t *tape) {
+        return scan(p, n, out, tape, false);
+}
+
+/* Any thread. */
+bool fg_json_is_value(const void *p, size_t n) {
+        return scan(p, n, NULL, NULL, true) == FG_JSON_SCAN_OBJECT;
 }

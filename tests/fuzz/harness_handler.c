@@ -23,8 +23,7 @@
  *     output stays intact while later applies (and a reset) reuse the ctx;
  *   - the passthrough scanner (handler/json_scan.h) agrees with jansson on
  *     the payload and on the whole input: OBJECT exactly when json_loadb
- *     returns an object, INVALID exactly when it does not (UNSURE is
- *     allowed: the handler then asks jansson), and on OBJECT
+ *     returns an object, INVALID exactly when it does not, and on OBJECT
  *     has_raw_newline exactly when there is a CR or LF byte.
  */
 #include "tests/fuzz/harness.h"
@@ -411,8 +410,6 @@ static int check_scanner(const void *p, size_t n, const char *what, char *why, s
         bool want = json_is_object(root);
 
         json_decref(root);
-        if (got == FG_JSON_SCAN_UNSURE)
-                return 0;
         if ((got == FG_JSON_SCAN_OBJECT) != want)
                 return fg_fuzz_fail(why, why_size, "json_scan on the %s: %s (pos %zu), jansson: %s", what,
                             got == FG_JSON_SCAN_OBJECT ? "OBJECT" : "INVALID", chk.pos,
