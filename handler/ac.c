@@ -13,13 +13,18 @@
  * We only ask whether some keyword occurs, never which or where, so every
  * state where a keyword ends (directly or through its failure link) is
  * merged into one absorbing MATCH state. The table stores next states
- * premultiplied by the row width (next = delta[state + class]), MATCH is
- * the last row, and the inner loop tests for it once per four bytes.
+ * premultiplied by the row width (next = delta[state + 1 + class]; column
+ * 0 of a row holds the state's depth: how many bytes of a keyword it has
+ * seen), MATCH is the last row, and the inner loop tests for it once per
+ * four bytes.
  *
  * One lookup per byte is a dependent chain (each load needs the state the
- * previous one produced); fg_ac_find breaks it by walking the text's two
- * halves at once, the first half running on for the longest keyword's
- * length minus one so that no match across the cut is missed.
+ * previous one produced), so fg_ac_find cuts a text into two or four
+ * lanes walked at once. A lane runs on past its end only while its state
+ * is deeper than the bytes it has run on: a keyword begun before the cut
+ * is still possible; one begun at or after it is the next lane's, which
+ * started there from the root. That is a byte or two of overlap, not the
+ * longest keyword's length.
  *
  * Threading: built on one thread, then read-only.
  */
@@ -34,11 +39,10 @@
 #define FG_AC_MAX_BYTES ((size_t)64 << 20)
 
 struct fg_ac {
-        uint16_t cls[256];  /* byte -> class (folded with ci); 257 classes at most */
-        uint32_t *delta;    /* (rows) x ncls, premultiplied next states */
+        uint16_t col[256];  /* byte -> 1 + its class (folded with ci); 257 classes at most */
+        uint32_t *delta;    /* rows x (1 + ncls): depth, then premultiplied next states */
         uint32_t ncls;
         uint32_t match;     /* MATCH's premultiplied index */
-        size_t maxlen;      /* the longest keyword */
         size_t bytes;
 };
 
@@ -58,15 +62,14 @@ fg_ac_t *fg_ac_new(const char *const *kw, const size_t *len, size_t n, bool ci, 
         int32_t *go = NULL;   /* trie: nstates x ncls, -1 = no edge */
         uint32_t *fail = NULL, *queue = NULL, *renum = NULL;
         uint8_t *term = NULL;
-        uint16_t used[256] = {0};
-        size_t total = 1, nstates = 1, rows;
+        uint16_t used[256] = {0}, cls[256];
+        uint32_t *depth = NULL;
+        size_t total = 1, nstates = 1, rows, width;
 
         if (!ac)
                 goto oom;
         for (size_t i = 0; i < n; i++) {
                 total += len[i];
-                if (len[i] > ac->maxlen)
-                        ac->maxlen = len[i];
                 for (size_t j = 0; j < len[i]; j++)
                         used[fold((uint8_t)kw[i][j], ci)] = 1;
         }
@@ -74,9 +77,12 @@ fg_ac_t *fg_ac_new(const char *const *kw, const size_t *len, size_t n, bool ci, 
         for (int b = 0; b < 256; b++)
                 if (used[b])
                         used[b] = (uint16_t)ac->ncls++;
-        for (int b = 0; b < 256; b++)
-                ac->cls[b] = used[fold((uint8_t)b, ci)];
-        if (total > FG_AC_MAX_BYTES / sizeof(*go) / ac->ncls) {
+        for (int b = 0; b < 256; b++) {
+                cls[b] = used[fold((uint8_t)b, ci)];
+                ac->col[b] = (uint16_t)(cls[b] + 1);
+        }
+        width = ac->ncls + 1;
+        if (total > FG_AC_MAX_BYTES / sizeof(*go) / width) {
                 seterr(errstr, errstr_size,
                        "too many keywords: the matcher would need more than 64 MiB");
                 goto out_err;
@@ -85,17 +91,20 @@ fg_ac_t *fg_ac_new(const char *const *kw, const size_t *len, size_t n, bool ci, 
         /* The trie. */
         go = malloc(total * ac->ncls * sizeof(*go));
         term = calloc(total, 1);
-        if (!go || !term)
+        depth = calloc(total, sizeof(*depth));
+        if (!go || !term || !depth)
                 goto oom;
         memset(go, 0xff, total * ac->ncls * sizeof(*go));
         for (size_t i = 0; i < n; i++) {
                 uint32_t s = 0;
 
                 for (size_t j = 0; j < len[i]; j++) {
-                        int32_t *e = &go[(size_t)s * ac->ncls + ac->cls[(uint8_t)kw[i][j]]];
+                        int32_t *e = &go[(size_t)s * ac->ncls + cls[(uint8_t)kw[i][j]]];
 
-                        if (*e < 0)
+                        if (*e < 0) {
                                 *e = (int32_t)nstates++;
+                                depth[*e] = (uint32_t)j + 1;
+                        }
                         s = (uint32_t)*e;
                 }
                 term[s] = 1;
@@ -146,22 +155,23 @@ fg_ac_t *fg_ac_new(const char *const *kw, const size_t *len, size_t n, bool ci, 
         rows = 0;
         for (size_t s = 0; s < nstates; s++)
                 if (!term[s])
-                        renum[s] = (uint32_t)(rows++ * ac->ncls);
-        ac->match = (uint32_t)(rows * ac->ncls);
+                        renum[s] = (uint32_t)(rows++ * width);
+        ac->match = (uint32_t)(rows * width);
         for (size_t s = 0; s < nstates; s++)
                 if (term[s])
                         renum[s] = ac->match;
-        ac->bytes = (rows + 1) * ac->ncls * sizeof(*ac->delta);
+        ac->bytes = (rows + 1) * width * sizeof(*ac->delta);
         ac->delta = malloc(ac->bytes);
         if (!ac->delta)
                 goto oom;
         for (size_t s = 0; s < nstates; s++) {
                 if (term[s])
                         continue;
+                ac->delta[renum[s]] = depth[s];
                 for (uint32_t c = 0; c < ac->ncls; c++)
-                        ac->delta[renum[s] + c] = renum[go[s * ac->ncls + c]];
+                        ac->delta[renum[s] + 1 + c] = renum[go[s * ac->ncls + c]];
         }
-        for (uint32_t c = 0; c < ac->ncls; c++)
+        for (uint32_t c = 0; c <= ac->ncls; c++)
                 ac->delta[ac->match + c] = ac->match;
         goto out;
 
@@ -173,6 +183,7 @@ out_err:
 out:
         free(go);
         free(term);
+        free(depth);
         free(fail);
         free(queue);
         free(renum);
@@ -195,52 +206,74 @@ size_t fg_ac_bytes(const fg_ac_t *ac) {
 /* Any thread. */
 bool fg_ac_feed(const fg_ac_t *ac, uint32_t *state, const void *data, size_t n) {
         const uint8_t *p = data;
-        const uint16_t *cls = ac->cls;
+        const uint16_t *col = ac->col;
         const uint32_t *d = ac->delta;
         uint32_t s = *state;
         size_t i = 0;
 
         for (; i + 4 <= n; i += 4) {
-                s = d[s + cls[p[i]]];
-                s = d[s + cls[p[i + 1]]];
-                s = d[s + cls[p[i + 2]]];
-                s = d[s + cls[p[i + 3]]];
+                s = d[s + col[p[i]]];
+                s = d[s + col[p[i + 1]]];
+                s = d[s + col[p[i + 2]]];
+                s = d[s + col[p[i + 3]]];
                 if (s == ac->match)
                         break;
         }
         for (; i < n && s != ac->match; i++)
-                s = d[s + cls[p[i]]];
+                s = d[s + col[p[i]]];
         *state = s;
         return s == ac->match;
 }
 
-/* Any thread. */
-bool fg_ac_find(const fg_ac_t *ac, const void *data, size_t n) {
-        const uint8_t *p = data, *pb;
-        const uint16_t *cls = ac->cls;
+/* Lane @p s, which ended at @p e, runs on while a keyword begun before @p e
+ * may still be under way (its depth exceeds what it ran on). */
+static bool run_on(const fg_ac_t *ac, uint32_t s, const uint8_t *e, const uint8_t *end) {
         const uint32_t *d = ac->delta;
-        uint32_t a = FG_AC_START, b = FG_AC_START;
-        size_t mid = n / 2, la, lb, i;
 
-        if (n < 4 * ac->maxlen + 32)
-                return fg_ac_feed(ac, &a, p, n);
-        /* a walks [0, mid + maxlen - 1), b walks [mid, n): a match starting
-         * before mid ends inside a's part, one starting at mid or later
-         * lies in b's. */
-        la = mid + ac->maxlen - 1;
-        lb = n - mid;
-        pb = p + mid;
-        for (i = 0; i + 4 <= la && i + 4 <= lb; i += 4) {
-                a = d[a + cls[p[i]]];
-                b = d[b + cls[pb[i]]];
-                a = d[a + cls[p[i + 1]]];
-                b = d[b + cls[pb[i + 1]]];
-                a = d[a + cls[p[i + 2]]];
-                b = d[b + cls[pb[i + 2]]];
-                a = d[a + cls[p[i + 3]]];
-                b = d[b + cls[pb[i + 3]]];
-                if (a == ac->match || b == ac->match)
+        for (const uint8_t *p = e; p < end && d[s] > (uint32_t)(p - e); p++) {
+                s = d[s + ac->col[*p]];
+                if (s == ac->match)
                         return true;
         }
-        return fg_ac_feed(ac, &a, p + i, la - i) || fg_ac_feed(ac, &b, pb + i, lb - i);
+        return false;
+}
+
+/* Any thread. */
+bool fg_ac_find(const fg_ac_t *ac, const void *data, size_t n) {
+        const uint8_t *p = data, *end = p + n;
+        const uint16_t *col = ac->col;
+        const uint32_t *d = ac->delta;
+        const uint32_t m = ac->match;
+        uint32_t s0 = FG_AC_START, s1 = FG_AC_START, s2 = FG_AC_START, s3 = FG_AC_START;
+        size_t w, i;
+
+        if (n < 32)
+                return fg_ac_feed(ac, &s0, p, n);
+        if (n < 64) {
+                /* Two lanes: [0, w) and [w, n). */
+                w = n / 2;
+                for (i = 0; i < w; i++) {
+                        s0 = d[s0 + col[p[i]]];
+                        s1 = d[s1 + col[p[w + i]]];
+                        if ((i & 3) == 3 && (s0 == m || s1 == m))
+                                return true;
+                }
+                if (s0 == m || fg_ac_feed(ac, &s1, p + 2 * w, n - 2 * w))
+                        return true;
+                return run_on(ac, s0, p + w, end);
+        }
+        /* Four lanes of w bytes; the last one also takes the n % 4 left. */
+        w = n / 4;
+        for (i = 0; i < w; i++) {
+                s0 = d[s0 + col[p[i]]];
+                s1 = d[s1 + col[p[w + i]]];
+                s2 = d[s2 + col[p[2 * w + i]]];
+                s3 = d[s3 + col[p[3 * w + i]]];
+                if ((i & 3) == 3 && (s0 == m || s1 == m || s2 == m || s3 == m))
+                        return true;
+        }
+        if (s0 == m || s1 == m || s2 == m || fg_ac_feed(ac, &s3, p + 4 * w, n - 4 * w))
+                return true;
+        return run_on(ac, s0, p + w, end) || run_on(ac, s1, p + 2 * w, end) ||
+               run_on(ac, s2, p + 3 * w, end);
 }

@@ -41,7 +41,8 @@ void fg_ac_destroy(fg_ac_t *ac);
  * thread. */
 bool fg_ac_feed(const fg_ac_t *ac, uint32_t *state, const void *p, size_t n);
 /* Does @p p[0..n) contain a keyword? The same as one feed from the start,
- * faster on long texts (it walks two halves at once). Any thread. */
+ * faster from 32 bytes on (it walks two or four parts at once). Any
+ * thread. */
 bool fg_ac_find(const fg_ac_t *ac, const void *p, size_t n);
 /* Bytes the automaton's tables take (for the README's sizing note). */
 size_t fg_ac_bytes(const fg_ac_t *ac);

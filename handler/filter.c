@@ -268,11 +268,13 @@ bool fg_filter_is_none(const fg_filter_t *f) {
 
 /* ---- match ---- */
 
-/* The value the path leads to in the object at @p p, or NULL. */
-static const uint8_t *lookup(const fg_hpath_t *path, const uint8_t *p, const uint8_t *end) {
+/* The value the path leads to in the object at @p p, or NULL; from
+ * segment @p from on (the ones before led to @p p). */
+static const uint8_t *lookup(const fg_hpath_t *path, size_t from, const uint8_t *p,
+                             const uint8_t *end) {
         const uint8_t *obj = fg_jw_ws(p);
 
-        for (size_t i = 0; i < path->n; i++) {
+        for (size_t i = from; i < path->n; i++) {
                 const fg_hstr_t *seg = &path->seg[i];
                 const uint8_t *found = NULL, *q;
 
@@ -284,9 +286,11 @@ static const uint8_t *lookup(const fg_hpath_t *path, const uint8_t *p, const uin
                         const uint8_t *ke = fg_jw_str_end(q + 1, end, &esc);
                         const uint8_t *v = fg_jw_ws(fg_jw_ws(ke + 1) + 1);
 
+                        const uint8_t *e = fg_jw_skip_flat(v, end);
+
                         if (fg_jw_str_eq(q + 1, ke, esc, seg->s, seg->len))
                                 found = v; /* a later duplicate replaces it */
-                        q = fg_jw_ws(fg_jw_skip(v, end));
+                        q = fg_jw_ws(e ? e : fg_jw_skip(v, end));
                         if (*q == ',')
                                 q = fg_jw_ws(q + 1);
                 }
@@ -408,17 +412,8 @@ static bool value_contains(const fg_filter_t *f, const uint8_t *v, const uint8_t
         return false;
 }
 
-/* Any thread. */
-bool fg_filter_match(const fg_filter_t *f, const void *data, size_t n) {
-        const uint8_t *p = data, *end = p + n, *v;
-
-        if (f->kind == KIND_NONE)
-                return true;
-        if (f->raw)
-                return fg_ac_find(f->ac, p, n);
-        v = lookup(&f->field, p, end);
-        if (!v)
-                return false;
+/* The test of the value @p v the path led to. */
+static bool match_value(const fg_filter_t *f, const uint8_t *v, const uint8_t *end) {
         switch (f->kind) {
         case KIND_EQUALS:
                 return value_equals(f, v, end);
@@ -427,4 +422,41 @@ bool fg_filter_match(const fg_filter_t *f, const void *data, size_t n) {
         default:
                 return true;
         }
+}
+
+/* Any thread. */
+bool fg_filter_match(const fg_filter_t *f, const void *data, size_t n) {
+        const uint8_t *p = data, *end = p + n, *v;
+
+        if (f->kind == KIND_NONE)
+                return true;
+        if (f->raw)
+                return fg_ac_find(f->ac, p, n);
+        v = lookup(&f->field, 0, p, end);
+        return v && match_value(f, v, end);
+}
+
+/* Any thread. */
+bool fg_filter_match_tape(const fg_filter_t *f, const void *data, size_t n,
+                          const fg_json_tape_t *tape) {
+        const uint8_t *p = data, *end = p + n, *v = NULL;
+        const fg_hstr_t *seg = &f->field.seg[0];
+
+        if (f->kind == KIND_NONE)
+                return true;
+        /* The last member of that name counts: look from the end. */
+        for (size_t i = tape->ntop; i-- > 0;) {
+                const uint32_t *e = tape->top + 3 * i;
+                bool esc = e[1] >> 31;
+                const uint8_t *k = p + e[0], *ke = p + (e[1] & 0x7fffffff);
+
+                if ((esc || (size_t)(ke - k) == seg->len) &&
+                    fg_jw_str_eq(k, ke, esc, seg->s, seg->len)) {
+                        v = p + e[2];
+                        break;
+                }
+        }
+        if (v && f->field.n > 1)
+                v = lookup(&f->field, 1, v, end);
+        return v && match_value(f, v, end);
 }

@@ -33,6 +33,7 @@
 #include <stddef.h>
 
 #include "common/strlist.h"
+#include "handler/json_scan.h"
 
 /* One filter (handler.filter): at most one of equals, exists, contains_any. */
 typedef struct fg_filter_cfg {
@@ -56,5 +57,11 @@ void fg_filter_destroy(fg_filter_t *f);
 bool fg_filter_is_none(const fg_filter_t *f);
 /* Does the event @p p[0..n) pass? Any thread. */
 bool fg_filter_match(const fg_filter_t *f, const void *p, size_t n);
+/* The same for a json filter and an event fg_json_check_object_tape
+ * accepted with @p tape holding every top-level member (ntop <= top_cap):
+ * the field's first segment is looked up among them instead of walking to
+ * it. Any thread. */
+bool fg_filter_match_tape(const fg_filter_t *f, const void *p, size_t n,
+                          const fg_json_tape_t *tape);
 
 #endif

@@ -11,10 +11,13 @@
  *   json, passthrough   fg_json_check_object (json_scan.c: one pass, no
  *                       allocation, agrees with jansson on what loads);
  *                       the original bytes go on;
- *   json, filter        the same, then fg_filter_match on the bytes;
- *   json, shaping       the scan also records where each container ends
- *                       (the tape), then the filter, then the shaper
- *                       writes the shaped event into the arena;
+ *   json, filter        the scan also records where each container ends
+ *                       and where the top-level members are (the tape,
+ *                       json_scan.h), the filter finds its field from it
+ *                       and matches on the bytes;
+ *   json, shaping       the same, then the shaper writes the shaped event
+ *                       into the arena, stepping over nested values with
+ *                       the tape;
  *   line breaks         an unshaped valid payload with a raw CR or LF is
  *                       compacted by the shaper with nothing to drop.
  * jansson is called for one thing only: the reason of an invalid payload,
@@ -74,7 +77,8 @@ struct fg_handler_ctx {
         fg_hblock_t *open;   /* the open output's own block, linked at close */
         void *scratch;
         size_t scratch_cap;
-        size_t tape_cap;     /* tape entries the scratch is laid out for */
+        size_t tape_cap;     /* tape entries the scratch is laid out for: containers */
+        size_t top_cap;      /* ... and top-level members */
         size_t held, peak;   /* bytes of blocks and scratch */
 };
 
@@ -355,6 +359,7 @@ void fg_handler_ctx_reset(fg_handler_ctx_t *ctx) {
                 ctx->scratch = NULL;
                 ctx->scratch_cap = 0;
                 ctx->tape_cap = 0;
+                ctx->top_cap = 0;
         }
         ctx->peak = ctx->held;
 }
@@ -554,23 +559,33 @@ static bool has_line_break(const void *p, size_t n) {
         return memchr(p, '\n', n) || memchr(p, '\r', n);
 }
 
-/* The scan with a tape in the scratch region, grown until it holds every
- * container. */
+/* The scan with a tape in the scratch region (containers' ends, then the
+ * top-level members: fg_handler_shape expects that layout), grown until it
+ * holds every one. */
 static fg_json_scan_t scan_tape(fg_handler_ctx_t *ctx, const void *p, size_t n,
                                 fg_json_check_t *chk, fg_json_tape_t *tape) {
         fg_json_scan_t r;
 
-        if (!ctx->tape_cap)
+        if (!ctx->tape_cap) {
                 ctx->tape_cap = FG_HANDLER_TAPE_INIT;
+                ctx->top_cap = FG_HANDLER_TAPE_INIT;
+        }
         for (;;) {
-                uint32_t *base = fg_hctx_scratch(ctx, 2 * ctx->tape_cap * sizeof(uint32_t), 0);
+                uint32_t *base = fg_hctx_scratch(
+                    ctx, (2 * ctx->tape_cap + 3 * ctx->top_cap) * sizeof(uint32_t), 0);
 
-                *tape = (fg_json_tape_t){.end = base, .inner = base + ctx->tape_cap,
-                                         .cap = ctx->tape_cap};
+                *tape = (fg_json_tape_t){.end = base,
+                                         .inner = base + ctx->tape_cap,
+                                         .cap = ctx->tape_cap,
+                                         .top = base + 2 * ctx->tape_cap,
+                                         .top_cap = ctx->top_cap};
                 r = fg_json_check_object_tape(p, n, chk, tape);
-                if (r != FG_JSON_SCAN_OBJECT || tape->n <= tape->cap)
+                if (r != FG_JSON_SCAN_OBJECT || (tape->n <= tape->cap && tape->ntop <= tape->top_cap))
                         return r;
-                ctx->tape_cap = tape->n;
+                if (tape->n > ctx->tape_cap)
+                        ctx->tape_cap = tape->n;
+                if (tape->ntop > ctx->top_cap)
+                        ctx->top_cap = tape->ntop;
         }
 }
 
@@ -600,25 +615,25 @@ fg_handle_verdict_t fg_handler_apply(const fg_handler_t *h, fg_handler_ctx_t *ct
                 why = "empty payload";
                 goto out;
         }
-        if (ev->len >= UINT32_MAX) { /* the tape's offsets; Kafka allows at most 2 GiB */
-                why = "payload of 4 GiB or more: too large for handler.mode json";
+        if (ev->len > INT32_MAX) { /* the tape's offsets; Kafka's messages are smaller */
+                why = "payload of 2 GiB or more: too large for handler.mode json";
                 goto out;
         }
-        if (h->shaping)
-                r = scan_tape(ctx, ev->value, ev->len, &chk, &tape);
-        else
+        if (h->passthrough)
                 r = fg_json_check_object(ev->value, ev->len, &chk);
+        else
+                r = scan_tape(ctx, ev->value, ev->len, &chk, &tape);
         if (r != FG_JSON_SCAN_OBJECT) {
                 why = invalid_reason(ctx, ev->value, ev->len, chk.pos);
                 goto out;
         }
-        if (!fg_filter_match(h->filter, ev->value, ev->len)) {
+        if (!h->passthrough && !fg_filter_match_tape(h->filter, ev->value, ev->len, &tape)) {
                 verdict = FG_HANDLE_FILTERED;
                 goto out;
         }
         if (!h->shaping && !chk.has_raw_newline)
                 goto out;
-        if (!h->shaping)
+        if (h->passthrough) /* a passthrough scan has no tape */
                 scan_tape(ctx, ev->value, ev->len, &chk, &tape);
         fg_handler_shape(h, ctx, &tape, ev, now_ms);
 out:

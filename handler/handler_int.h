@@ -87,7 +87,8 @@ size_t fg_handler_ctx_peak(const fg_handler_ctx_t *ctx);
 /* ---- the shaper (shape.c); the owning worker thread ---- */
 
 /* Writes @p ev's payload (an object fg_json_check_object_tape accepted,
- * with @p tape in ctx's scratch at offset 0) compactly into the arena,
+ * with @p tape in ctx's scratch from offset 0: end[], inner[], top[]
+ * back to back) compactly into the arena,
  * shaped by @p h (drop, keep, metadata) — what jansson's compact dump of
  * the shaped DOM was, byte for byte — and points @p ev at it. */
 void fg_handler_shape(const fg_handler_t *h, fg_handler_ctx_t *ctx, const fg_json_tape_t *tape,

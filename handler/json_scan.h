@@ -89,9 +89,11 @@ typedef struct fg_json_check {
 } fg_json_check_t;
 
 /* Where each container of an accepted object ends, numbered in the order
- * their brackets open (the top-level object is 0): what the handler's
- * shaper needs to step over a nested value without scanning it again. The
- * caller provides the arrays; the scan fills what fits. */
+ * their brackets open (the top-level object is 0), and where the top-level
+ * object's members are: what the handler's shaper needs to step over a
+ * nested value without scanning it again, and the filter to find a field
+ * without walking to it. The caller provides the arrays; the scan fills
+ * what fits and counts the rest. */
 typedef struct fg_json_tape {
         uint32_t *end;   /* [i]: offset just past container i's closing bracket */
         uint32_t *inner; /* [i]: containers inside container i, at any depth */
@@ -99,12 +101,27 @@ typedef struct fg_json_tape {
         size_t n;        /* out: containers in the input; past cap nothing
                           * was written: grow to n and scan again */
         size_t keys;     /* out: object members in the input, at any depth */
+        /* 3 per top-level member, in order: the offset of its key's first
+         * byte, of the key's closing quote (bit 31 set when the key has
+         * escapes), of its value. */
+        uint32_t *top;
+        size_t top_cap;  /* members top has room for */
+        size_t ntop;     /* out: top-level members (past top_cap: as n) */
+        /* out: the object is already what jansson's compact writer would
+         * make of it, but for repeated keys: no whitespace inside it (nor
+         * the NUL jansson skips), only escapes it would write the same
+         * (\" \\ \b \f \n \r \t, \u00XX for other control bytes, upper
+         * case), no -0, and reals only as it prints them — as far as the
+         * scanner can tell from the digits: a real with an exponent or more
+         * than 15 significant digits makes it false even when it would
+         * print the same. */
+        bool clean;
 } fg_json_tape_t;
 
 /* Any thread. @p p may be NULL when @p n is 0; @p out may be NULL. */
 fg_json_scan_t fg_json_check_object(const void *p, size_t n, fg_json_check_t *out);
 /* The same, also filling @p tape (valid on FG_JSON_SCAN_OBJECT only).
- * Offsets are 32-bit: @p n must be below 4 GiB. Any thread. */
+ * Offsets are 31-bit: @p n must be below 2 GiB. Any thread. */
 fg_json_scan_t fg_json_check_object_tape(const void *p, size_t n, fg_json_check_t *out,
                                          fg_json_tape_t *tape);
 /* True when jansson (JSON_DECODE_ANY | JSON_ALLOW_NUL) loads @p p as a

@@ -36,9 +36,10 @@
  * it, in any locale. Any thread. */
 double fg_jw_strtod(const uint8_t *p);
 
-/* Whitespace between tokens (and the NUL jansson skips). */
+/* Whitespace between tokens (and the NUL jansson skips): every such
+ * byte is at most ' ', and no token starts below it. */
 static inline const uint8_t *fg_jw_ws(const uint8_t *p) {
-        while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t' || *p == '\0')
+        while (*p <= ' ')
                 p++;
         return p;
 }
@@ -52,11 +53,13 @@ static inline const uint8_t *fg_jw_str_end(const uint8_t *p, const uint8_t *end,
 
                 while (end - p >= 16) {
                         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-                        unsigned m = (unsigned)_mm_movemask_epi8(
-                            _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, b)));
+                        unsigned mq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, q));
+                        unsigned m = mq | (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, b));
 
                         if (m) {
                                 p += __builtin_ctz(m);
+                                if (m & mq & (0u - m)) /* a quote comes first */
+                                        return p;
                                 break;
                         }
                         p += 16;
@@ -71,10 +74,24 @@ static inline const uint8_t *fg_jw_str_end(const uint8_t *p, const uint8_t *end,
         }
 }
 
-/* Bytes a number or a literal (true, false, null) is made of. */
+/* Bytes a number or a literal (true, false, null) is made of: digits,
+ * letters, '-', '+', '.'. */
+static const uint8_t fg_jw_scalar_tbl[256] = {
+    ['+'] = 1, ['-'] = 1, ['.'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
 static inline bool fg_jw_scalar_byte(uint8_t c) {
-        return (uint8_t)(c - '0') < 10 || (uint8_t)((c | 0x20) - 'a') < 26 || c == '-' ||
-               c == '+' || c == '.';
+        return fg_jw_scalar_tbl[c];
 }
 
 /* @p p is at a value: just past it, nested containers and all. */
@@ -193,6 +210,31 @@ static inline bool fg_jw_next(fg_jw_iter_t *it, const uint8_t **s, size_t *n) {
         return true;
 }
 
+/* @p a[0..n) == @p b[0..n): keys are short, a call to memcmp costs more
+ * than comparing them here. */
+static inline bool fg_jw_bytes_eq(const uint8_t *a, const uint8_t *b, size_t n) {
+        if (n > 16)
+                return memcmp(a, b, n) == 0;
+        for (size_t i = 0; i < n; i++)
+                if (a[i] != b[i])
+                        return false;
+        return true;
+}
+
+/* @p p is at a value: just past it if it is a string or a scalar, NULL
+ * for a container (the caller steps over that with fg_jw_skip). */
+static inline const uint8_t *fg_jw_skip_flat(const uint8_t *p, const uint8_t *end) {
+        bool esc;
+
+        if (*p == '"')
+                return fg_jw_str_end(p + 1, end, &esc) + 1;
+        if (*p == '{' || *p == '[')
+                return NULL;
+        while (fg_jw_scalar_tbl[*p])
+                p++;
+        return p;
+}
+
 /* Does the string [p, q) (between its quotes; @p esc: it has escapes)
  * decode to exactly @p s[0..n)? */
 static inline bool fg_jw_str_eq(const uint8_t *p, const uint8_t *q, bool esc, const void *s,
@@ -202,7 +244,7 @@ static inline bool fg_jw_str_eq(const uint8_t *p, const uint8_t *q, bool esc, co
         size_t k;
 
         if (!esc)
-                return (size_t)(q - p) == n && memcmp(p, s, n) == 0;
+                return (size_t)(q - p) == n && fg_jw_bytes_eq(p, want, n);
         while (fg_jw_next(&it, &piece, &k)) {
                 if (k > n || memcmp(piece, want, k) != 0)
                         return false;
@@ -243,6 +285,77 @@ static inline uint32_t fg_jw_str_hash(const uint8_t *p, const uint8_t *q, bool e
         return h;
 }
 
+/* Is the escape at @p p (a backslash) written as jansson writes it: \" \\
+ * \b \f \n \r \t, or \u00XX in upper case for the other control bytes
+ * (so not \/, not \u00e9, not \u000a)? */
+static inline bool fg_jw_escape_canonical(const uint8_t *p) {
+        uint8_t c = p[1];
+        int32_t cp;
+
+        if (c == '"' || c == '\\' || c == 'b' || c == 'f' || c == 'n' || c == 'r' || c == 't')
+                return true;
+        if (c != 'u' || p[2] != '0' || p[3] != '0' || (p[4] != '0' && p[4] != '1') ||
+            (uint8_t)(p[5] - 'a') < 6)
+                return false;
+        cp = fg_jw_hex4(p + 2);
+        return cp != '\b' && cp != '\f' && cp != '\n' && cp != '\r' && cp != '\t';
+}
+
+/* The real [p, e) as jansson's writer prints it (the shortest of %.15g,
+ * %.16g, %.17g that reads back as the same double, ".0" added when that
+ * has no '.' or exponent), worked out from its digits when it has no
+ * exponent, at most 15 significant digits and a magnitude %g prints
+ * without one: %.15g then gives those very digits (DBL_DIG is 15) without
+ * their trailing zeros. Into @p out (room for e - p + 1); 0 when it
+ * cannot tell. */
+static inline size_t fg_jw_real_digits(const uint8_t *p, const uint8_t *e, char *out) {
+        const uint8_t *dot = memchr(p, '.', (size_t)(e - p)), *f, *fe, *ip = p;
+        size_t ni, nf, sig, o;
+
+        if (!dot || memchr(p, 'e', (size_t)(e - p)) || memchr(p, 'E', (size_t)(e - p)))
+                return 0;
+        if (*ip == '-')
+                ip++;
+        ni = (size_t)(dot - ip);
+        f = dot + 1;
+        for (fe = e; fe > f && fe[-1] == '0'; fe--)
+                ;
+        nf = (size_t)(fe - f);
+        if (ni == 1 && *ip == '0') {
+                size_t z = 0;
+
+                while (z < nf && f[z] == '0')
+                        z++;
+                if (z == nf || z > 3) /* zero, or %g's exponent below -4 */
+                        return 0;
+                sig = nf - z;
+        } else {
+                sig = ni + nf;
+        }
+        if (sig > 15)
+                return 0;
+        o = (size_t)(dot - p) + 1;
+        memcpy(out, p, o);
+        if (nf) {
+                memcpy(out + o, f, nf);
+                o += nf;
+        } else {
+                out[o++] = '0';
+        }
+        return o;
+}
+
+/* Is the real [p, e) written as jansson's writer prints it? */
+static inline bool fg_jw_real_canonical(const uint8_t *p, const uint8_t *e) {
+        char tmp[32];
+        size_t n;
+
+        if (e - p > 24)
+                return false;
+        n = fg_jw_real_digits(p, e, tmp);
+        return n == (size_t)(e - p) && memcmp(tmp, p, n) == 0;
+}
+
 /* Do two strings decode to the same bytes? */
 static inline bool fg_jw_str_same(const uint8_t *a, const uint8_t *aq, bool aesc,
                                   const uint8_t *b, const uint8_t *bq, bool besc) {
@@ -251,7 +364,7 @@ static inline bool fg_jw_str_same(const uint8_t *a, const uint8_t *aq, bool aesc
         size_t na = 0, nb = 0;
 
         if (!aesc && !besc)
-                return aq - a == bq - b && memcmp(a, b, (size_t)(aq - a)) == 0;
+                return aq - a == bq - b && fg_jw_bytes_eq(a, b, (size_t)(aq - a));
         for (;;) {
                 size_t k;
 

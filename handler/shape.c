@@ -39,6 +39,10 @@
  * records of the objects being written form a stack in the ctx's scratch,
  * sized once per event from the scanner's key count.
  *
+ * A flat event already in compact form (the scanner says so: the tape's
+ * "clean") skips all that: its members are the tape's top-level index, and
+ * only a check for repeated keys stands between it and a single copy.
+ *
  * Memory, for an event of n bytes with K keys and C containers: the tape
  * (8 bytes per container), the member records (32 bytes per key), a
  * duplicate table when an object has more than 32 keys (at most 16 bytes
@@ -96,6 +100,7 @@ typedef struct shaper {
         uint32_t *table;               /* duplicate table (big objects) */
         uint32_t *acts;                /* drop paths active per depth: ndrop each */
         const fg_event_t *ev;          /* for the metadata */
+        size_t topic_len;
         int64_t now_ms;
         writer_t w;
 } shaper_t;
@@ -151,17 +156,33 @@ static inline void w_char(writer_t *w, const uint8_t *at, char c) {
                 w_lit(w, &c, 1);
 }
 
-static void w_int(writer_t *w, long long v) {
+/* @p v in decimal at @p o (room for 20 bytes); returns the end. Two digits
+ * a step, from a table. */
+static char *put_int(char *o, long long v) {
+        static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                    "25262728293031323334353637383940414243444546474849"
+                                    "50515253545556575859606162636465666768697071727374"
+                                    "75767778798081828384858687888990919293949596979899";
         char tmp[24], *p = tmp + sizeof(tmp);
         unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+        size_t n;
 
-        do {
-                *--p = (char)('0' + u % 10);
-                u /= 10;
-        } while (u);
+        while (u >= 100) {
+                p -= 2;
+                memcpy(p, pairs + 2 * (u % 100), 2);
+                u /= 100;
+        }
+        if (u >= 10) {
+                p -= 2;
+                memcpy(p, pairs + 2 * u, 2);
+        } else {
+                *--p = (char)('0' + u);
+        }
         if (v < 0)
                 *--p = '-';
-        w_lit(w, p, (size_t)(tmp + sizeof(tmp) - p));
+        n = (size_t)(tmp + sizeof(tmp) - p);
+        memcpy(o, p, n);
+        return o + n;
 }
 
 /* Bytes as jansson escapes them in a string (see the top). */
@@ -227,23 +248,9 @@ static void w_string(writer_t *w, const uint8_t *p, const uint8_t *q) {
 
 /* Are the escapes of the string [p, q) written as jansson writes them? */
 static bool string_canonical(const uint8_t *p, const uint8_t *q) {
-        while ((p = memchr(p, '\\', (size_t)(q - p)))) {
-                uint8_t c = p[1];
-                int32_t cp;
-
-                if (c == '"' || c == '\\' || c == 'b' || c == 'f' || c == 'n' || c == 'r' ||
-                    c == 't') {
-                        p += 2;
-                        continue;
-                }
-                if (c != 'u' || p[2] != '0' || p[3] != '0' || (p[4] != '0' && p[4] != '1') ||
-                    ((uint8_t)(p[5] - 'a') < 6))
+        for (; (p = memchr(p, '\\', (size_t)(q - p))); p += p[1] == 'u' ? 6 : 2)
+                if (!fg_jw_escape_canonical(p))
                         return false;
-                cp = fg_jw_hex4(p + 2);
-                if (cp == '\b' || cp == '\f' || cp == '\n' || cp == '\r' || cp == '\t')
-                        return false;
-                p += 6;
-        }
         return true;
 }
 
@@ -270,71 +277,22 @@ static size_t format_real(char *tmp, size_t size, double d) {
         return (size_t)n;
 }
 
-/* The real [p, e) as format_real would print it, worked out from its
- * digits when it has no exponent, at most 15 significant digits and a
- * magnitude %g prints without one: %.15g then gives those very digits
- * (DBL_DIG is 15), without their trailing zeros. 0 when it cannot tell. */
-static size_t real_digits(const uint8_t *p, const uint8_t *e, char *out) {
-        const uint8_t *dot = memchr(p, '.', (size_t)(e - p)), *f, *fe, *ip = p;
-        size_t ni, nf, sig, o = 0;
-
-        if (!dot || memchr(p, 'e', (size_t)(e - p)) || memchr(p, 'E', (size_t)(e - p)))
-                return 0;
-        if (*ip == '-')
-                ip++;
-        ni = (size_t)(dot - ip);
-        f = dot + 1;
-        for (fe = e; fe > f && fe[-1] == '0'; fe--)
-                ;
-        nf = (size_t)(fe - f);
-        if (ni == 1 && *ip == '0') {
-                size_t z = 0;
-
-                while (z < nf && f[z] == '0')
-                        z++;
-                if (z == nf || z > 3) /* zero, or %g's exponent below -4 */
-                        return 0;
-                sig = nf - z;
-        } else {
-                sig = ni + nf;
-        }
-        if (sig > 15)
-                return 0;
-        memcpy(out, p, (size_t)(dot - p) + 1);
-        o = (size_t)(dot - p) + 1;
-        if (nf) {
-                memcpy(out + o, f, nf);
-                o += nf;
-        } else {
-                out[o++] = '0';
-        }
-        return o;
-}
-
-/* Is the number [p, e) written as jansson would write it? */
-static bool number_canonical(const uint8_t *p, const uint8_t *e) {
-        char tmp[32];
-        size_t n;
-
-        if (!memchr(p, '.', (size_t)(e - p)) && !memchr(p, 'e', (size_t)(e - p)) &&
-            !memchr(p, 'E', (size_t)(e - p)))
-                return !(e - p == 2 && p[0] == '-' && p[1] == '0');
-        if ((size_t)(e - p) > 24)
-                return false;
-        n = real_digits(p, e, tmp);
-        return n == (size_t)(e - p) && memcmp(tmp, p, n) == 0;
+static bool is_integer(const uint8_t *p, const uint8_t *e) {
+        for (; p < e; p++)
+                if (*p == '.' || *p == 'e' || *p == 'E')
+                        return false;
+        return true;
 }
 
 static void w_number(writer_t *w, const uint8_t *p, const uint8_t *e) {
         char tmp[48];
         size_t n;
 
-        if (!memchr(p, '.', (size_t)(e - p)) && !memchr(p, 'e', (size_t)(e - p)) &&
-            !memchr(p, 'E', (size_t)(e - p))) {
+        if (is_integer(p, e)) {
                 w_lit(w, "0", 1); /* the only integer to rewrite is -0 */
                 return;
         }
-        n = (size_t)(e - p) <= 24 ? real_digits(p, e, tmp) : 0;
+        n = (size_t)(e - p) <= 24 ? fg_jw_real_digits(p, e, tmp) : 0;
         if (!n)
                 n = format_real(tmp, sizeof(tmp), fg_jw_strtod(p));
         w_lit(w, tmp, n);
@@ -357,11 +315,14 @@ static const uint8_t *scalar_end(const uint8_t *v, const uint8_t *end, bool *dir
         case 'f':
                 *dirty = false;
                 return v + 5;
-        default:
+        default: {
+                bool real = false;
+
                 for (e = v + 1; fg_jw_scalar_byte(*e); e++)
-                        ;
-                *dirty = !number_canonical(v, e);
+                        real |= *e == '.' || *e == 'e' || *e == 'E';
+                *dirty = real ? !fg_jw_real_canonical(v, e) : e - v == 2 && v[0] == '-' && v[1] == '0';
                 return e;
+        }
         }
 }
 
@@ -557,33 +518,40 @@ static bool dropped(shaper_t *sh, const member_t *mb, size_t nact, size_t depth,
         return false;
 }
 
-/* handler.add_metadata's object, as the last member. */
+/* Appends @p n bytes at @p o; returns the end. */
+static inline char *put(char *o, const void *s, size_t n) {
+        memcpy(o, s, n);
+        return o + n;
+}
+
+/* handler.add_metadata's object, as the last member, written in one go
+ * into room reserved for it. */
 static void emit_metadata(shaper_t *sh, const fg_event_t *ev, int64_t now_ms, bool first) {
         const fg_handler_t *h = sh->h;
         writer_t *w = &sh->w;
+        size_t topic = sh->topic_len;
+        char *o;
 
-        w_lit(w, h->metadata_key + first, h->metadata_key_len - first);
+        w_flush(w);
+        w_room(w, h->metadata_key_len + 6 * topic + 200);
+        o = put(w->out + w->len, h->metadata_key + first, h->metadata_key_len - first);
+        w->len = (size_t)(o - w->out);
         if (ev->topic) {
-                w_lit(w, "\"", 1);
-                w_escaped(w, (const uint8_t *)ev->topic, strlen(ev->topic));
-                w_lit(w, "\"", 1);
+                w->out[w->len++] = '"';
+                w_escaped(w, (const uint8_t *)ev->topic, topic);
+                w->out[w->len++] = '"';
+                o = w->out + w->len;
         } else {
-                w_lit(w, "null", 4);
+                o = put(o, "null", 4);
         }
-        w_lit(w, ",\"partition\":", 13);
-        w_int(w, ev->partition);
-        w_lit(w, ",\"offset\":", 10);
-        w_int(w, ev->offset);
-        w_lit(w, ",\"kafka_ts\":", 12);
-        if (ev->ts_ms < 0)
-                w_lit(w, "null", 4);
-        else
-                w_int(w, ev->ts_ms);
-        w_lit(w, ",\"ingested_ms\":", 15);
-        w_int(w, ev->ingest_ms);
-        w_lit(w, ",\"processed_ms\":", 16);
-        w_int(w, now_ms);
-        w_lit(w, "}", 1);
+        o = put_int(put(o, ",\"partition\":", 13), ev->partition);
+        o = put_int(put(o, ",\"offset\":", 10), ev->offset);
+        o = put(o, ",\"kafka_ts\":", 12);
+        o = ev->ts_ms < 0 ? put(o, "null", 4) : put_int(o, ev->ts_ms);
+        o = put_int(put(o, ",\"ingested_ms\":", 15), ev->ingest_ms);
+        o = put_int(put(o, ",\"processed_ms\":", 16), now_ms);
+        *o++ = '}';
+        w->len = (size_t)(o - w->out);
 }
 
 /* Pass B: the object at @p o (tape index @p cidx) with @p nact drop
@@ -627,15 +595,70 @@ static void emit_object(shaper_t *sh, const uint8_t *o, uint32_t cidx, size_t na
         w_char(&sh->w, close, '}');
 }
 
+/* ---- the flat fast path ---- */
+
+/* Members a flat object may have for the fast path's pairwise check. */
+#define FLAT_MAX 16
+
+/* A clean object (json_scan.h: already jansson's compact form, but for
+ * repeated keys) holding no container, with at most FLAT_MAX members:
+ * they are the tape's top-level index, each value running to the comma
+ * before the next key, so the output is spans of the input and the
+ * metadata — one copy when nothing is dropped. False, with nothing
+ * written, when a key repeats: the general path merges those. */
+static bool emit_flat(shaper_t *sh, const fg_json_tape_t *tape) {
+        const uint8_t *base = sh->base, *close = base + tape->end[0] - 1, *open;
+        const uint32_t *top = tape->top;
+        size_t n = tape->ntop;
+        bool first = true;
+
+        if (n > FLAT_MAX)
+                return false;
+        for (size_t i = 1; i < n; i++) {
+                const uint32_t *a = top + 3 * i;
+                const uint8_t *ka = base + a[0], *kae = base + (a[1] & 0x7fffffff);
+
+                for (size_t j = 0; j < i; j++) {
+                        const uint32_t *b = top + 3 * j;
+                        const uint8_t *kb = base + b[0], *kbe = base + (b[1] & 0x7fffffff);
+
+                        if (((a[1] | b[1]) >> 31 || kae - ka == kbe - kb) &&
+                            fg_jw_str_same(ka, kae, a[1] >> 31, kb, kbe, b[1] >> 31))
+                                return false;
+                }
+        }
+        open = n ? base + top[0] - 2 : close - 1;
+        w_span(&sh->w, open, open + 1);
+        for (size_t i = 0; i < n; i++) {
+                const uint32_t *e = top + 3 * i;
+                member_t mb = {.key = e[0], .key_end = e[1] & 0x7fffffff,
+                               .flags = e[1] >> 31 ? M_KEY_ESC : 0};
+                const uint8_t *vend = i + 1 < n ? base + e[3] - 2 : close;
+                size_t nchild;
+
+                if (dropped(sh, &mb, sh->h->ndrop, 0, true, &nchild))
+                        continue;
+                if (!first)
+                        w_span(&sh->w, base + mb.key - 2, base + mb.key - 1);
+                first = false;
+                w_span(&sh->w, base + mb.key - 1, vend);
+        }
+        if (sh->h->add_metadata)
+                emit_metadata(sh, sh->ev, sh->now_ms, first);
+        w_span(&sh->w, close, close + 1);
+        return true;
+}
+
 /* ---- entry ---- */
 
 /* The owning worker thread (handler_int.h). */
 void fg_handler_shape(const fg_handler_t *h, fg_handler_ctx_t *ctx, const fg_json_tape_t *tape,
                       fg_event_t *ev, int64_t now_ms) {
-        size_t tape_bytes = 2 * tape->cap * sizeof(uint32_t), keys = tape->keys, table = 0;
+        size_t tape_bytes = (2 * tape->cap + 3 * tape->top_cap) * sizeof(uint32_t);
+        size_t keys = tape->keys, table = 0;
         size_t members = keys * sizeof(member_t), acts = (h->drop_depth + 1) * h->ndrop;
         size_t topic = ev->topic ? strlen(ev->topic) : 0, meta, want;
-        shaper_t shaper = {.h = h, .ev = ev, .now_ms = now_ms}, *sh = &shaper;
+        shaper_t shaper = {.h = h, .ev = ev, .topic_len = topic, .now_ms = now_ms}, *sh = &shaper;
         uint8_t *scratch;
 
         if (keys > SMALL_OBJECT)
@@ -661,7 +684,8 @@ void fg_handler_shape(const fg_handler_t *h, fg_handler_ctx_t *ctx, const fg_jso
         sh->w.ctx = ctx;
         sh->w.max = ev->len / 4 * 17 + 17 + meta + 1;
         sh->w.out = fg_hctx_out_open(ctx, want, &sh->w.cap);
-        emit_object(sh, fg_jw_ws(sh->base), 0, h->ndrop, 0, true);
+        if (!(tape->clean && tape->n == 1 && emit_flat(sh, tape)))
+                emit_object(sh, fg_jw_ws(sh->base), 0, h->ndrop, 0, true);
         w_flush(&sh->w);
         fg_hctx_out_close(ctx, sh->w.out, sh->w.len);
         ev->value = sh->w.out;
