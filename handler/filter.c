@@ -440,10 +440,11 @@ bool fg_filter_match(const fg_filter_t *f, const void *data, size_t n) {
 bool fg_filter_match_tape(const fg_filter_t *f, const void *data, size_t n,
                           const fg_json_tape_t *tape) {
         const uint8_t *p = data, *end = p + n, *v = NULL;
-        const fg_hstr_t *seg = &f->field.seg[0];
+        const fg_hstr_t *seg;
 
         if (f->kind == KIND_NONE)
                 return true;
+        seg = &f->field.seg[0];
         /* The last member of that name counts: look from the end. */
         for (size_t i = tape->ntop; i-- > 0;) {
                 const uint32_t *e = tape->top + 3 * i;
