@@ -44,13 +44,14 @@
  * only a check for repeated keys stands between it and a single copy.
  *
  * Memory, for an event of n bytes with K keys and C containers: the tape
- * (8 bytes per container), the member records (32 bytes per key), a
- * duplicate table when an object has more than 32 keys (at most 16 bytes
- * per key), the drop lists (a few words per drop path), and the output (n
- * plus the metadata, growing only when reals print longer: "1e14" is
- * "100000000000000.0"). A key takes at least 5 bytes and a container 2,
- * so the whole stays under FG_HANDLER_EVENT_BOUND(n); check_handler
- * measures it on the worst shapes.
+ * (8 bytes per container, 12 per top-level member), the member records
+ * (24 bytes per key), a duplicate table when an object has more than 32
+ * keys (at most 16 bytes per key), the drop lists (a few words per drop
+ * path), and the output (n plus the metadata, growing only when reals
+ * print longer: "1e14" is "100000000000000.0"). A key takes at least 5
+ * bytes ("":0,) and a container 2, so the whole stays under
+ * FG_HANDLER_EVENT_BOUND(n): 10.4 bytes per byte at worst, for an object
+ * of empty keys; check_handler measures the worst shapes.
  *
  * Threading: the worker thread owning the ctx.
  */
@@ -75,11 +76,11 @@ enum {
 };
 
 typedef struct member {
-        uint32_t key, key_end; /* the key's first byte and its closing quote */
-        uint32_t val, val_end; /* the value's first byte and just past it */
+        uint32_t key;   /* the key's first byte (its closing quote: key_end) */
+        uint32_t val;   /* the value's first byte */
+        uint32_t end;   /* a scalar value: just past it; a container: its tape index */
         uint32_t hash;
-        uint32_t final;        /* the member whose value this key takes */
-        uint32_t cidx;         /* a container value's tape index */
+        uint32_t final; /* the member whose value this key takes */
         uint32_t flags;
 } member_t;
 
@@ -382,7 +383,6 @@ static size_t list_members(shaper_t *sh, const uint8_t *o, uint32_t cidx, const 
 
                 v = fg_jw_ws(fg_jw_ws(ke + 1) + 1);
                 mb->key = (uint32_t)(q + 1 - base);
-                mb->key_end = (uint32_t)(ke - base);
                 mb->val = (uint32_t)(v - base);
                 mb->final = (uint32_t)k;
                 mb->flags = 0;
@@ -391,15 +391,15 @@ static size_t list_members(shaper_t *sh, const uint8_t *o, uint32_t cidx, const 
                 mb->hash = fg_jw_str_hash(q + 1, ke, esc);
                 if (*v == '{' || *v == '[') {
                         mb->flags |= *v == '{' ? M_OBJ : M_ARR;
-                        mb->cidx = child;
+                        mb->end = child;
                         e = base + sh->tend[child];
                         child += 1 + sh->tinner[child];
                 } else {
                         e = scalar_end(v, sh->end, &dirty);
                         if (dirty)
                                 mb->flags |= M_VAL_DIRTY;
+                        mb->end = (uint32_t)(e - base);
                 }
-                mb->val_end = (uint32_t)(e - base);
                 k++;
                 q = fg_jw_ws(e);
                 if (*q == ',')
@@ -409,10 +409,23 @@ static size_t list_members(shaper_t *sh, const uint8_t *o, uint32_t cidx, const 
         return k;
 }
 
+/* The closing quote of @p mb's key, found back from its value over ':'
+ * and whitespace (every whitespace byte is at most ' ', and no ' ' byte
+ * ends a key). */
+static const uint8_t *key_end(const shaper_t *sh, const member_t *mb) {
+        const uint8_t *p = sh->base + mb->val - 1;
+
+        while (*p <= ' ')
+                p--;
+        for (p--; *p <= ' '; p--)
+                ;
+        return p;
+}
+
 static bool same_key(const shaper_t *sh, const member_t *a, const member_t *b) {
         return a->hash == b->hash &&
-               fg_jw_str_same(sh->base + a->key, sh->base + a->key_end, a->flags & M_KEY_ESC,
-                              sh->base + b->key, sh->base + b->key_end, b->flags & M_KEY_ESC);
+               fg_jw_str_same(sh->base + a->key, key_end(sh, a), a->flags & M_KEY_ESC,
+                              sh->base + b->key, key_end(sh, b), b->flags & M_KEY_ESC);
 }
 
 /* Member @p i repeats the earlier first occurrence @p f: @p f takes its
@@ -464,12 +477,12 @@ static void find_dups(shaper_t *sh, size_t k) {
 }
 
 static bool key_is(const shaper_t *sh, const member_t *mb, const char *s, size_t n) {
-        return fg_jw_str_eq(sh->base + mb->key, sh->base + mb->key_end, mb->flags & M_KEY_ESC, s, n);
+        return fg_jw_str_eq(sh->base + mb->key, key_end(sh, mb), mb->flags & M_KEY_ESC, s, n);
 }
 
 static bool kept(const shaper_t *sh, const member_t *mb) {
         const fg_handler_t *h = sh->h;
-        const uint8_t *k = sh->base + mb->key, *ke = sh->base + mb->key_end;
+        const uint8_t *k = sh->base + mb->key, *ke = key_end(sh, mb);
         size_t lo = 0, hi = h->nkeep, len = fg_jw_str_len(k, ke, mb->flags & M_KEY_ESC);
 
         if (mb->flags & M_KEY_ESC) {
@@ -569,6 +582,7 @@ static void emit_object(shaper_t *sh, const uint8_t *o, uint32_t cidx, size_t na
         w_span(&sh->w, o, o + 1);
         for (size_t i = 0; i < k; i++) {
                 const member_t *mb = &m[i], *fm = &m[mb->final];
+                const uint8_t *ke;
                 size_t nchild = 0;
 
                 if ((mb->flags & M_DUP) ||
@@ -577,17 +591,18 @@ static void emit_object(shaper_t *sh, const uint8_t *o, uint32_t cidx, size_t na
                 if (!first)
                         w_char(&sh->w, base + mb->key - 2, ',');
                 first = false;
+                ke = key_end(sh, mb);
                 if (mb->flags & M_KEY_DIRTY)
-                        w_string(&sh->w, base + mb->key, base + mb->key_end);
+                        w_string(&sh->w, base + mb->key, ke);
                 else
-                        w_span(&sh->w, base + mb->key - 1, base + mb->key_end + 1);
-                w_char(&sh->w, base + mb->key_end + 1, ':');
+                        w_span(&sh->w, base + mb->key - 1, ke + 1);
+                w_char(&sh->w, ke + 1, ':');
                 if (fm->flags & M_OBJ)
-                        emit_object(sh, base + fm->val, fm->cidx, nchild, depth + 1, false);
+                        emit_object(sh, base + fm->val, fm->end, nchild, depth + 1, false);
                 else if (fm->flags & M_ARR)
-                        emit_array(sh, base + fm->val, fm->cidx);
+                        emit_array(sh, base + fm->val, fm->end);
                 else
-                        w_scalar(sh, base + fm->val, base + fm->val_end, fm->flags & M_VAL_DIRTY);
+                        w_scalar(sh, base + fm->val, base + fm->end, fm->flags & M_VAL_DIRTY);
         }
         sh->msp = mbase;
         if (top && sh->h->add_metadata)
@@ -631,8 +646,7 @@ static bool emit_flat(shaper_t *sh, const fg_json_tape_t *tape) {
         w_span(&sh->w, open, open + 1);
         for (size_t i = 0; i < n; i++) {
                 const uint32_t *e = top + 3 * i;
-                member_t mb = {.key = e[0], .key_end = e[1] & 0x7fffffff,
-                               .flags = e[1] >> 31 ? M_KEY_ESC : 0};
+                member_t mb = {.key = e[0], .val = e[2], .flags = e[1] >> 31 ? M_KEY_ESC : 0};
                 const uint8_t *vend = i + 1 < n ? base + e[3] - 2 : close;
                 size_t nchild;
 
