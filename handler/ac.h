@@ -44,7 +44,7 @@ bool fg_ac_feed(const fg_ac_t *ac, uint32_t *state, const void *p, size_t n);
  * faster from 32 bytes on (it walks two or four parts at once). Any
  * thread. */
 bool fg_ac_find(const fg_ac_t *ac, const void *p, size_t n);
-/* Bytes the automaton's tables take (for the README's sizing note). */
+/* Bytes the automaton's tables take (tests and handler_cost report it). */
 size_t fg_ac_bytes(const fg_ac_t *ac);
 
 #endif

@@ -301,6 +301,33 @@ static tok_t real_overflows(const uint8_t *a, size_t na, const uint8_t *b, size_
         return strtod(buf, NULL) > DBL_MAX ? TOK_BAD : TOK_OK;
 }
 
+/* Past the run of digits at @p p: eight at a time while they last (a
+ * timestamp in ms has 13). */
+static inline const uint8_t *skip_digits(const uint8_t *p, const uint8_t *end) {
+        while (end - p >= 8) {
+                uint64_t v, x;
+
+                memcpy(&v, p, sizeof(v));
+                /* Zero bytes exactly where v has a digit: 0x3N with N < 10. */
+                x = ((v & (ONES * 0xF0)) ^ (ONES * 0x30)) |
+                    (((v + ONES * 0x06) & (ONES * 0xF0)) ^ (ONES * 0x30));
+                x = (((x & (ONES * 0x7F)) + ONES * 0x7F) | x) & HIGHS;
+                if (x) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                        /* A carry can spoil bytes after the first non-digit
+                         * only: the lowest flag is right. */
+                        return p + (__builtin_ctzll(x) >> 3);
+#else
+                        break;
+#endif
+                }
+                p += 8;
+        }
+        while (p < end && is_digit(*p))
+                p++;
+        return p;
+}
+
 /* *@p pp is at '-' or a digit; on TOK_OK it is past the number,
  * else at the byte refused. *@p real: it has a fraction or an exponent. */
 static inline __attribute__((always_inline)) tok_t scan_number(const uint8_t **pp,
@@ -324,8 +351,7 @@ static inline __attribute__((always_inline)) tok_t scan_number(const uint8_t **p
                 if (p < end && is_digit(*p))
                         goto out; /* leading zero */
         } else if (is_digit(*p)) {
-                while (p < end && is_digit(*p))
-                        p++;
+                p = skip_digits(p, end);
         } else {
                 goto out;
         }
@@ -425,6 +451,7 @@ scan(const void *data, size_t n, fg_json_check_t *out, fg_json_tape_t *tape, boo
         uint8_t is_obj[FG_JSON_SCAN_MAX_DEPTH / 8]; /* bit per open container */
         uint32_t open[FG_JSON_SCAN_MAX_DEPTH]; /* tape index per open container (tape only) */
         size_t depth = 0;
+        bool in_obj = false; /* the innermost open container is an object */
         /* ws: whitespace inside the object; dirty: an escape or a number
          * jansson writes otherwise (tape only: the shaper's fast path). */
         bool nl = false, ws = false, dirty = false, real = false;
@@ -459,12 +486,14 @@ value:  /* at the first byte of a value, inside depth containers */
                 if (tape)
                         open[depth] = (uint32_t)tn++;
                 depth++;
+                in_obj = close == '}';
                 p = skip_ws(p + 1, end, &nl, tape ? &ws : NULL);
                 if (p == end)
                         goto out;
                 if (*p == close) {
                         p++;
                         depth--;
+                        in_obj = depth && (is_obj[(depth - 1) >> 3] >> ((depth - 1) & 7) & 1);
                         if (tape)
                                 tape_close(tape, open[depth], (size_t)(p - start), tn);
                         goto after;
@@ -522,11 +551,10 @@ after:  /* just past a value, inside depth containers */
         if (p == end)
                 goto out;
         {
-                bool in_obj = is_obj[(depth - 1) >> 3] >> ((depth - 1) & 7) & 1;
-
                 if (*p == (in_obj ? '}' : ']')) {
                         p++;
                         depth--;
+                        in_obj = depth && (is_obj[(depth - 1) >> 3] >> ((depth - 1) & 7) & 1);
                         if (tape)
                                 tape_close(tape, open[depth], (size_t)(p - start), tn);
                         goto after;
