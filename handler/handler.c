@@ -511,7 +511,8 @@ static const char *jansson_reason(fg_handler_ctx_t *ctx, const json_error_t *err
                         n--;
                 memcpy(text + n, "...", 4);
         }
-        snprintf(out, sizeof(out), "%s%s%s", prefix, text, suffix);
+        if (snprintf(out, sizeof(out), "%s%s%s", prefix, text, suffix) < 0)
+                return "not JSON";
         return arena_strdup(ctx, out, strlen(out));
 }
 

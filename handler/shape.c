@@ -666,13 +666,14 @@ static bool emit_flat(shaper_t *sh, const fg_json_tape_t *tape) {
 /* ---- entry ---- */
 
 /* The owning worker thread (handler_int.h). */
-void fg_handler_shape(const fg_handler_t *h, fg_handler_ctx_t *ctx, const fg_json_tape_t *tape,
+void fg_handler_shape(const fg_handler_t *h, fg_handler_ctx_t *ctx, const fg_json_tape_t *in,
                       fg_event_t *ev, int64_t now_ms) {
-        size_t tape_bytes = (2 * tape->cap + 3 * tape->top_cap) * sizeof(uint32_t);
-        size_t keys = tape->keys, table = 0;
+        size_t tape_bytes = (2 * in->cap + 3 * in->top_cap) * sizeof(uint32_t);
+        size_t keys = in->keys, table = 0;
         size_t members = keys * sizeof(member_t), acts = (h->drop_depth + 1) * h->ndrop;
         size_t topic = ev->topic ? strlen(ev->topic) : 0, meta, want;
         shaper_t shaper = {.h = h, .ev = ev, .topic_len = topic, .now_ms = now_ms}, *sh = &shaper;
+        fg_json_tape_t tape = *in, *t = &tape;
         uint8_t *scratch;
 
         if (keys > SMALL_OBJECT)
@@ -680,10 +681,14 @@ void fg_handler_shape(const fg_handler_t *h, fg_handler_ctx_t *ctx, const fg_jso
                         ;
         scratch = fg_hctx_scratch(ctx, tape_bytes + members + (table + acts) * sizeof(uint32_t),
                                   tape_bytes);
+        /* The scratch may have moved: the tape's arrays with it. */
+        t->end = (uint32_t *)(void *)scratch;
+        t->inner = t->end + t->cap;
+        t->top = t->inner + t->cap;
         sh->base = ev->value;
         sh->end = sh->base + ev->len;
-        sh->tend = (const uint32_t *)(void *)scratch;
-        sh->tinner = sh->tend + tape->cap;
+        sh->tend = t->end;
+        sh->tinner = t->inner;
         sh->m = (member_t *)(void *)(scratch + tape_bytes);
         sh->table = (uint32_t *)(void *)(scratch + tape_bytes + members);
         sh->acts = sh->table + table;
@@ -698,7 +703,7 @@ void fg_handler_shape(const fg_handler_t *h, fg_handler_ctx_t *ctx, const fg_jso
         sh->w.ctx = ctx;
         sh->w.max = ev->len / 4 * 17 + 17 + meta + 1;
         sh->w.out = fg_hctx_out_open(ctx, want, &sh->w.cap);
-        if (!(tape->clean && tape->n == 1 && emit_flat(sh, tape)))
+        if (!(t->clean && t->n == 1 && emit_flat(sh, t)))
                 emit_object(sh, fg_jw_ws(sh->base), 0, h->ndrop, 0, true);
         w_flush(&sh->w);
         fg_hctx_out_close(ctx, sh->w.out, sh->w.len);

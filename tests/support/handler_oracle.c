@@ -510,7 +510,8 @@ static char *parse_reason(const json_error_t *err) {
                         n--;
                 memcpy(text + n, "...", 4);
         }
-        snprintf(out, sizeof(out), "%s%s%s", prefix, text, suffix);
+        if (snprintf(out, sizeof(out), "%s%s%s", prefix, text, suffix) < 0)
+                return strdup("not JSON");
         return strdup(out);
 }
 
