@@ -247,7 +247,7 @@ bool fg_ac_find(const fg_ac_t *ac, const void *data, size_t n) {
         uint32_t s0 = FG_AC_START, s1 = FG_AC_START, s2 = FG_AC_START, s3 = FG_AC_START;
         size_t w, i;
 
-        if (n < 32)
+        if (n < 16)
                 return fg_ac_feed(ac, &s0, p, n);
         if (n < 64) {
                 /* Two lanes: [0, w) and [w, n). */

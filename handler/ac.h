@@ -41,7 +41,7 @@ void fg_ac_destroy(fg_ac_t *ac);
  * thread. */
 bool fg_ac_feed(const fg_ac_t *ac, uint32_t *state, const void *p, size_t n);
 /* Does @p p[0..n) contain a keyword? The same as one feed from the start,
- * faster from 32 bytes on (it walks two or four parts at once). Any
+ * faster from 16 bytes on (it walks two or four parts at once). Any
  * thread. */
 bool fg_ac_find(const fg_ac_t *ac, const void *p, size_t n);
 /* Bytes the automaton's tables take (tests and handler_cost report it). */
