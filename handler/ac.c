@@ -65,9 +65,10 @@ fg_ac_t *fg_ac_new(const char *const *kw, const size_t *len, size_t n, bool ci, 
         uint16_t used[256] = {0}, cls[256];
         uint32_t *depth = NULL;
         size_t total = 1, nstates = 1, rows, width;
+        const char *err = "out of memory"; /* until the end */
 
         if (!ac)
-                goto oom;
+                goto out;
         for (size_t i = 0; i < n; i++) {
                 total += len[i];
                 for (size_t j = 0; j < len[i]; j++)
@@ -83,9 +84,8 @@ fg_ac_t *fg_ac_new(const char *const *kw, const size_t *len, size_t n, bool ci, 
         }
         width = ac->ncls + 1;
         if (total > FG_AC_MAX_BYTES / sizeof(*go) / width) {
-                seterr(errstr, errstr_size,
-                       "too many keywords: the matcher would need more than 64 MiB");
-                goto out_err;
+                err = "too many keywords: the matcher would need more than 64 MiB";
+                goto out;
         }
 
         /* The trie. */
@@ -93,7 +93,7 @@ fg_ac_t *fg_ac_new(const char *const *kw, const size_t *len, size_t n, bool ci, 
         term = calloc(total, 1);
         depth = calloc(total, sizeof(*depth));
         if (!go || !term || !depth)
-                goto oom;
+                goto out;
         memset(go, 0xff, total * ac->ncls * sizeof(*go));
         for (size_t i = 0; i < n; i++) {
                 uint32_t s = 0;
@@ -115,7 +115,7 @@ fg_ac_t *fg_ac_new(const char *const *kw, const size_t *len, size_t n, bool ci, 
         fail = calloc(nstates, sizeof(*fail));
         queue = malloc(nstates * sizeof(*queue));
         if (!fail || !queue)
-                goto oom;
+                goto out;
         {
                 size_t head = 0, tail = 0;
 
@@ -151,7 +151,7 @@ fg_ac_t *fg_ac_new(const char *const *kw, const size_t *len, size_t n, bool ci, 
          * (the root stays 0); the rest become MATCH, the last row. */
         renum = malloc(nstates * sizeof(*renum));
         if (!renum)
-                goto oom;
+                goto out;
         rows = 0;
         for (size_t s = 0; s < nstates; s++)
                 if (!term[s])
@@ -163,7 +163,7 @@ fg_ac_t *fg_ac_new(const char *const *kw, const size_t *len, size_t n, bool ci, 
         ac->bytes = (rows + 1) * width * sizeof(*ac->delta);
         ac->delta = malloc(ac->bytes);
         if (!ac->delta)
-                goto oom;
+                goto out;
         for (size_t s = 0; s < nstates; s++) {
                 if (term[s])
                         continue;
@@ -173,14 +173,13 @@ fg_ac_t *fg_ac_new(const char *const *kw, const size_t *len, size_t n, bool ci, 
         }
         for (uint32_t c = 0; c <= ac->ncls; c++)
                 ac->delta[ac->match + c] = ac->match;
-        goto out;
-
-oom:
-        seterr(errstr, errstr_size, "out of memory");
-out_err:
-        fg_ac_destroy(ac);
-        ac = NULL;
+        err = NULL;
 out:
+        if (err) {
+                seterr(errstr, errstr_size, err);
+                fg_ac_destroy(ac);
+                ac = NULL;
+        }
         free(go);
         free(term);
         free(depth);

@@ -209,8 +209,10 @@ fg_filter_t *fg_filter_new(const fg_filter_cfg_t *fc, bool raw, const char *what
                 f->kind = KIND_EQUALS;
                 f->equals_len = strlen(fc->equals);
                 f->equals = malloc(f->equals_len + 1);
-                if (!f->equals)
-                        goto oom;
+                if (!f->equals) {
+                        fg_handler_seterr(errstr, errstr_size, "%s: out of memory", what);
+                        goto out;
+                }
                 for (size_t i = 0; i <= f->equals_len; i++)
                         f->equals[i] = f->ci ? (char)fold((uint8_t)fc->equals[i]) : fc->equals[i];
                 f->equals_is_num =
@@ -221,8 +223,10 @@ fg_filter_t *fg_filter_new(const fg_filter_cfg_t *fc, bool raw, const char *what
                 size_t *len = calloc(any->n, sizeof(*len));
                 char acerr[128];
 
-                if (!len)
-                        goto oom;
+                if (!len) {
+                        fg_handler_seterr(errstr, errstr_size, "%s: out of memory", what);
+                        goto out;
+                }
                 for (size_t i = 0; i < any->n; i++) {
                         len[i] = any->v[i] ? strlen(any->v[i]) : 0;
                         if (!len[i]) {
@@ -244,8 +248,6 @@ fg_filter_t *fg_filter_new(const fg_filter_cfg_t *fc, bool raw, const char *what
         }
         return f;
 
-oom:
-        fg_handler_seterr(errstr, errstr_size, "%s: out of memory", what);
 out:
         fg_filter_destroy(f);
         return NULL;

@@ -153,6 +153,13 @@ static char *metadata_key(const char *name, size_t *len) {
         return k;
 }
 
+/* fg_handler_new's way out when an allocation fails. */
+static fg_handler_t *out_of_memory(fg_handler_t *h, char *errstr, size_t errstr_size) {
+        fg_handler_seterr(errstr, errstr_size, "handler: out of memory");
+        fg_handler_destroy(h);
+        return NULL;
+}
+
 /* Any thread; the daemon calls it on the main thread. */
 fg_handler_t *fg_handler_new(const fg_handler_cfg_t *hc, char *errstr, size_t errstr_size) {
         fg_handler_t *h = calloc(1, sizeof(*h));
@@ -200,7 +207,7 @@ fg_handler_t *fg_handler_new(const fg_handler_cfg_t *hc, char *errstr, size_t er
         if (hc->drop.n) {
                 h->drop = calloc(hc->drop.n, sizeof(*h->drop));
                 if (!h->drop)
-                        goto oom;
+                        return out_of_memory(h, errstr, errstr_size);
                 for (; h->ndrop < hc->drop.n; h->ndrop++) {
                         if (fg_hpath_compile(&h->drop[h->ndrop], "handler.drop",
                                              hc->drop.v[h->ndrop], errstr, errstr_size) < 0)
@@ -213,7 +220,7 @@ fg_handler_t *fg_handler_new(const fg_handler_cfg_t *hc, char *errstr, size_t er
         if (hc->keep.n) {
                 h->keep = calloc(hc->keep.n, sizeof(*h->keep));
                 if (!h->keep)
-                        goto oom;
+                        return out_of_memory(h, errstr, errstr_size);
                 for (; h->nkeep < hc->keep.n; h->nkeep++) {
                         const char *name = hc->keep.v[h->nkeep];
 
@@ -223,7 +230,7 @@ fg_handler_t *fg_handler_new(const fg_handler_cfg_t *hc, char *errstr, size_t er
                                 goto out;
                         }
                         if (!(h->keep[h->nkeep].s = strdup(name)))
-                                goto oom;
+                                return out_of_memory(h, errstr, errstr_size);
                         h->keep[h->nkeep].len = strlen(name);
                 }
                 qsort(h->keep, h->nkeep, sizeof(*h->keep), keep_cmp);
@@ -245,7 +252,7 @@ fg_handler_t *fg_handler_new(const fg_handler_cfg_t *hc, char *errstr, size_t er
                 }
                 if (!(h->metadata_field = strdup(name)) ||
                     !(h->metadata_key = metadata_key(name, &h->metadata_key_len)))
-                        goto oom;
+                        return out_of_memory(h, errstr, errstr_size);
                 h->metadata_len = strlen(name);
         }
 
@@ -257,8 +264,6 @@ fg_handler_t *fg_handler_new(const fg_handler_cfg_t *hc, char *errstr, size_t er
         json_object_seed(0);
         return h;
 
-oom:
-        fg_handler_seterr(errstr, errstr_size, "handler: out of memory");
 out:
         fg_handler_destroy(h);
         return NULL;
