@@ -163,8 +163,14 @@ $(BUILD)/tests/check_fuzz_regressions: $(BUILD)/obj/tests/check_fuzz_regressions
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -rdynamic $^ $(PKG_LIBS) $(CHECK_LIBS) -o $@
 
-# A libFuzzer target (built with SAN=fuzz CC=clang, see `fuzz`).
+# A libFuzzer target (built with SAN=fuzz CC=clang, see `fuzz`); the
+# handler's also links the oracle it is compared with.
 $(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/harness_%.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer $^ $(PKG_LIBS) -o $@
+
+$(BUILD)/fuzz_handler: $(BUILD)/obj/tests/fuzz/fuzz_handler.o \
+                       $(BUILD)/obj/tests/fuzz/harness_handler.o \
+                       $(BUILD)/obj/tests/support/handler_oracle.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer $^ $(PKG_LIBS) -o $@
 
 $(BUILD)/plugins/%.so: plugins/example/%.c

@@ -250,6 +250,7 @@ static int setup_events(fg_daemon_t *d, char *errstr, size_t errstr_size) {
 static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
         const fg_config_t *cfg = d->cfg;
         const char *bootstrap = cfg->kafka.brokers;
+        fg_handler_cfg_t hc = cfg->handler;
         fg_sink_env_t env;
 
         if (!strcmp(cfg->kafka.brokers, "mock")) {
@@ -269,7 +270,10 @@ static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
         d->sink = fg_sink_new(&cfg->sink, &env, errstr, errstr_size);
         if (!d->sink)
                 return FG_EXIT_FAILURE;
-        d->handler = fg_handler_new(&cfg->handler, errstr, errstr_size);
+        /* Raw payloads must not break the sink's framing (one Kafka message,
+         * one record): the handler refuses what would. */
+        hc.framing = fg_sink_framing(d->sink);
+        d->handler = fg_handler_new(&hc, errstr, errstr_size);
         if (!d->handler)
                 return FG_EXIT_CONFIG;
         if (cfg->dead_letter.topic) {

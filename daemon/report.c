@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -94,5 +95,21 @@ void fg_report_summary(fg_daemon_t *d) {
         else
                 fg_info("summary: peak RSS %.1f MiB", (double)fg_report_peak_rss_kib(0) / 1024.0);
         report_children(d);
+        if (snap) {
+                /* The whole process, every thread, from its start. */
+                struct rusage ru;
+                double user, sys;
+
+                if (!getrusage(RUSAGE_SELF, &ru)) {
+                        user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+                        sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+                        fg_info("summary: CPU %.3f s user + %.3f s system, %.2f us per consumed "
+                                "event",
+                                user, sys,
+                                snap->ctr[FG_CTR_CONSUMED]
+                                    ? (user + sys) * 1e6 / (double)snap->ctr[FG_CTR_CONSUMED]
+                                    : 0.0);
+                }
+        }
         free(snap);
 }
