@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "tools/top_fmt.h"
 
 typedef struct fg_top_view {
         const char *url;      /* shown in the header and in errors */
@@ -42,24 +43,5 @@ typedef struct fg_top_view {
  * lines ending in '\n', at most view->height of them when height > 0, each
  * at most view->width columns wide (escapes do not count). Never fails. */
 void fg_top_render(fg_buf_t *b, const json_t *stats, const fg_top_view_t *view);
-
-/* The pieces, exposed for tests. Each writes a NUL-terminated string into
- * @p out and returns it; a value that is missing (NaN, negative where that
- * makes no sense) comes back as "-". */
-
-/* A duration given in milliseconds, three significant digits: "870us",
- * "1.20ms", "12.3ms", "123ms", "2.50s" (unicode: "870µs"). */
-char *fg_top_fmt_ms(double ms, bool unicode, char *out, size_t size);
-/* A count: exact up to 9999999, then "12.3M", "1.50G", "2.00T". */
-char *fg_top_fmt_count(double n, char *out, size_t size);
-/* A rate per second: "0.5", "999.9", "12.3k", "1.20M". */
-char *fg_top_fmt_rate(double r, char *out, size_t size);
-/* Bytes in binary units: "512B", "12.0KiB", "64.0MiB". */
-char *fg_top_fmt_bytes(double bytes, char *out, size_t size);
-/* Seconds as "12s", "3m04s", "1h02m03s", "2d03h04m". */
-char *fg_top_fmt_uptime(double s, char *out, size_t size);
-/* "[####......]" with @p inner cells between the brackets, filled
- * floor(n * inner / of); of <= 0 or n < 0 gives an empty bar. */
-char *fg_top_fmt_bar(int64_t n, int64_t of, int inner, char *out, size_t size);
 
 #endif
