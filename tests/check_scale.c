@@ -51,6 +51,7 @@
  * sigterm_sink_down); FG_TEST_KEEP=1 keeps the directories.
  */
 #include <check.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -645,6 +646,42 @@ START_TEST(test_scale_cooperative) {
 }
 END_TEST
 
+/* How many hand-offs of this run were not clean, over every log of every
+ * run: a final commit on revoke the group refused, a revoked partition
+ * whose in-flight work outlived kafka.rebalance_timeout, an assignment
+ * lost. Each costs at most one stop with work in flight (BOUND_PER_CRASH)
+ * of redeliveries, and floodgate logs each, so the duplicate bound below
+ * grows by one per logged hand-off and by nothing else. librdkafka
+ * 2.0.2's mock refuses OffsetCommit while its group is REBALANCING (a real
+ * broker accepts it from a member of the current generation until the
+ * rebalance completes): a member that revokes while another joins or
+ * leaves keeps its offsets at the last paced commit (seen locally when two
+ * members left at once; a CI run with 38,789 duplicates kept no logs). */
+static int unclean_handoffs(world_t *w) {
+        static const char *const signs[] = {"revoke: committing final offsets:",
+                                            "events in flight after", "assignment lost:"};
+        DIR *d = opendir(w->dir);
+        struct dirent *de;
+        int n = 0;
+
+        ck_assert_ptr_nonnull(d);
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                char *path, *text, *at;
+                if (len < 5 || strcmp(de->d_name + len - 4, ".log"))
+                        continue;
+                path = fg_test_path(w->dir, de->d_name);
+                text = fg_test_slurp(path, NULL);
+                for (size_t k = 0; k < sizeof(signs) / sizeof(signs[0]); k++)
+                        for (at = text; at && (at = strstr(at, signs[k])); at++)
+                                n++;
+                free(text);
+                free(path);
+        }
+        closedir(d);
+        return n;
+}
+
 /* ---- 2. scale 1 -> 3 -> 2 during a burst ---- */
 
 static const int64_t burst_count = 200000, burst_rate = 10000;
@@ -656,6 +693,7 @@ START_TEST(test_scale_1_3_2) {
         fg_test_producer_t *prod;
         tally_t t;
         double up_s, down_s;
+        int unclean;
 
         world_init(&w, "scale-132", 3, NULL, false);
         start(&w, 0);
@@ -671,17 +709,22 @@ START_TEST(test_scale_1_3_2) {
         fg_test_producer_join(prod);
         t = wait_delivered(&w, "sc", burst_count, 120000);
         assert_none_stuck(&w);
+        unclean = unclean_handoffs(&w);
         watch_stop(&w);
         stop_all(&w);
 
         fprintf(stderr,
                 "scale: 1-3-2: %lld events; 1 -> 3 settled in %.1f s, 3 -> 2 (SIGTERM, %lld ms) "
-                "in %.1f s; %lld duplicates (bound %d); %lld /readyz samples truthful; %.1f s\n",
+                "in %.1f s; %lld duplicates (bound %d); %d unclean hand-offs logged; %lld /readyz "
+                "samples truthful; %.1f s\n",
                 (long long)burst_count, up_s, (long long)term_ms, down_s, (long long)t.dups,
-                BOUND_PER_CRASH, (long long)atomic_load(&w.samples), secs_since(t0));
+                BOUND_PER_CRASH * (1 + unclean), unclean, (long long)atomic_load(&w.samples),
+                secs_since(t0));
         /* Clean rebalances commit what they give up: the bound of one
-         * stop with work in flight covers them with room to spare. */
-        ck_assert_int_le(t.dups, BOUND_PER_CRASH);
+         * stop with work in flight covers them with room to spare; each
+         * logged unclean hand-off (see unclean_handoffs) costs at most one
+         * such bound more. */
+        ck_assert_int_le(t.dups, (int64_t)BOUND_PER_CRASH * (1 + unclean));
         world_free(&w);
 }
 END_TEST
@@ -697,6 +740,7 @@ START_TEST(test_scale_kill9_restart) {
         double back_s, all_s;
         unsigned seed = (unsigned)getpid();
         int64_t at;
+        int unclean;
 
         world_init(&w, "scale-k9", 3, NULL, false);
         for (int i = 0; i < 3; i++)
@@ -716,17 +760,21 @@ START_TEST(test_scale_kill9_restart) {
         t = wait_delivered(&w, "k9", burst_count, 180000);
         all_s = secs_since(t_kill);
         assert_none_stuck(&w);
+        unclean = unclean_handoffs(&w);
         watch_stop(&w);
         stop_all(&w);
 
         fprintf(stderr,
                 "scale: kill -9: %lld events, one of three killed after %lld delivered and "
                 "restarted; every partition owned again %.1f s after the kill, everything "
-                "delivered %.1f s after it; %lld duplicates (bound %d); %lld /readyz samples "
-                "truthful; %.1f s\n",
+                "delivered %.1f s after it; %lld duplicates (bound %d); %d unclean hand-offs "
+                "logged by the survivors; %lld /readyz samples truthful; %.1f s\n",
                 (long long)burst_count, (long long)at, back_s, all_s, (long long)t.dups,
-                BOUND_PER_CRASH, (long long)atomic_load(&w.samples), secs_since(t0));
-        ck_assert_int_le(t.dups, BOUND_PER_CRASH);
+                BOUND_PER_CRASH * (1 + unclean), unclean, (long long)atomic_load(&w.samples),
+                secs_since(t0));
+        /* The kill is the one stop with work in flight the bound is made
+         * of; the rebalances around it may add logged unclean hand-offs. */
+        ck_assert_int_le(t.dups, (int64_t)BOUND_PER_CRASH * (1 + unclean));
         world_free(&w);
 }
 END_TEST
