@@ -47,6 +47,7 @@ struct fg_queue {
         fg_sched_t *sched;  /* allocated at the first ordered mode */
         fg_ordering_t mode, want;
         bool switching;
+        bool runs;          /* a pop may take a key's consecutive items (fg_queue_set_runs) */
         size_t inflight;    /* popped in an ordered mode, not released */
         _Atomic size_t inflight_free; /* popped in none, not released */
         _Atomic bool switch_pub;
@@ -228,7 +229,7 @@ static size_t take(fg_queue_t *q, fg_item_t *out, size_t max) {
         size_t n = 0;
 
         if (q->mode != FG_ORDER_NONE) {
-                n = fg_sched_pop(q->sched, out, max);
+                n = fg_sched_pop(q->sched, out, max, q->runs);
                 for (size_t i = 0; i < n; i++) {
                         q->nbytes -= out[i].bytes;
                         out[i].q = q;
@@ -352,6 +353,12 @@ int fg_queue_set_ordering(fg_queue_t *q, fg_ordering_t mode, char *errstr, size_
         pthread_cond_broadcast(&q->not_empty);
         pthread_mutex_unlock(&q->lock);
         return 0;
+}
+
+void fg_queue_set_runs(fg_queue_t *q, bool runs) {
+        pthread_mutex_lock(&q->lock);
+        q->runs = runs;
+        pthread_mutex_unlock(&q->lock);
 }
 
 fg_ordering_t fg_queue_ordering(const fg_queue_t *q) {

@@ -17,12 +17,15 @@
  * arrival order from the ring, as fast as it goes. `partition` and `key`
  * keep the items in a scheduler (sched.h) instead: each item gets a
  * scheduling key at push — a hash of its partition, or of its partition and
- * message key (keyless messages: the partition's) — and a pop hands out at
- * most one item per key that has none in flight, oldest first. A popped
- * item stays "in flight" until fg_queue_release (called when the item is
- * finished or abandoned, see item.h), which lets its key's next item go.
- * A hash collision only serialises two keys. Items waiting behind a busy
- * key count against capacity and max_bytes like any other.
+ * message key (keyless messages: the partition's) — and a pop hands out
+ * items of keys that have none in flight, oldest first: one per key, or
+ * with runs (fg_queue_set_runs) a key's consecutive items together, in
+ * offset order. A popped item stays "in flight" until fg_queue_release
+ * (called when the item is finished or abandoned, see item.h); its key's
+ * next item may go once every item of its batch's run is released. So the
+ * items of a key in flight at once are always one batch's, in order. A
+ * hash collision only serialises two keys. Items waiting behind a busy key
+ * count against capacity and max_bytes like any other.
  *
  * Switching modes live: to `none` at once (in-flight items still release
  * their keys); to an ordered mode only once nothing popped before is in
@@ -32,7 +35,8 @@
  *
  * Threading: fg_queue_push_batch, fg_queue_remove_if, fg_queue_wait_below_low:
  * ingest thread. fg_queue_pop: worker threads. fg_queue_release: whichever
- * thread owns the items. fg_queue_close, fg_queue_set_ordering: main thread.
+ * thread owns the items. fg_queue_close, fg_queue_set_ordering,
+ * fg_queue_set_runs: main thread.
  * fg_queue_depth/bytes/is_below_low/ordering: any thread (atomics);
  * fg_queue_get_order_stats: any thread (the lock).
  * Locks: one internal mutex.
@@ -103,6 +107,14 @@ void fg_queue_release(fg_queue_t *q, fg_item_t *items, const size_t *idx, size_t
 /* Switches what may be in flight at once (see the top). Returns 0, or -1
  * when the scheduler cannot be allocated (the mode stays). Main thread. */
 int fg_queue_set_ordering(fg_queue_t *q, fg_ordering_t mode, char *errstr, size_t errstr_size);
+/* In an ordered mode, whether one pop may hand out several consecutive items
+ * of a key (a run) in the batch, in offset order. Only for a consumer that
+ * delivers a batch in order as a unit — a later item never reaches the
+ * downstream before an earlier one that failed (fg_sink_prefix_ordered) —
+ * and that ends no item in a way its key's later items must follow
+ * (dead_letter.park_key). Off by default. Takes effect at the next pop;
+ * runs already out stay busy until released. Main thread. */
+void fg_queue_set_runs(fg_queue_t *q, bool runs);
 /* The mode asked for last (a switch into it may still wait for in-flight
  * items). Any thread. */
 fg_ordering_t fg_queue_ordering(const fg_queue_t *q);

@@ -34,7 +34,7 @@ typedef struct kent {
         uint64_t wbytes;      /* bytes of the waiting items */
         struct fg_part *part; /* whose blocked counts this key feeds (a reference) */
         uint32_t head, tail, nwait;
-        bool busy;            /* an item is in flight */
+        uint32_t inflight;    /* items handed out and not yet released: busy while > 0 */
         bool used;
 } kent_t;
 
@@ -111,8 +111,10 @@ static void add(fg_sched_t *s, const kent_t *e, int64_t items, int64_t bytes, in
 }
 
 static void account(fg_sched_t *s, const kent_t *e, int sign) {
-        uint32_t n = e->busy ? e->nwait : e->nwait ? e->nwait - 1 : 0;
-        uint64_t bytes = e->busy ? e->wbytes : e->nwait ? e->wbytes - s->nodes[e->head].it.bytes : 0;
+        uint32_t n = e->inflight ? e->nwait : e->nwait ? e->nwait - 1 : 0;
+        uint64_t bytes = e->inflight ? e->wbytes
+                         : e->nwait  ? e->wbytes - s->nodes[e->head].it.bytes
+                                     : 0;
 
         if (n)
                 add(s, e, sign * (int64_t)n, sign * (int64_t)bytes, sign);
@@ -168,7 +170,7 @@ static uint32_t heap_pop(fg_sched_t *s) {
 static void heap_rebuild(fg_sched_t *s) {
         s->hn = 0;
         for (uint32_t k = 0; k < s->kcap; k++)
-                if (s->keys[k].used && !s->keys[k].busy && s->keys[k].nwait)
+                if (s->keys[k].used && !s->keys[k].inflight && s->keys[k].nwait)
                         s->heap[s->hn++] = (hent_t){s->keys[k].head_seq, k};
         for (uint32_t i = s->hn / 2; i-- > 0;)
                 sift_down(s, i);
@@ -286,8 +288,8 @@ void fg_sched_push(fg_sched_t *s, const fg_item_t *it, uint64_t skey) {
         s->nodes[n] = (node_t){.it = *it, .seq = s->next_seq++, .next = NIL};
         s->nodes[n].it.skey = skey;
         /* Behind the busy key's item, or behind the head: blocked. */
-        if (e->busy || e->nwait)
-                add(s, e, 1, it->bytes, e->busy ? !e->nwait : e->nwait == 1);
+        if (e->inflight || e->nwait)
+                add(s, e, 1, it->bytes, e->inflight ? !e->nwait : e->nwait == 1);
         if (e->nwait++)
                 s->nodes[e->tail].next = n;
         else
@@ -295,33 +297,45 @@ void fg_sched_push(fg_sched_t *s, const fg_item_t *it, uint64_t skey) {
         e->tail = n;
         e->wbytes += it->bytes;
         s->waiting++;
-        if (!e->busy && e->nwait == 1)
+        if (!e->inflight && e->nwait == 1)
                 heap_push(s, k);
 }
 
-size_t fg_sched_pop(fg_sched_t *s, fg_item_t *out, size_t max) {
+/* Hands out key @p k's head item into *@p out. */
+static void take_head(fg_sched_t *s, uint32_t k, fg_item_t *out) {
+        kent_t *e = &s->keys[k];
+        uint32_t nd = e->head;
+
+        *out = s->nodes[nd].it;
+        e->head = s->nodes[nd].next;
+        e->nwait--;
+        e->wbytes -= s->nodes[nd].it.bytes;
+        if (e->nwait)
+                e->head_seq = s->nodes[e->head].seq;
+        else
+                e->tail = NIL;
+        s->nodes[nd].next = s->free_node;
+        s->free_node = nd;
+        s->waiting--;
+        if (e->inflight++) {
+                /* A run's next item: it waited behind the ones in flight. */
+                add(s, e, -1, -(int64_t)out->bytes, -(e->nwait == 0));
+        } else {
+                /* The rest waited behind the head and now wait behind the
+                 * item in flight: blocked before and after. */
+                s->busy++;
+        }
+}
+
+size_t fg_sched_pop(fg_sched_t *s, fg_item_t *out, size_t max, bool runs) {
         size_t n = 0;
 
         while (n < max && s->hn) {
-                uint32_t k = heap_pop(s), nd;
-                kent_t *e = &s->keys[k];
+                uint32_t k = heap_pop(s);
 
-                /* The rest waited behind the head and now wait behind the
-                 * item in flight: blocked before and after. */
-                nd = e->head;
-                out[n++] = s->nodes[nd].it;
-                e->head = s->nodes[nd].next;
-                e->nwait--;
-                e->wbytes -= s->nodes[nd].it.bytes;
-                if (e->nwait)
-                        e->head_seq = s->nodes[e->head].seq;
-                else
-                        e->tail = NIL;
-                s->nodes[nd].next = s->free_node;
-                s->free_node = nd;
-                s->waiting--;
-                e->busy = true;
-                s->busy++;
+                do
+                        take_head(s, k, &out[n++]);
+                while (runs && n < max && s->keys[k].nwait);
         }
         return n;
 }
@@ -330,10 +344,11 @@ bool fg_sched_release(fg_sched_t *s, uint64_t skey) {
         uint32_t k = find(s, skey);
         kent_t *e;
 
-        if (k == NIL || !s->keys[k].busy)
+        if (k == NIL || !s->keys[k].inflight)
                 return false;
         e = &s->keys[k];
-        e->busy = false;
+        if (--e->inflight)
+                return false; /* the rest of its run is still out */
         s->busy--;
         if (e->nwait) {
                 /* The head may go now: it no longer waits. */
@@ -383,7 +398,7 @@ size_t fg_sched_remove_if(fg_sched_t *s, bool (*pred)(const fg_item_t *it, void 
                 if (e->nwait)
                         e->head_seq = s->nodes[e->head].seq;
                 account(s, e, +1);
-                if (!e->busy && !e->nwait)
+                if (!e->inflight && !e->nwait)
                         key_del(s, k);
         }
         /* Heads changed and keys went: the heap is built again (rare:
@@ -416,7 +431,7 @@ size_t fg_sched_take_all(fg_sched_t *s, fg_item_t *out) {
                 e->head = e->tail = NIL;
                 e->nwait = 0;
                 e->wbytes = 0;
-                if (!e->busy)
+                if (!e->inflight)
                         key_del(s, k);
         }
         qsort(order, n, sizeof(*order), cmp_seq);

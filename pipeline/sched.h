@@ -13,11 +13,21 @@
  * nothing in flight are "ready": they sit in a binary min-heap ordered by
  * the arrival of their head item, so the oldest event that may go goes
  * first — the order `none` would take, minus what has to wait. Pop takes
- * the head of the top key and marks the key busy (so a batch holds at most
- * one item per key); release makes the key ready again when items wait, or
- * forgets it.
+ * the head of the top key and marks the key busy; release makes the key
+ * ready again when items wait, or forgets it.
  *
- * Costs: push and release O(log ready keys), pop O(log ready keys) per item.
+ * Runs. Without them a batch holds at most one item per key. With them (the
+ * sink delivers a batch in order as a unit, see fg_sink_prefix_ordered) a
+ * key taken into a batch brings its waiting items along, in FIFO (offset)
+ * order, as far as the batch has room, before the next ready key is taken:
+ * a batch concentrates on few keys and leaves the others to other workers
+ * (spread over every ready key, one batch would make them all busy at once
+ * and the other workers idle, with few keys or partitions). A key counts
+ * the items it has in flight and stays busy until every one is released,
+ * so no other batch takes any of its items meanwhile.
+ *
+ * Costs: push and release O(log ready keys), pop O(log ready keys) per key
+ * taken and O(1) per further item of its run.
  * Nothing allocates per item: the key pool, its table and the heap double
  * when the keys present outgrow them, and keys present never exceed the
  * items waiting plus the items in flight.
@@ -46,7 +56,7 @@ typedef struct fg_sched fg_sched_t;
 typedef struct fg_sched_stats {
         size_t waiting;      /* items held */
         size_t ready_keys;   /* keys whose head may go now */
-        size_t busy_keys;    /* keys with an item in flight */
+        size_t busy_keys;    /* keys with items in flight */
         size_t blocked;      /* items waiting behind an earlier item of their key */
         size_t blocked_keys; /* keys with such items */
         size_t keys;         /* key entries (waiting or busy) */
@@ -62,11 +72,12 @@ void fg_sched_destroy(fg_sched_t *s);
 /* Appends a copy of @p it to key @p skey's FIFO. The caller keeps the
  * number held within the capacity. */
 void fg_sched_push(fg_sched_t *s, const fg_item_t *it, uint64_t skey);
-/* Moves up to @p max items into @p out: the heads of the ready keys, oldest
- * head first, each with its skey set; their keys become busy. */
-size_t fg_sched_pop(fg_sched_t *s, fg_item_t *out, size_t max);
-/* Busy key @p skey's item reached its end. Returns true when the key is
- * ready again (items were waiting behind it). */
+/* Moves up to @p max items into @p out, each with its skey set: the heads
+ * of the ready keys, oldest head first, each followed (with @p runs) by
+ * the items waiting behind it in its key's FIFO; their keys become busy. */
+size_t fg_sched_pop(fg_sched_t *s, fg_item_t *out, size_t max, bool runs);
+/* One item of busy key @p skey reached its end. Returns true when that was
+ * the key's last item in flight and items wait (the key is ready again). */
 bool fg_sched_release(fg_sched_t *s, uint64_t skey);
 /* Removes every held item @p pred selects, passing it to @p dispose (which
  * takes it), keeping each key's order. Returns how many; adds their bytes

@@ -99,6 +99,8 @@ const char *fg_sink_name(const fg_sink_t *sink) { return sink->cls->name; }
 
 fg_framing_t fg_sink_framing(const fg_sink_t *sink) { return sink->framing; }
 
+bool fg_sink_prefix_ordered(const fg_sink_t *sink) { return sink->cls->prefix_ordered; }
+
 size_t fg_sink_batch_hint(const fg_sink_t *sink) {
         return sink->cls->batch_hint ? sink->cls->batch_hint(sink->shared) : 0;
 }

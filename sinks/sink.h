@@ -164,6 +164,15 @@ typedef struct fg_sink_class {
         int (*check)(const fg_sink_cfg_t *sc, const char **opt, char *errstr, size_t errstr_size);
         /* optional: its counters; any thread. */
         void (*stats)(void *shared, fg_sink_stats_t *out);
+        /* A send delivers its events in order as one unit ("prefix-ordered"):
+         * the downstream applies them in the batch's order, and once an
+         * event fails for now (RETRY or BACKPRESSURE) no later event of the
+         * call is delivered (res[] never has OK after such a failure), so
+         * the worker's retry of the failed tail, in order, keeps order. An
+         * ordered queue may then put a key's consecutive events into one
+         * batch (workers.ordering). False: a batch never carries two events
+         * of a key, whatever the sink does with them. */
+        bool prefix_ordered;
 } fg_sink_class_t;
 
 typedef struct fg_sink fg_sink_t;
@@ -185,6 +194,9 @@ size_t fg_sink_batch_hint(const fg_sink_t *sink);
  * by sink.format; others: each its own message): what a raw-mode handler
  * must not let through. Any thread (immutable). */
 fg_framing_t fg_sink_framing(const fg_sink_t *sink);
+/* The class's prefix_ordered promise (see fg_sink_class_t). Any thread
+ * (immutable). */
+bool fg_sink_prefix_ordered(const fg_sink_t *sink);
 /* How the workers retry what this sink refuses for now (sink.retry.*), and
  * how long they wait to fill a batch for it (sink.batch.max_wait): policy
  * that travels with the sink. Any thread (immutable). */

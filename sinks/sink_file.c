@@ -264,6 +264,8 @@ const fg_sink_class_t fg_sink_file_class = {
     .send = file_send,
     .reopen = file_reopen,
     .check = file_check,
+    /* One write of the whole batch, one outcome for all of it. */
+    .prefix_ordered = true,
 };
 
 const fg_sink_class_t fg_sink_stdout_class = {
@@ -273,4 +275,5 @@ const fg_sink_class_t fg_sink_stdout_class = {
     .open = file_open,
     .close = file_close,
     .send = file_send,
+    .prefix_ordered = true,
 };

@@ -508,4 +508,7 @@ const fg_sink_class_t fg_sink_http_class = {
     .check = http_check,
     .reopen = http_reopen,
     .stats = http_stats,
+    /* Requests go one after another in batch order, and the first that
+     * fails for now stops the call (the rest get its outcome unsent). */
+    .prefix_ordered = true,
 };

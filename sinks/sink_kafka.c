@@ -130,4 +130,7 @@ const fg_sink_class_t fg_sink_kafka_class = {
     .close = kafka_close,
     .send = kafka_send,
     .check = kafka_check,
+    /* Not prefix-ordered: each message has its own delivery report, and a
+     * failed one may fail while a later one of the batch succeeds. */
+    .prefix_ordered = false,
 };

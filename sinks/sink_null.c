@@ -31,4 +31,5 @@ const fg_sink_class_t fg_sink_null_class = {
     .open = null_open,
     .close = null_close,
     .send = null_send,
+    .prefix_ordered = true,
 };

@@ -454,4 +454,7 @@ const fg_sink_class_t fg_sink_plugin_class = {
     .send = plugin_send,
     .reopen = plugin_reopen,
     .check = plugin_check,
+    /* Not prefix-ordered: the plugin ABI promises nothing about the order
+     * of a batch's outcomes. */
+    .prefix_ordered = false,
 };

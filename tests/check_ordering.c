@@ -4,8 +4,14 @@
  *
  *   key          16 workers, 1,000 keys, a server answering with random
  *                latency (0-9 ms) and 10% 503s: every key's first
- *                deliveries reach it in strictly increasing offset order;
+ *                deliveries reach it in strictly increasing offset order,
+ *                and batches carry runs of a key's events (the http sink
+ *                is prefix-ordered);
  *   partition    the same for every partition;
+ *   park_key     with dead_letter.park_key, batches to the http sink carry
+ *                one event per key;
+ *   plugin       a plugin sink (tests/plugins/batches.c) gets one event per
+ *                key per send, in offset order;
  *   hot key      one key is 90% of the topic: it runs one event at a time,
  *                its partition is held back alone (the held-partitions
  *                gauge shows it, and ingest never pauses everything), and
@@ -81,6 +87,7 @@ static void producer_join(producer_t *p) {
 /* ---- what the server accepted ---- */
 
 typedef struct delivery {
+        size_t req; /* the request that carried it */
         int64_t seq;
         int32_t partition;
         int64_t offset;
@@ -102,7 +109,7 @@ static int64_t seq_of(const char *id, const char *prefix) {
         return *end ? -1 : v;
 }
 
-static void add_event(deliveries_t *ds, json_t *ev, const char *prefix) {
+static void add_event(deliveries_t *ds, size_t req, json_t *ev, const char *prefix) {
         json_t *meta = json_object_get(ev, "_floodgate");
         const char *id = json_string_value(json_object_get(ev, "id"));
         int64_t seq = id ? seq_of(id, prefix) : -1;
@@ -115,6 +122,7 @@ static void add_event(deliveries_t *ds, json_t *ev, const char *prefix) {
                 ck_assert_ptr_nonnull(ds->d);
         }
         ds->d[ds->n++] = (delivery_t){
+            .req = req,
             .seq = seq,
             .partition = (int32_t)json_integer_value(json_object_get(meta, "partition")),
             .offset = json_integer_value(json_object_get(meta, "offset")),
@@ -136,9 +144,9 @@ static void deliveries_read(deliveries_t *ds, fg_test_httpd_t *h, const char *pr
                 ck_assert_msg(doc != NULL, "a body the server accepted is not JSON");
                 if (json_is_array(doc)) {
                         for (size_t j = 0; j < json_array_size(doc); j++)
-                                add_event(ds, json_array_get(doc, j), prefix);
+                                add_event(ds, i, json_array_get(doc, j), prefix);
                 } else {
-                        add_event(ds, doc, prefix);
+                        add_event(ds, i, doc, prefix);
                 }
                 json_decref(doc);
         }
@@ -185,6 +193,29 @@ static int64_t check_first_deliveries(const deliveries_t *ds, int64_t count, int
         return bad;
 }
 
+/* Requests that carried a run: two or more events of one group (their
+ * order within the request is checked with the rest). *multi gets the
+ * requests with more than one event. */
+static int64_t count_runs(const deliveries_t *ds, int64_t keys, bool by_partition,
+                          int64_t *multi) {
+        int64_t runs = 0;
+
+        *multi = 0;
+        for (size_t i = 0, j; i < ds->n; i = j) {
+                bool run = false;
+
+                for (j = i; j < ds->n && ds->d[j].req == ds->d[i].req; j++)
+                        ;
+                *multi += j - i > 1;
+                for (size_t a = i; a < j && !run; a++)
+                        for (size_t b = a + 1; b < j && !run; b++)
+                                run = group_of(&ds->d[a], keys, by_partition) ==
+                                      group_of(&ds->d[b], keys, by_partition);
+                runs += run;
+        }
+        return runs;
+}
+
 /* ---- the daemon ---- */
 
 typedef struct setup {
@@ -204,8 +235,9 @@ static void setup_start(setup_t *s) {
         ck_assert_ptr_nonnull(s->h);
 }
 
+/* @p extra: more top-level YAML ("" for none). */
 static void write_config(setup_t *s, const char *group, const char *workers, int64_t capacity,
-                         int batch) {
+                         int batch, const char *extra) {
         free(s->cfg);
         s->cfg = fg_test_write(
             s->dir, "fg.yaml",
@@ -219,8 +251,8 @@ static void write_config(setup_t *s, const char *group, const char *workers, int
             "  batch: {max_messages: %d}\n"
             "  retry: {initial_backoff: 5ms, max_backoff: 50ms, max_attempts: 0}\n"
             "breaker: {enabled: false}\n"
-            "metrics:\n  listen: \"127.0.0.1:0\"\n  log_interval: 1s\n",
-            s->bs, group, (long long)capacity, workers, fg_test_httpd_url(s->h, "/"), batch);
+            "metrics:\n  listen: \"127.0.0.1:0\"\n  log_interval: 1s\n%s",
+            s->bs, group, (long long)capacity, workers, fg_test_httpd_url(s->h, "/"), batch, extra);
 }
 
 static void daemon_start(setup_t *s) {
@@ -283,19 +315,19 @@ static void wait_ids(fg_test_httpd_t *h, const char *prefix, int64_t count, int6
 #define KEYED_COUNT 20000
 #define KEYED_KEYS  1000
 
-/* Partition mode takes at most one event per partition per call (eight
- * here): fewer events, and many more requests. */
+/* The http sink is prefix-ordered: a batch carries runs of a key's (or a
+ * partition's) consecutive events, and some requests must show one. */
 static void run_random_sink(const char *ordering, bool by_partition, int64_t count, int requests) {
         setup_t s = {0};
         char workers[128];
         deliveries_t ds;
-        int64_t distinct, bad;
+        int64_t distinct, bad, runs, multi;
         fg_test_httpd_stats_t st;
 
         setup_start(&s);
         script_random(s.h, requests, 10, 0x9e3779b97f4a7c15ULL);
         snprintf(workers, sizeof(workers), "{size: 16, ordering: %s}", ordering);
-        write_config(&s, ordering, workers, 2000, 50);
+        write_config(&s, ordering, workers, 2000, 50, "");
         producer_join(produce_async(s.bs, "o", count, KEYED_KEYS, 0));
         daemon_start(&s);
         wait_ids(s.h, "o", count, count, 180000);
@@ -309,6 +341,10 @@ static void run_random_sink(const char *ordering, bool by_partition, int64_t cou
         bad = check_first_deliveries(&ds, count, KEYED_KEYS, by_partition, &distinct);
         ck_assert_int_eq(distinct, count);
         ck_assert_msg(bad == 0, "%lld deliveries out of %s order", (long long)bad, ordering);
+        runs = count_runs(&ds, KEYED_KEYS, by_partition, &multi);
+        fprintf(stderr, "%s: %lld accepted requests of several events, %lld with a run\n", ordering,
+                (long long)multi, (long long)runs);
+        ck_assert_int_gt(runs, 0);
         deliveries_free(&ds);
         setup_stop(&s);
 }
@@ -319,7 +355,114 @@ START_TEST(test_ordering_key_in_offset_order) {
 END_TEST
 
 START_TEST(test_ordering_partition_in_offset_order) {
-        run_random_sink("partition", true, KEYED_COUNT / 4, 20000);
+        run_random_sink("partition", true, KEYED_COUNT, 4000);
+}
+END_TEST
+
+#define PARK_COUNT 5000
+#define PARK_KEYS  100
+
+/* dead_letter.park_key: a dead letter must park its key for the key's later
+ * events, which a run would already have handled in the same batch, so
+ * batches carry one event per key even to the prefix-ordered http sink. */
+START_TEST(test_ordering_park_key_one_event_per_key) {
+        setup_t s = {0};
+        deliveries_t ds;
+        int64_t distinct, multi;
+        char errstr[256];
+
+        setup_start(&s);
+        ck_assert_int_eq(fg_mock_create_topic(s.mock, "orders.dlq", 1, errstr, sizeof(errstr)), 0);
+        fg_test_httpd_latency(s.h, 1);
+        write_config(&s, "park", "{size: 8, ordering: key}", 2000, 50,
+                     "dead_letter: {topic: orders.dlq, park_key: true}\n");
+        producer_join(produce_async(s.bs, "q", PARK_COUNT, PARK_KEYS, 0));
+        daemon_start(&s);
+        wait_ids(s.h, "q", PARK_COUNT, PARK_COUNT, 120000);
+        deliveries_read(&ds, s.h, "q");
+        ck_assert_int_eq(check_first_deliveries(&ds, PARK_COUNT, PARK_KEYS, false, &distinct), 0);
+        ck_assert_int_eq(distinct, PARK_COUNT);
+        ck_assert_int_eq(count_runs(&ds, PARK_KEYS, false, &multi), 0);
+        ck_assert_int_gt(multi, 0); /* batches did form: many keys each */
+        deliveries_free(&ds);
+        setup_stop(&s);
+}
+END_TEST
+
+/* A plugin sink promises nothing about a batch's order: one event per key
+ * per batch (tests/plugins/batches.c records each send). */
+typedef struct send_log {
+        const char *path;
+        int64_t events;
+} send_log_t;
+
+/* Sums the events of every recorded send. */
+static bool sends_have(void *opaque) {
+        send_log_t *sl = opaque;
+        char *text = fg_test_slurp(sl->path, NULL);
+        int64_t n = 0;
+
+        for (char *line = text; line && *line;) {
+                n += strtoll(line, NULL, 10);
+                line = strchr(line, '\n');
+                line = line ? line + 1 : NULL;
+        }
+        free(text);
+        return n >= sl->events;
+}
+
+START_TEST(test_ordering_plugin_sink_one_event_per_key) {
+        setup_t s = {0};
+        char *out, *text, *save = NULL;
+        int64_t last[PARK_KEYS], events = 0, multi = 0;
+        send_log_t sl;
+
+        setup_start(&s);
+        out = fg_test_path(s.dir, "sends.out");
+        s.cfg = fg_test_write(s.dir, "fg.yaml",
+                              "kafka:\n  brokers: \"%s\"\n  group_id: plugin\n  topics: [" TOPIC "]\n"
+                              "workers: {size: 8, ordering: key, batch_max: 50}\n"
+                              "sink:\n  type: plugin\n  plugin:\n    path: %s/batches.so\n"
+                              "    config: {out: \"%s\"}\n"
+                              "metrics: {listen: \"off\"}\n",
+                              s.bs, getenv("FLOODGATE_PLUGIN_DIR"), out);
+        producer_join(produce_async(s.bs, "p", PARK_COUNT, PARK_KEYS, 0));
+        daemon_start(&s);
+        sl = (send_log_t){out, PARK_COUNT};
+        ck_assert_msg(fg_test_wait(sends_have, &sl, 120000), "the plugin did not get every event");
+        for (int k = 0; k < PARK_KEYS; k++)
+                last[k] = -1;
+        text = fg_test_slurp(out, NULL);
+        ck_assert_ptr_nonnull(text);
+        /* Each line: "<n> <partition>:<offset>:k<key> ...". */
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char *p = line, *end;
+                long n = strtol(p, &end, 10);
+                bool seen[PARK_KEYS] = {false};
+
+                multi += n > 1;
+                for (long i = 0; i < n; i++) {
+                        long long off;
+                        int part, key;
+                        ck_assert_int_eq(sscanf(end, " %d:%lld:k%d", &part, &off, &key), 3);
+                        ck_assert(key >= 0 && key < PARK_KEYS);
+                        ck_assert_msg(!seen[key], "a send carried two events of key k%d: %s", key,
+                                      line);
+                        seen[key] = true;
+                        ck_assert_msg(off > last[key], "key k%d: offset %lld after %lld", key, off,
+                                      (long long)last[key]);
+                        last[key] = off;
+                        events++;
+                        end = strchr(end + 1, ' ');
+                        if (!end)
+                                end = "";
+                }
+        }
+        free(text);
+        ck_assert_int_eq(events, PARK_COUNT);
+        ck_assert_int_gt(multi, 0); /* batches did form: many keys each */
+        free(out);
+        setup_stop(&s);
 }
 END_TEST
 
@@ -394,8 +537,10 @@ START_TEST(test_ordering_hot_key_does_not_stall_others) {
         setup_start(&s);
         fg_test_httpd_latency(s.h, 2);
         /* A queue the hot key alone could fill: 1,000 slots, 2,700 hot
-         * events, already in Kafka. */
-        write_config(&s, "hot", "{size: 8, ordering: key}", 1000, 50);
+         * events, already in Kafka. One event per request: in batches the
+         * hot key would go a run of 50 at a time, and this is about the
+         * queue's admission while a key crawls. */
+        write_config(&s, "hot", "{size: 8, ordering: key}", 1000, 1, "");
         produce_events(s.bs, "hot", HOT_COUNT, "hot");
         daemon_start(&s);
         port = fg_test_admin_port(s.log, 30000);
@@ -457,7 +602,7 @@ START_TEST(test_ordering_resize_under_load) {
 
         setup_start(&s);
         fg_test_httpd_latency(s.h, 1);
-        write_config(&s, "resize", "{size: 2, ordering: key}", 2000, 20);
+        write_config(&s, "resize", "{size: 2, ordering: key}", 2000, 20, "");
         daemon_start(&s);
         prod = produce_async(s.bs, "r", RESIZE_COUNT, KEYED_KEYS, 5000);
         for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
@@ -465,7 +610,7 @@ START_TEST(test_ordering_resize_under_load) {
                 size_t reloads = 0;
 
                 wait_ids(s.h, "r", RESIZE_COUNT, (int64_t)(i + 1) * RESIZE_COUNT / 6, 120000);
-                write_config(&s, "resize", steps[i], 2000, 20);
+                write_config(&s, "resize", steps[i], 2000, 20, "");
                 fg_test_proc_signal(s.d, SIGHUP);
                 /* Each reload ends with "reload: <file> applied"; wait for
                  * this one. */
@@ -536,7 +681,7 @@ START_TEST(test_ordering_kill9_then_restart) {
 
         setup_start(&s);
         fg_test_httpd_latency(s.h, 1);
-        write_config(&s, "kill", "{size: 8, ordering: key}", 2000, 20);
+        write_config(&s, "kill", "{size: 8, ordering: key}", 2000, 20, "");
         producer_join(produce_async(s.bs, "k", KILL_COUNT, KEYED_KEYS, 0));
         daemon_start(&s);
         wait_ids(s.h, "k", KILL_COUNT, KILL_COUNT / 3, 120000);
@@ -578,7 +723,7 @@ START_TEST(test_ordering_rebalance) {
 
         setup_start(&s);
         fg_test_httpd_latency(s.h, 1);
-        write_config(&s, "rebal", "{size: 8, ordering: key}", 2000, 20);
+        write_config(&s, "rebal", "{size: 8, ordering: key}", 2000, 20, "");
         log2 = fg_test_path(s.dir, "d2.log");
         args[2] = s.cfg;
         daemon_start(&s);
@@ -615,6 +760,8 @@ static Suite *ordering_suite(void) {
         tcase_set_timeout(tc, 400);
         tcase_add_test(tc, test_ordering_key_in_offset_order);
         tcase_add_test(tc, test_ordering_partition_in_offset_order);
+        tcase_add_test(tc, test_ordering_park_key_one_event_per_key);
+        tcase_add_test(tc, test_ordering_plugin_sink_one_event_per_key);
         tcase_add_test(tc, test_ordering_hot_key_does_not_stall_others);
         tcase_add_test(tc, test_ordering_resize_under_load);
         tcase_add_test(tc, test_ordering_kill9_then_restart);

@@ -4,9 +4,11 @@
  * release handing the key on (and waking a popper), a closed queue still
  * waiting for items behind busy keys, remove_if, the gauges, live switches
  * (into an ordered mode only once nothing is in flight; to none at once),
- * and four consumer threads against a producer while the main thread flips
- * modes: no item of a key (partition mode: of a partition) ever overlaps
- * another in flight (run it under TSan too).
+ * runs (fg_queue_set_runs: a key's or partition's consecutive items in one
+ * batch, the key busy until every one is released), and four consumer
+ * threads against a producer while the main thread flips modes: no item of
+ * a key (partition mode: of a partition) ever overlaps another in flight
+ * outside its own batch, with runs and without (run it under TSan too).
  *
  * Items carry hand-made rd_kafka_message_t structs (only key and key_len
  * are read) and real partition trackers (only their identity and blocked
@@ -122,6 +124,57 @@ START_TEST(test_queue_order_key_one_per_key) {
         fg_queue_release(q, more, NULL, 1);
         ck_assert_uint_eq(ostats(q).in_flight, 0);
         ck_assert_uint_eq(ostats(q).busy_keys, 0);
+        ck_assert_uint_eq(fg_queue_depth(q), 0);
+        fg_queue_destroy(q);
+}
+END_TEST
+
+START_TEST(test_queue_order_runs) {
+        fg_queue_t *q = queue_new(32, FG_ORDER_KEY);
+        fg_item_t out[16], more[16];
+
+        fg_queue_set_runs(q, true);
+        push(q, 1, 0, -1);
+        push(q, 2, 0, -1);
+        push(q, 3, 1, -1);
+        push(q, 4, 0, -1);
+        push(q, 5, 1, -1);
+        pop_expect(q, out, 16, (uint64_t[]){1, 2, 4, 3, 5}, 5);
+        ck_assert_uint_eq(ostats(q).busy_keys, 2);
+        push(q, 6, 0, -1);
+        push(q, 7, 2, -1);
+        ck_assert_uint_eq(ostats(q).blocked, 1);
+        /* Key 0 has three out: 6 waits until all three end, in any order
+         * and in separate releases. */
+        pop_expect(q, more, 16, (uint64_t[]){7}, 1);
+        fg_queue_release(q, out, (size_t[]){2, 0}, 2); /* seqs 4 and 1 */
+        pop_expect(q, more + 1, 16, NULL, 0);
+        fg_queue_release(q, out, (size_t[]){1}, 1);
+        pop_expect(q, more + 1, 16, (uint64_t[]){6}, 1);
+        fg_queue_release(q, out, (size_t[]){3, 4}, 2); /* key 1's run */
+        fg_queue_release(q, more, NULL, 2);
+        ck_assert_uint_eq(ostats(q).in_flight, 0);
+        ck_assert_uint_eq(ostats(q).busy_keys, 0);
+
+        /* Partition mode: a partition's items, keyed or not, in one batch;
+         * runs off again: one per partition. */
+        ck_assert_int_eq(fg_queue_set_ordering(q, FG_ORDER_PARTITION, (char[8]){0}, 8), 0);
+        push(q, 10, 0, 0);
+        push(q, 11, 1, 0);
+        push(q, 12, -1, 1);
+        push(q, 13, -1, 0);
+        pop_expect(q, out, 16, (uint64_t[]){10, 11, 13, 12}, 4);
+        fg_queue_release(q, out, NULL, 4);
+        fg_queue_set_runs(q, false);
+        push(q, 14, 0, 0);
+        push(q, 15, 1, 0);
+        push(q, 16, -1, 1);
+        pop_expect(q, out, 16, (uint64_t[]){14, 16}, 2);
+        fg_queue_release(q, out, NULL, 1);
+        pop_expect(q, more, 16, (uint64_t[]){15}, 1);
+        fg_queue_release(q, out + 1, NULL, 1);
+        fg_queue_release(q, more, NULL, 1);
+        ck_assert_uint_eq(ostats(q).in_flight, 0);
         ck_assert_uint_eq(fg_queue_depth(q), 0);
         fg_queue_destroy(q);
 }
@@ -339,12 +392,14 @@ END_TEST
 
 typedef struct mt {
         fg_queue_t *q;
+        bool runs;
         atomic_bool closed, stop_switching;
         _Atomic int key_flight[NKEYS];    /* ordered items in flight, by key */
         _Atomic int part_flight[NPARTS];  /* ordered items in flight, by partition */
         _Atomic int pmode_flight[NPARTS]; /* partition-mode items in flight */
         _Atomic int64_t last_seq[NKEYS];
         _Atomic long overlaps, disorder, got, ordered_pops;
+        _Atomic long run_batches; /* ordered batches with two items of a key */
 } mt_t;
 
 typedef struct mt_consumer {
@@ -360,6 +415,51 @@ static uint64_t xorshift(uint64_t *x) {
         return *x;
 }
 
+/* A batch's marks: its items of each key and partition, once per group,
+ * since items of one batch may share a key (runs). All items of a batch
+ * were popped in one mode. Returns false on an overlap. */
+static bool mt_mark(mt_t *m, const fg_item_t *out, size_t n, int sign) {
+        int kn[NKEYS] = {0}, pn[NPARTS] = {0};
+        bool ok = true, key_mode = out[0].sched == FG_ORDER_KEY;
+
+        for (size_t i = 0; i < n; i++) {
+                kn[out[i].seq % NKEYS]++;
+                pn[out[i].seq % NKEYS % NPARTS]++;
+        }
+        if (sign < 0) {
+                for (int k = 0; k < NKEYS; k++)
+                        atomic_fetch_sub(&m->key_flight[k], kn[k]);
+                for (int p = 0; p < NPARTS; p++) {
+                        atomic_fetch_sub(&m->part_flight[p], pn[p]);
+                        if (!key_mode)
+                                atomic_fetch_sub(&m->pmode_flight[p], pn[p]);
+                }
+                return true;
+        }
+        /* Key mode: no other batch's ordered item of the key, nor a
+         * partition-mode item of its partition; partition mode: no other
+         * batch's ordered item of the partition at all. */
+        for (int k = 0; k < NKEYS; k++) {
+                if (!kn[k])
+                        continue;
+                if (atomic_fetch_add(&m->key_flight[k], kn[k]) && key_mode)
+                        ok = false;
+                if (key_mode && atomic_load(&m->pmode_flight[k % NPARTS]))
+                        ok = false;
+                if (key_mode && kn[k] > 1)
+                        atomic_fetch_add(&m->run_batches, 1);
+        }
+        for (int p = 0; p < NPARTS; p++) {
+                if (!pn[p])
+                        continue;
+                if (!key_mode && (atomic_load(&m->part_flight[p]) ||
+                                  atomic_fetch_add(&m->pmode_flight[p], pn[p])))
+                        ok = false;
+                atomic_fetch_add(&m->part_flight[p], pn[p]);
+        }
+        return ok;
+}
+
 static void *mt_consumer_main(void *arg) {
         mt_consumer_t *c = arg;
         mt_t *m = c->m;
@@ -368,32 +468,21 @@ static void *mt_consumer_main(void *arg) {
         for (;;) {
                 bool was_closed = atomic_load(&m->closed);
                 size_t n = fg_queue_pop(m->q, out, 1 + xorshift(&c->rng) % 32, 50 * FG_NS_PER_MS);
+                bool ordered = n && out[0].sched != FG_ORDER_NONE;
 
                 if (n == 0) {
                         if (was_closed && fg_queue_depth(m->q) == 0)
                                 break;
                         continue;
                 }
-                for (size_t i = 0; i < n; i++) {
-                        int k = (int)(out[i].seq % NKEYS), p = k % NPARTS;
-
-                        if (out[i].sched == FG_ORDER_NONE)
-                                continue;
-                        /* Key mode: no other ordered item of the key, nor a
-                         * partition-mode item of its partition; partition
-                         * mode: no ordered item of the partition at all. */
-                        if (out[i].sched == FG_ORDER_KEY
-                                ? atomic_fetch_add(&m->key_flight[k], 1) ||
-                                      atomic_load(&m->pmode_flight[p])
-                                : atomic_load(&m->part_flight[p]) ||
-                                      atomic_fetch_add(&m->pmode_flight[p], 1))
+                if (ordered) {
+                        if (!mt_mark(m, out, n, +1))
                                 atomic_fetch_add(&m->overlaps, 1);
-                        if (out[i].sched == FG_ORDER_PARTITION)
-                                atomic_fetch_add(&m->key_flight[k], 1);
-                        atomic_fetch_add(&m->part_flight[p], 1);
                         /* Two ordered pops of one key are apart by a
-                         * release, so the earlier one was recorded first. */
-                        if (out[i].sched != FG_ORDER_NONE) {
+                         * release, so the earlier one was recorded first;
+                         * within a batch a key's items come in push order. */
+                        for (size_t i = 0; i < n; i++) {
+                                int k = (int)(out[i].seq % NKEYS);
                                 int64_t prev = atomic_exchange(&m->last_seq[k], (int64_t)out[i].seq);
                                 if (prev >= (int64_t)out[i].seq)
                                         atomic_fetch_add(&m->disorder, 1);
@@ -402,15 +491,8 @@ static void *mt_consumer_main(void *arg) {
                 }
                 for (volatile unsigned spin = (unsigned)(xorshift(&c->rng) % 2000); spin; spin--)
                         ;
-                for (size_t i = 0; i < n; i++) {
-                        int k = (int)(out[i].seq % NKEYS);
-                        if (out[i].sched == FG_ORDER_NONE)
-                                continue;
-                        atomic_fetch_sub(&m->key_flight[k], 1);
-                        atomic_fetch_sub(&m->part_flight[k % NPARTS], 1);
-                        if (out[i].sched == FG_ORDER_PARTITION)
-                                atomic_fetch_sub(&m->pmode_flight[k % NPARTS], 1);
-                }
+                if (ordered)
+                        mt_mark(m, out, n, -1);
                 atomic_fetch_add(&m->got, (long)n);
                 /* Released in two parts: items of one batch end separately. */
                 fg_queue_release(m->q, out, NULL, n / 2);
@@ -439,14 +521,16 @@ static void *mt_switcher_main(void *arg) {
         return NULL;
 }
 
+/* Loop 0 without runs, 1 with them. */
 START_TEST(test_queue_order_concurrent_no_overlap) {
-        mt_t m = {0};
+        mt_t m = {.runs = _i == 1};
         mt_consumer_t cons[MT_CONSUMERS];
         pthread_t switcher;
         fg_item_t batch[64];
         uint64_t rng = 0x2545f4914f6cdd1dULL;
 
         m.q = queue_new(512, FG_ORDER_KEY);
+        fg_queue_set_runs(m.q, m.runs);
         for (int k = 0; k < NKEYS; k++)
                 atomic_init(&m.last_seq[k], -1);
         for (int i = 0; i < MT_CONSUMERS; i++) {
@@ -480,6 +564,12 @@ START_TEST(test_queue_order_concurrent_no_overlap) {
         ck_assert_int_eq(atomic_load(&m.overlaps), 0);
         ck_assert_int_eq(atomic_load(&m.disorder), 0);
         ck_assert_int_gt(atomic_load(&m.ordered_pops), 0);
+        fprintf(stderr, "queue_order: runs %s: %ld ordered items, %ld batches with a run\n",
+                m.runs ? "on" : "off", atomic_load(&m.ordered_pops), atomic_load(&m.run_batches));
+        if (m.runs)
+                ck_assert_int_gt(atomic_load(&m.run_batches), 0);
+        else
+                ck_assert_int_eq(atomic_load(&m.run_batches), 0);
         ck_assert_uint_eq(fg_queue_depth(m.q), 0);
         ck_assert_uint_eq(ostats(m.q).in_flight, 0);
         fg_queue_destroy(m.q);
@@ -494,6 +584,7 @@ static Suite *queue_order_suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_queue_order_key_one_per_key);
+        tcase_add_test(tc, test_queue_order_runs);
         tcase_add_test(tc, test_queue_order_keyless_by_partition);
         tcase_add_test(tc, test_queue_order_partition_mode);
         tcase_add_test(tc, test_queue_order_switch_waits_for_in_flight);
@@ -505,7 +596,7 @@ static Suite *queue_order_suite(void) {
         tcase_set_timeout(tc_mt, 300);
         tcase_add_test(tc_mt, test_queue_order_release_wakes_popper);
         tcase_add_test(tc_mt, test_queue_order_close_waits_behind_busy);
-        tcase_add_test(tc_mt, test_queue_order_concurrent_no_overlap);
+        tcase_add_loop_test(tc_mt, test_queue_order_concurrent_no_overlap, 0, 2);
         suite_add_tcase(s, tc_mt);
         return s;
 }

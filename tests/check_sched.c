@@ -2,10 +2,12 @@
  * check_sched: the ordered queue's scheduler, alone and without threads —
  * one item per key per pop, each key's FIFO order, the oldest ready head
  * first, release, the blocked counts (items behind an earlier item of their
- * key; global and per partition), remove_if
+ * key; global and per partition), runs (a key's consecutive items in one
+ * pop, in arrival order, the key busy until all are released), remove_if
  * keeping order and the heap sound, take_all in arrival order, slab reuse
  * at capacity, and a long random run checked step by step against a plain
- * model (thousands of keys: the key table and pool grow and shrink).
+ * model, without runs and with them (thousands of keys: the key table and
+ * pool grow and shrink).
  *
  * Items carry no message; their seq is the test's id and their part is
  * NULL except where per-partition counts are checked.
@@ -32,15 +34,21 @@ static void push(fg_sched_t *s, uint64_t skey, uint64_t id, uint32_t bytes, fg_p
         fg_sched_push(s, &it, skey);
 }
 
-/* Pops up to @p max and checks the ids, in order, against @p want. */
-static void pop_expect(fg_sched_t *s, size_t max, const uint64_t *want, size_t nwant) {
+/* Pops up to @p max (with @p runs) and checks the ids, in order, against
+ * @p want. */
+static void pop_runs_expect(fg_sched_t *s, size_t max, bool runs, const uint64_t *want,
+                            size_t nwant) {
         fg_item_t out[64];
-        size_t n = fg_sched_pop(s, out, max);
+        size_t n = fg_sched_pop(s, out, max, runs);
 
         ck_assert_uint_eq(n, nwant);
         for (size_t i = 0; i < n; i++)
                 ck_assert_msg(out[i].seq == want[i], "pop #%zu: id %llu, expected %llu", i,
                               (unsigned long long)out[i].seq, (unsigned long long)want[i]);
+}
+
+static void pop_expect(fg_sched_t *s, size_t max, const uint64_t *want, size_t nwant) {
+        pop_runs_expect(s, max, false, want, nwant);
 }
 
 static fg_sched_stats_t stats(const fg_sched_t *s) {
@@ -70,6 +78,71 @@ START_TEST(test_sched_one_per_key_in_fifo_order) {
         ck_assert_uint_eq(stats(s).keys, 0);
         ck_assert_uint_eq(stats(s).waiting, 0);
         fg_sched_destroy(s);
+}
+END_TEST
+
+START_TEST(test_sched_runs_take_consecutive_items) {
+        fg_part_t *p0 = fg_part_new("t", 0);
+        size_t items, bytes;
+        fg_sched_t *s = sched_new(16);
+
+        push(s, 'A', 1, 10, p0);
+        push(s, 'A', 2, 20, p0);
+        push(s, 'B', 3, 10, p0);
+        push(s, 'A', 4, 40, p0);
+        push(s, 'C', 5, 10, p0);
+        push(s, 'A', 6, 60, p0);
+        /* The oldest head's key brings its run along, as far as there is
+         * room, before the next key. */
+        pop_runs_expect(s, 3, true, (uint64_t[]){1, 2, 4}, 3);
+        /* A has three out and 6 waiting behind them: blocked, and no other
+         * pop takes it; B and C go. */
+        ck_assert_uint_eq(stats(s).busy_keys, 1);
+        ck_assert_uint_eq(stats(s).blocked, 1);
+        ck_assert_uint_eq(stats(s).blocked_keys, 1);
+        fg_part_blocked(p0, &items, &bytes);
+        ck_assert_uint_eq(items, 1);
+        ck_assert_uint_eq(bytes, 60);
+        pop_runs_expect(s, 10, true, (uint64_t[]){3, 5}, 2);
+        ck_assert_uint_eq(stats(s).busy_keys, 3);
+        /* The key stays busy until its last item out is released. */
+        ck_assert(!fg_sched_release(s, 'A'));
+        ck_assert(!fg_sched_release(s, 'A'));
+        pop_runs_expect(s, 10, true, NULL, 0);
+        ck_assert_uint_eq(stats(s).busy_keys, 3);
+        ck_assert(fg_sched_release(s, 'A'));
+        ck_assert_uint_eq(stats(s).blocked, 0);
+        ck_assert_uint_eq(stats(s).blocked_keys, 0);
+        pop_runs_expect(s, 10, true, (uint64_t[]){6}, 1);
+        /* A run that took its key's last item leaves the key to be
+         * forgotten at its release. */
+        ck_assert(!fg_sched_release(s, 'A'));
+        ck_assert(!fg_sched_release(s, 'B'));
+        ck_assert(!fg_sched_release(s, 'C'));
+        ck_assert_uint_eq(stats(s).keys, 0);
+        push(s, 'A', 7, 1, p0);
+        push(s, 'B', 8, 1, p0);
+        push(s, 'A', 9, 1, p0);
+        push(s, 'A', 10, 1, p0);
+        push(s, 'C', 11, 1, p0);
+        pop_runs_expect(s, 2, true, (uint64_t[]){7, 9}, 2);
+        /* Without runs, one per key: A is busy, B and C go. */
+        pop_runs_expect(s, 10, false, (uint64_t[]){8, 11}, 2);
+        ck_assert_uint_eq(stats(s).blocked, 1);
+        ck_assert(!fg_sched_release(s, 'A'));
+        ck_assert(fg_sched_release(s, 'A'));
+        ck_assert(!fg_sched_release(s, 'B'));
+        ck_assert(!fg_sched_release(s, 'C'));
+        pop_runs_expect(s, 10, false, (uint64_t[]){10}, 1);
+        ck_assert(!fg_sched_release(s, 'A'));
+        ck_assert_uint_eq(stats(s).keys, 0);
+        ck_assert_uint_eq(stats(s).busy_keys, 0);
+        ck_assert_uint_eq(stats(s).waiting, 0);
+        fg_part_blocked(p0, &items, &bytes);
+        ck_assert_uint_eq(items, 0);
+        ck_assert_uint_eq(bytes, 0);
+        fg_sched_destroy(s);
+        fg_part_unref(p0);
 }
 END_TEST
 
@@ -257,10 +330,10 @@ START_TEST(test_sched_slab_reused_at_capacity) {
                 push(s, round % 5, 3 * round, 1, NULL);
                 push(s, round % 5 + 10, 3 * round + 1, 1, NULL);
                 push(s, round % 5, 3 * round + 2, 1, NULL);
-                ck_assert_uint_eq(fg_sched_pop(s, out, 3), 2);
+                ck_assert_uint_eq(fg_sched_pop(s, out, 3, false), 2);
                 fg_sched_release(s, round % 5);
                 fg_sched_release(s, round % 5 + 10);
-                ck_assert_uint_eq(fg_sched_pop(s, out, 3), 1);
+                ck_assert_uint_eq(fg_sched_pop(s, out, 3, false), 1);
                 ck_assert_uint_eq(out[0].seq, 3 * round + 2);
                 fg_sched_release(s, round % 5);
         }
@@ -283,7 +356,7 @@ END_TEST
 typedef struct mkey {
         uint64_t *ids; /* FIFO: [head, tail) of a ring of RND_CAP */
         size_t head, tail;
-        bool busy;
+        unsigned busy; /* items out */
 } mkey_t;
 
 static uint64_t rnd(uint64_t *x) {
@@ -299,11 +372,13 @@ static bool id_mod7(const fg_item_t *it, void *opaque) { return it->seq % 7 == 3
 
 static void dispose_count(fg_item_t *it, void *opaque) { (*(size_t *)opaque)++; }
 
+/* Loop 0 without runs, 1 with them. */
 START_TEST(test_sched_random_against_model) {
+        bool runs = _i == 1;
         fg_sched_t *s = sched_new(RND_CAP);
         mkey_t *keys = calloc(RND_KEYS, sizeof(*keys));
         uint64_t x = 0x9e3779b97f4a7c15ULL, next_id = 0;
-        size_t held = 0, busy = 0, max_keys = 0;
+        size_t held = 0, busy = 0, out_items = 0, max_keys = 0, run_items = 0;
         fg_item_t out[64];
 
         ck_assert_ptr_nonnull(keys);
@@ -319,43 +394,60 @@ START_TEST(test_sched_random_against_model) {
                         keys[k].ids[keys[k].tail++ % RND_CAP] = next_id++;
                         held++;
                 } else if (op < 75) {
-                        size_t max = 1 + rnd(&x) % 64, n = fg_sched_pop(s, out, max), want = 0;
-                        uint64_t last = 0;
+                        size_t max = 1 + rnd(&x) % 64, n = fg_sched_pop(s, out, max, runs), want = 0;
+                        uint64_t last = 0; /* the first item of the last key taken */
+                        mkey_t *prev = NULL;
 
-                        /* Every popped item is its key's head, keys not busy,
-                         * heads in arrival order. */
+                        /* Every popped item is its key's head. A key comes
+                         * once, not busy before, oldest head first; with
+                         * runs its items follow it while it has any and the
+                         * pop has room. */
                         for (size_t i = 0; i < n; i++) {
                                 mkey_t *k = &keys[out[i].skey - 1];
-                                ck_assert(!k->busy);
                                 ck_assert(mlen(k) > 0);
                                 ck_assert_uint_eq(k->ids[k->head % RND_CAP], out[i].seq);
-                                ck_assert(i == 0 || out[i].seq > last);
-                                last = out[i].seq;
+                                if (k == prev && runs) {
+                                        run_items++;
+                                } else {
+                                        ck_assert(!k->busy);
+                                        ck_assert(!prev || !runs || mlen(prev) == 0);
+                                        ck_assert(i == 0 || out[i].seq > last);
+                                        last = out[i].seq;
+                                        busy++;
+                                }
                                 k->head++;
-                                k->busy = true;
-                                busy++;
+                                k->busy++;
+                                prev = k;
+                                out_items++;
                                 held--;
                         }
                         /* And none older was left behind: every ready key not
-                         * taken has a younger head than the last taken (or the
-                         * pop was full). */
+                         * taken has a younger head than the last key's (or the
+                         * pop was full); a pop with room left took every run
+                         * whole. */
+                        if (n < max && prev && runs)
+                                ck_assert_uint_eq(mlen(prev), 0);
                         if (step % 4)
                                 continue; /* the full scan every 4th pop is plenty */
-                        for (int k = 0; k < RND_KEYS; k++)
-                                want += !keys[k].busy && mlen(&keys[k]) > 0;
-                        if (n < max)
-                                ck_assert_uint_eq(want, 0);
-                        else
-                                for (int k = 0; k < RND_KEYS; k++)
-                                        if (!keys[k].busy && mlen(&keys[k]))
-                                                ck_assert(keys[k].ids[keys[k].head % RND_CAP] > last);
-                } else if (op < 98 && busy) {
+                        for (int k = 0; k < RND_KEYS; k++) {
+                                if (keys[k].busy || !mlen(&keys[k]))
+                                        continue;
+                                if (n < max)
+                                        want++;
+                                else
+                                        ck_assert(keys[k].ids[keys[k].head % RND_CAP] > last);
+                        }
+                        ck_assert_uint_eq(want, 0);
+                } else if (op < 98 && out_items) {
+                        /* Releases one item out, of a random busy key. */
                         size_t k = rnd(&x) % RND_KEYS;
                         while (!keys[k].busy)
                                 k = (k + 1) % RND_KEYS;
-                        ck_assert(fg_sched_release(s, k + 1) == (mlen(&keys[k]) > 0));
-                        keys[k].busy = false;
-                        busy--;
+                        ck_assert(fg_sched_release(s, k + 1) ==
+                                  (keys[k].busy == 1 && mlen(&keys[k]) > 0));
+                        out_items--;
+                        if (!--keys[k].busy)
+                                busy--;
                 } else if (op >= 98) {
                         size_t gone = 0, bytes = 0;
                         ck_assert_uint_eq(fg_sched_remove_if(s, id_mod7, dispose_count, &gone, &bytes),
@@ -389,6 +481,11 @@ START_TEST(test_sched_random_against_model) {
                 }
         }
         ck_assert_uint_gt(max_keys, 1000); /* the table grew well past its start */
+        /* Runs formed (key 0 takes a tenth of the pushes), or never did. */
+        if (runs)
+                ck_assert_uint_gt(run_items, 1000);
+        else
+                ck_assert_uint_eq(run_items, 0);
         for (int k = 0; k < RND_KEYS; k++)
                 free(keys[k].ids);
         free(keys);
@@ -408,7 +505,8 @@ static Suite *sched_suite(void) {
         tcase_add_test(tc, test_sched_remove_if_keeps_order_and_heap);
         tcase_add_test(tc, test_sched_take_all_arrival_order);
         tcase_add_test(tc, test_sched_slab_reused_at_capacity);
-        tcase_add_test(tc, test_sched_random_against_model);
+        tcase_add_test(tc, test_sched_runs_take_consecutive_items);
+        tcase_add_loop_test(tc, test_sched_random_against_model, 0, 2);
         suite_add_tcase(s, tc);
         return s;
 }

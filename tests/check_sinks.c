@@ -4,7 +4,9 @@
  * order, without interleaving across eight concurrent connections (run it
  * under TSan too), starts a new file on reopen, turns write failures into
  * RETRY (/dev/full, and a cut write under RLIMIT_FSIZE that must leave the
- * file line-aligned), honours fsync; the stdout sink writes to fd 1.
+ * file line-aligned), honours fsync; the stdout sink writes to fd 1; which
+ * classes are prefix-ordered (an ordered queue may batch a key's
+ * consecutive events for them).
  *
  * Each test works in its own temporary directory and builds its config by
  * hand (no config loader).
@@ -157,6 +159,7 @@ START_TEST(test_sinks_null_acknowledges_all) {
         fg_sink_result_t res[100];
 
         ck_assert_str_eq(fg_sink_name(sink), "null");
+        ck_assert(fg_sink_prefix_ordered(sink));
         a = conn_open(sink);
         b = conn_open(sink);
         for (size_t i = 0; i < 100; i++) {
@@ -184,6 +187,18 @@ START_TEST(test_sinks_null_acknowledges_all) {
 }
 END_TEST
 
+/* Which classes let an ordered queue batch a key's consecutive events
+ * (workers.ordering): those that deliver a batch in order as a unit. */
+START_TEST(test_sinks_prefix_ordered_classes) {
+        ck_assert(fg_sink_file_class.prefix_ordered);
+        ck_assert(fg_sink_stdout_class.prefix_ordered);
+        ck_assert(fg_sink_null_class.prefix_ordered);
+        ck_assert(fg_sink_http_class.prefix_ordered);
+        ck_assert(!fg_sink_kafka_class.prefix_ordered);
+        ck_assert(!fg_sink_plugin_class.prefix_ordered);
+}
+END_TEST
+
 START_TEST(test_sinks_unknown_type_fails) {
         fg_config_t *cfg = cfg_new((fg_sink_type_t)99, NULL, false);
         char errstr[256] = "";
@@ -207,6 +222,7 @@ START_TEST(test_sinks_file_lines_in_order) {
         fg_sink_result_t res[5];
 
         ck_assert_str_eq(fg_sink_name(sink), "file");
+        ck_assert(fg_sink_prefix_ordered(sink));
         send_strs(conn, (const char *const[]){"{\"a\":1}", "second", ""}, 3, FG_SINK_OK);
 
         /* Lengths are honoured: no NUL needed, embedded NULs kept. */
@@ -713,6 +729,7 @@ static Suite *sinks_suite(void) {
 
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_sinks_null_acknowledges_all);
+        tcase_add_test(tc, test_sinks_prefix_ordered_classes);
         tcase_add_test(tc, test_sinks_unknown_type_fails);
         tcase_add_test(tc, test_sinks_file_lines_in_order);
         tcase_add_test(tc, test_sinks_file_mode);

@@ -73,12 +73,21 @@ fg_pool_t *fg_pool_new(const fg_pool_cfg_t *wc, fg_queue_t *q, fg_sink_t *sink,
                 free(pool);
                 return NULL;
         }
+        /* A batch may carry a key's consecutive events only to a sink that
+         * delivers it in order as a unit (see fg_pool_set_park too). */
+        fg_queue_set_runs(q, fg_sink_prefix_ordered(sink));
         pthread_mutex_init(&pool->lock, NULL);
         fg_cond_init_monotonic(&pool->cond);
         return pool;
 }
 
-void fg_pool_set_park(fg_pool_t *pool, fg_park_t *park) { pool->park = park; }
+void fg_pool_set_park(fg_pool_t *pool, fg_park_t *park) {
+        pool->park = park;
+        /* A dead letter parks its key for the key's later events, but a
+         * later event in the same batch was already handled (and maybe
+         * sent): parked keys need one event of a key per batch. */
+        fg_queue_set_runs(pool->q, !park && fg_sink_prefix_ordered(pool->sink));
+}
 
 static bool pool_is_aborting(void *arg) {
         const fg_pool_t *pool = arg;

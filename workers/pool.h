@@ -15,7 +15,9 @@
  *
  * Ordering: workers.ordering is the queue's (fg_queue_set_ordering, at
  * fg_pool_new and on reconfigure): in partition or key mode a batch holds
- * at most one event per key, and an item's end releases its key.
+ * one event per key, or a run of a key's consecutive events when the sink
+ * is prefix-ordered and keys are not parked (fg_queue_set_runs); the key
+ * is released once every event of its run has ended.
  *
  * Sizing: fixed mode runs workers.size threads. Dynamic mode (scaler.h)
  * grows at once to what the load needs and retires long-idle threads

@@ -6,14 +6,15 @@
 # One mock cluster (1 broker) holds, for each key count K, two topics of 32
 # partitions filled before any daemon starts by `floodgate burst --keys K`
 # with ~120-byte keyed events: kK with COUNT (default 400,000) events for the
-# fast runs, sK with SLOW_COUNT (default 40,000) for the runs that go one
-# event per key or partition at a time (partition mode, key mode over 10
-# keys) and would take minutes over COUNT. The sink is the http sink
-# against tests/bench/httpsink answering every request after 1 ms, twice:
-# in batches (ndjson, one request per worker batch of up to 256 events: the
-# mock is the bottleneck), and one event per request (format json, always
-# over the sK topics: the sink is the bottleneck, so the modes compare on
-# what ordering costs in parallelism). The pool is fixed at 16 workers;
+# batched runs, sK with SLOW_COUNT (default 40,000) for the runs of one
+# event per request, which would take minutes over COUNT. The sink is the
+# http sink against tests/bench/httpsink answering every request after
+# 1 ms, twice: in batches (ndjson, one request per worker batch of up to 256
+# events: the mock is the bottleneck; in partition and key mode a batch
+# carries runs of a key's or partition's consecutive events, the http sink
+# being prefix-ordered), and one event per request (format json, over the
+# sK topics: the sink is the bottleneck, so the modes compare on what
+# ordering costs in parallelism). The pool is fixed at 16 workers;
 # fetch.wait.max.ms is 10 (the mock holds an empty fetch for all of it, see
 # burst.sh). Each run drains one topic under a fresh group with
 # --until-drained:
@@ -64,15 +65,9 @@ for keys in 10 1000 100000; do
     --id-prefix "s$keys" >/dev/null 2>&1
 done
 
-# The topic a run reads: the small one where events go one per key or
-# partition at a time.
-topic_of() { # mode keys
-  if [ "$1" = partition ] || { [ "$1" = key ] && [ "$2" = 10 ]; }; then echo "s$2"; else echo "k$2"; fi
-}
-
 run() { # binary mode keys format -> "rate cpu_us_per_event"
   local bin=$1 mode=$2 keys=$3 fmt=$4 name="$2-$3-$4-$RANDOM$RANDOM" secs cpu topic n ordering=""
-  topic=$(topic_of "$mode" "$keys")
+  topic="k$keys"
   # One event per request: every run is slow, every run reads the small topic.
   [ "$fmt" = json ] && topic="s$keys"
   n=$count; [ "${topic:0:1}" = s ] && n=$slow_count
@@ -121,7 +116,7 @@ for r in $(seq "$rounds"); do
   done
 done
 
-printf '\n%s rounds; %s events per run (%s where marked *); 16 workers; http sink\n' \
+printf '\n%s rounds; %s events per batched run, %s per unbatched one (*); 16 workers; http sink\n' \
   "$rounds" "$count" "$slow_count"
 printf 'answering after 1 ms; 32 partitions\n'
 table() { # prefix
@@ -133,7 +128,7 @@ table() { # prefix
     for mode in $modes; do
       top=$(best "${rates[$1$mode-$keys]}")
       label=$mode; [ "$mode" = base ] && label="none@base"
-      { [ -n "$1" ] || [ "$(topic_of "$mode" "$keys")" = "s$keys" ]; } && label="$label *"
+      [ -n "$1" ] && label="$label *"
       printf '%-12s %8s %12s %12s %9.2f %14s\n' "$label" "$keys" \
         "$(median "${rates[$1$mode-$keys]}")" "$top" \
         "$(awk -v a="$top" -v b="$none" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
