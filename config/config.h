@@ -34,6 +34,7 @@
 #include "sinks/sink.h"
 #include "tools/burst.h"
 #include "workers/pool.h"
+#include "workers/route.h"
 
 /* Config files larger than this are rejected before parsing. */
 #define FG_CONFIG_MAX_FILE_SIZE (1024 * 1024)
@@ -55,6 +56,7 @@ typedef struct fg_config {
         fg_sink_cfg_t sink;         /* sinks/sink.h */
         fg_brk_cfg_t breaker;       /* breaker/breaker.h */
         fg_dlq_cfg_t dead_letter;   /* sinks/dead_letter.h */
+        fg_route_list_t routes;     /* workers/route.h */
 
         struct {
                 char *listen;           /* "host:port" of the admin HTTP server; NULL = off */

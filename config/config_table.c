@@ -51,6 +51,20 @@
         {.name = n, .type = FG_OPT_STRMAP, .flags = (fl), .offset = OFF(field), .reserved = refused, .help = h}
 #define O_SECTION(n, field, h) \
         {.name = n, .type = FG_OPT_SECTION, .offset = OFF(field), .help = h}
+/* A copy of section @p of (a table prefix) whose struct is @p ofield, held
+ * through the pointer at @p field. */
+#define O_SUB(n, field, of, ofield, fl, h) \
+        {.name = n, .type = FG_OPT_SUB, .flags = (fl), .offset = OFF(field), .sub = of, \
+         .sub_base = OFF(ofield), .sub_size = sizeof(((fg_config_t *)0)->ofield), .help = h}
+#define O_LIST(n, field, etype, prts, fl, h) \
+        {.name = n, .type = FG_OPT_LIST, .flags = (fl), .offset = OFF(field), \
+         .sub_size = sizeof(etype), .parts = prts, .help = h}
+/* A part of a list element of type @p etype: key @p k at @p efield, read
+ * with the rows of section @p of (NULL: a string) found at @p ofield. */
+#define P_SECTION(k, etype, efield, of, ofield, req, inh) \
+        {.key = k, .rows = of, .elem_off = offsetof(etype, efield), .base_off = OFF(ofield), \
+         .size = sizeof(((fg_config_t *)0)->ofield), .required = req, .inherit = inh}
+#define P_STRING(k, etype, efield) {.key = k, .elem_off = offsetof(etype, efield)}
 
 #define REQ  FG_OPT_F_REQUIRED
 #define LIVE FG_OPT_F_LIVE
@@ -139,6 +153,16 @@ static const fg_opt_reserved_t sink_reserved[] = {
     {NULL, NULL},
 };
 
+/* The keys of one element of routes: its own sink, breaker (starting from
+ * the top-level breaker) and filter (rows of handler.filter). */
+static const fg_opt_part_t route_parts[] = {
+    P_STRING("name", fg_route_cfg_t, name),
+    P_SECTION("filter", fg_route_cfg_t, filter, "handler.filter", handler.filter, true, false),
+    P_SECTION("sink", fg_route_cfg_t, sink, "sink", sink, true, false),
+    P_SECTION("breaker", fg_route_cfg_t, breaker, "breaker", breaker, false, true),
+    {NULL},
+};
+
 /* clang-format off */
 const fg_opt_t fg_config_opts[] = {
     O_STRING("kafka.brokers", kafka.brokers, NULL, REQ | NONEMPTY, "bootstrap brokers \"host:port,...\", or \"mock\" for an embedded mock cluster"),
@@ -195,6 +219,9 @@ const fg_opt_t fg_config_opts[] = {
     O_DURATION("sink.retry.initial_backoff", sink.retry.initial_backoff_ns, 100 * NS_MS, NS_MS, NS_MIN, 0, "first retry delay; doubles per attempt, with jitter"),
     O_DURATION("sink.retry.max_backoff", sink.retry.max_backoff_ns, 30 * NS_S, NS_MS, NS_H, 0, "longest retry delay"),
     O_DURATION("sink.retry.max_elapsed", sink.retry.max_elapsed_ns, 10 * NS_MIN, 0, 24 * NS_H, 0, "time an event may spend retrying before it is dead-lettered; 0 = unlimited"),
+    O_INT("sink.rate_limit.events_per_second", sink.rate_limit.events_per_second, 0, 0, 100000000, 0, "most events per second sent to this sink, shared by the workers (a contracted quota); 0 = no cap"),
+    O_INT("sink.rate_limit.burst", sink.rate_limit.burst, 0, 0, 100000000, 0, "events the rate cap lets through at once after a pause; 0 = one second's worth"),
+    O_SUB("sink.fallback", sink.fallback, "sink", sink, 0, "a second sink (every sink option but fallback) used while this one's breaker is open"),
 
     O_BOOL("breaker.enabled", breaker.enabled, true, 0, "circuit breaker between the workers and the sink; false = calls always flow"),
     O_BOOL("breaker.forced_open", breaker.forced_open, false, 0, "hold every sink call (maintenance switch); events wait or are dead-lettered per when_open"),
@@ -224,6 +251,8 @@ const fg_opt_t fg_config_opts[] = {
 
     O_ENUM("log.level", log.level, FG_LOG_INFO, log_levels, LIVE, "least severe level that is logged"),
 
+    O_LIST("routes", routes, fg_route_cfg_t, route_parts, 0, "an ordered list of {name, filter, sink, breaker}: an event goes to the first route whose filter matches, else to the top-level sink (which may then be left out: such events count as filtered)"),
+
     O_SECTION("burst", burst.enabled, "built-in load generator for demos; present = enabled"),
     O_STRING("burst.topic", burst.topic, NULL, NONEMPTY, "topic to produce to (default: the first of kafka.topics)"),
     O_INT("burst.count", burst.count, 100000, 1, 1000000000, 0, "events to produce"),
@@ -238,9 +267,14 @@ const fg_opt_t fg_config_opts[] = {
 
 const size_t fg_config_nopts = sizeof(fg_config_opts) / sizeof(fg_config_opts[0]);
 
-/* ---- rules across options ---- */
+/* ---- rules across options ----
+ *
+ * Each rule gets the whole config and the section it checks (@p sect:
+ * the config itself for root rules; the top-level section or one of its
+ * copies for section rules), and names options as @p shown does. */
 
-static int check_watermarks(const fg_config_t *cfg, char *msg, size_t msg_size) {
+static int check_watermarks(const fg_config_t *cfg, const void *sect, const char *shown,
+                            char *msg, size_t msg_size) {
         if (cfg->queue.low_watermark < cfg->queue.high_watermark)
                 return 0;
         snprintf(msg, msg_size, "queue.low_watermark (%g) must be below queue.high_watermark (%g)",
@@ -248,20 +282,26 @@ static int check_watermarks(const fg_config_t *cfg, char *msg, size_t msg_size) 
         return -1;
 }
 
-static int check_sink_path(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        if (cfg->sink.type != FG_SINK_FILE || cfg->sink.path)
+static int check_sink_path(const fg_config_t *cfg, const void *sect, const char *shown,
+                           char *msg, size_t msg_size) {
+        const fg_sink_cfg_t *sc = sect;
+
+        if (sc->type != FG_SINK_FILE || sc->path)
                 return 0;
-        snprintf(msg, msg_size, "sink.type 'file' needs sink.path");
+        snprintf(msg, msg_size, "%s.type 'file' needs %s.path", shown, shown);
         return -1;
 }
 
-static int check_sink_needs(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        if (cfg->sink.type == FG_SINK_HTTP && !cfg->sink.url)
-                snprintf(msg, msg_size, "sink.type 'http' needs sink.url");
-        else if (cfg->sink.type == FG_SINK_KAFKA && !cfg->sink.topic)
-                snprintf(msg, msg_size, "sink.type 'kafka' needs sink.topic");
-        else if (cfg->sink.type == FG_SINK_PLUGIN && !cfg->sink.plugin_path)
-                snprintf(msg, msg_size, "sink.type 'plugin' needs sink.plugin.path");
+static int check_sink_needs(const fg_config_t *cfg, const void *sect, const char *shown,
+                            char *msg, size_t msg_size) {
+        const fg_sink_cfg_t *sc = sect;
+
+        if (sc->type == FG_SINK_HTTP && !sc->url)
+                snprintf(msg, msg_size, "%s.type 'http' needs %s.url", shown, shown);
+        else if (sc->type == FG_SINK_KAFKA && !sc->topic)
+                snprintf(msg, msg_size, "%s.type 'kafka' needs %s.topic", shown, shown);
+        else if (sc->type == FG_SINK_PLUGIN && !sc->plugin_path)
+                snprintf(msg, msg_size, "%s.type 'plugin' needs %s.plugin.path", shown, shown);
         else
                 return 0;
         return -1;
@@ -269,33 +309,27 @@ static int check_sink_needs(const fg_config_t *cfg, char *msg, size_t msg_size) 
 
 /* Values quoted in messages go through fg_config_quote: a line break or
  * escape sequence in a value must not break the one-line message format. */
-static int check_url(const fg_config_t *cfg, char *msg, size_t msg_size) {
+static int check_url(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                     size_t msg_size) {
+        const fg_sink_cfg_t *sc = sect;
         char qbuf[128];
 
-        if (!cfg->sink.url || !strncmp(cfg->sink.url, "http://", 7))
+        if (!sc->url || !strncmp(sc->url, "http://", 7))
                 return 0;
-        snprintf(msg, msg_size, "sink.url '%s': only http:// URLs are supported (terminate TLS in a "
-                                "local proxy)",
-                 fg_config_quote(cfg->sink.url, strlen(cfg->sink.url), 60, qbuf, sizeof(qbuf)));
+        snprintf(msg, msg_size,
+                 "%s.url '%s': only http:// URLs are supported (terminate TLS in a local proxy)",
+                 shown, fg_config_quote(sc->url, strlen(sc->url), 60, qbuf, sizeof(qbuf)));
         return -1;
 }
 
-static int check_filter(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        int kinds = (cfg->handler.filter.equals != NULL) + cfg->handler.filter.exists +
-                    (cfg->handler.filter.contains_any.n > 0);
+static int check_backoff(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                         size_t msg_size) {
+        const fg_sink_cfg_t *sc = sect;
 
-        if (kinds > 1)
-                snprintf(msg, msg_size, "handler.filter takes one of equals, exists, contains_any");
-        else if (cfg->handler.mode == FG_HANDLER_RAW &&
-                 (cfg->handler.filter.field || cfg->handler.filter.equals || cfg->handler.filter.exists))
-                snprintf(msg, msg_size, "handler.mode 'raw' filters only with contains_any over the "
-                                        "whole payload (no field, equals or exists)");
-        else if (cfg->handler.mode == FG_HANDLER_JSON && kinds && !cfg->handler.filter.field)
-                snprintf(msg, msg_size, "handler.filter needs field");
-        else if (cfg->handler.mode == FG_HANDLER_JSON && cfg->handler.filter.field && !kinds)
-                snprintf(msg, msg_size, "handler.filter.field needs equals, exists or contains_any");
-        else
+        if (sc->retry.initial_backoff_ns <= sc->retry.max_backoff_ns)
                 return 0;
+        snprintf(msg, msg_size, "%s.retry.initial_backoff must not exceed %s.retry.max_backoff",
+                 shown, shown);
         return -1;
 }
 
@@ -305,19 +339,49 @@ static bool dotted_path_ok(const char *p) {
         return n && p[0] != '.' && p[n - 1] != '.' && !strstr(p, "..");
 }
 
-static int check_paths(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        const char *bad = NULL, *what = NULL;
+static int check_filter(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                        size_t msg_size) {
+        const fg_filter_cfg_t *fc = sect;
+        int kinds = (fc->equals != NULL) + fc->exists + (fc->contains_any.n > 0);
+
+        if (kinds > 1)
+                snprintf(msg, msg_size, "%s takes one of equals, exists, contains_any", shown);
+        else if (cfg->handler.mode == FG_HANDLER_RAW && (fc->field || fc->equals || fc->exists))
+                snprintf(msg, msg_size, "handler.mode 'raw' filters only with contains_any over the "
+                                        "whole payload (no field, equals or exists)");
+        else if (cfg->handler.mode == FG_HANDLER_JSON && kinds && !fc->field)
+                snprintf(msg, msg_size, "%s needs field", shown);
+        else if (cfg->handler.mode == FG_HANDLER_JSON && fc->field && !kinds)
+                snprintf(msg, msg_size, "%s.field needs equals, exists or contains_any", shown);
+        else
+                return 0;
+        return -1;
+}
+
+static int check_filter_path(const fg_config_t *cfg, const void *sect, const char *shown,
+                             char *msg, size_t msg_size) {
+        const fg_filter_cfg_t *fc = sect;
         char qbuf[128];
 
-        if (cfg->handler.filter.field && !dotted_path_ok(cfg->handler.filter.field))
-                bad = cfg->handler.filter.field, what = "handler.filter.field";
-        for (size_t i = 0; !bad && i < cfg->handler.drop.n; i++)
-                if (!dotted_path_ok(cfg->handler.drop.v[i]))
-                        bad = cfg->handler.drop.v[i], what = "handler.drop";
-        if (bad) {
-                snprintf(msg, msg_size, "%s '%s': empty segment in dotted path", what,
-                         fg_config_quote(bad, strlen(bad), 60, qbuf, sizeof(qbuf)));
-                return -1;
+        if (!fc->field || dotted_path_ok(fc->field))
+                return 0;
+        snprintf(msg, msg_size, "%s.field '%s': empty segment in dotted path", shown,
+                 fg_config_quote(fc->field, strlen(fc->field), 60, qbuf, sizeof(qbuf)));
+        return -1;
+}
+
+static int check_paths(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                       size_t msg_size) {
+        char qbuf[128];
+
+        for (size_t i = 0; i < cfg->handler.drop.n; i++) {
+                const char *drop = cfg->handler.drop.v[i];
+
+                if (!dotted_path_ok(drop)) {
+                        snprintf(msg, msg_size, "handler.drop '%s': empty segment in dotted path",
+                                 fg_config_quote(drop, strlen(drop), 60, qbuf, sizeof(qbuf)));
+                        return -1;
+                }
         }
         for (size_t i = 0; i < cfg->handler.keep.n; i++) {
                 const char *keep = cfg->handler.keep.v[i];
@@ -333,7 +397,8 @@ static int check_paths(const fg_config_t *cfg, char *msg, size_t msg_size) {
         return 0;
 }
 
-static int check_shaping(const fg_config_t *cfg, char *msg, size_t msg_size) {
+static int check_shaping(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                         size_t msg_size) {
         if (cfg->handler.mode != FG_HANDLER_RAW ||
             (!cfg->handler.add_metadata && !cfg->handler.keep.n && !cfg->handler.drop.n))
                 return 0;
@@ -342,29 +407,34 @@ static int check_shaping(const fg_config_t *cfg, char *msg, size_t msg_size) {
         return -1;
 }
 
-static int check_dead_letter(const fg_config_t *cfg, char *msg, size_t msg_size) {
+static int check_dead_letter(const fg_config_t *cfg, const void *sect, const char *shown,
+                             char *msg, size_t msg_size) {
         if (cfg->handler.on_invalid != FG_ON_INVALID_DEAD_LETTER || cfg->dead_letter.topic)
                 return 0;
         snprintf(msg, msg_size, "handler.on_invalid 'dead_letter' needs dead_letter.topic");
         return -1;
 }
 
-static int check_breaker(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        if (cfg->breaker.when_open == FG_BRK_WHEN_OPEN_DEAD_LETTER && !cfg->dead_letter.topic)
-                snprintf(msg, msg_size, "breaker.when_open 'dead_letter' needs dead_letter.topic");
-        else if (cfg->breaker.open_max_ns < cfg->breaker.open_ns)
-                snprintf(msg, msg_size, "breaker.open_max must not be below breaker.open_duration");
-        else if (cfg->breaker.window == FG_BRK_WINDOW_COUNT &&
-                 cfg->breaker.min_calls > cfg->breaker.window_size)
-                snprintf(msg, msg_size, "breaker.min_calls (%lld) exceeds a count window of %lld calls: "
+static int check_breaker(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                         size_t msg_size) {
+        const fg_brk_cfg_t *bc = sect;
+
+        if (bc->when_open == FG_BRK_WHEN_OPEN_DEAD_LETTER && !cfg->dead_letter.topic)
+                snprintf(msg, msg_size, "%s.when_open 'dead_letter' needs dead_letter.topic", shown);
+        else if (bc->open_max_ns < bc->open_ns)
+                snprintf(msg, msg_size, "%s.open_max must not be below %s.open_duration", shown,
+                         shown);
+        else if (bc->window == FG_BRK_WINDOW_COUNT && bc->min_calls > bc->window_size)
+                snprintf(msg, msg_size, "%s.min_calls (%lld) exceeds a count window of %lld calls: "
                                         "it could never trip",
-                         (long long)cfg->breaker.min_calls, (long long)cfg->breaker.window_size);
+                         shown, (long long)bc->min_calls, (long long)bc->window_size);
         else
                 return 0;
         return -1;
 }
 
-static int check_workers(const fg_config_t *cfg, char *msg, size_t msg_size) {
+static int check_workers(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                         size_t msg_size) {
         if (cfg->workers.min <= cfg->workers.max)
                 return 0;
         snprintf(msg, msg_size, "workers.min (%lld) must not exceed workers.max (%lld)",
@@ -372,26 +442,49 @@ static int check_workers(const fg_config_t *cfg, char *msg, size_t msg_size) {
         return -1;
 }
 
-static int check_backoff(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        if (cfg->sink.retry.initial_backoff_ns <= cfg->sink.retry.max_backoff_ns)
-                return 0;
-        snprintf(msg, msg_size, "sink.retry.initial_backoff must not exceed sink.retry.max_backoff");
-        return -1;
+/* Route names label metrics and logs: they must be distinct. */
+static int check_routes(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                        size_t msg_size) {
+        char qbuf[128];
+
+        for (size_t i = 0; i < cfg->routes.n; i++)
+                for (size_t k = 0; k < i; k++) {
+                        const char *a = cfg->routes.v[i].name, *b = cfg->routes.v[k].name;
+                        if (a && b && !strcmp(a, b)) {
+                                snprintf(msg, msg_size, "routes[%zu].name '%s' is already the name "
+                                                        "of routes[%zu]",
+                                         i, fg_config_quote(a, strlen(a), 60, qbuf, sizeof(qbuf)),
+                                         k);
+                                return -1;
+                        }
+                }
+        return 0;
 }
 
+#define ROOT(...)        {.section = "", .opts = {__VA_ARGS__, NULL}
+#define OF(sect, ...)    {.section = #sect, .sect_off = OFF(sect), .opts = {__VA_ARGS__, NULL}
+
 const fg_config_check_t fg_config_checks[] = {
-    {{"queue.low_watermark", "queue.high_watermark", NULL}, check_watermarks},
-    {{"sink.type", "sink.path", NULL}, check_sink_path},
-    {{"sink.type", "sink.url", "sink.topic", "sink.plugin.path", NULL}, check_sink_needs},
-    {{"sink.url", NULL}, check_url},
-    {{"handler.filter.field", "handler.mode", "handler.filter.equals", NULL}, check_filter},
-    {{"handler.mode", "handler.add_metadata", NULL}, check_shaping},
-    {{"handler.filter.field", "handler.drop", "handler.keep", NULL}, check_paths},
-    {{"handler.on_invalid", "dead_letter.topic", NULL}, check_dead_letter},
-    {{"sink.retry.initial_backoff", "sink.retry.max_backoff", NULL}, check_backoff},
-    {{"breaker.when_open", "breaker.open_max", "breaker.min_calls", NULL}, check_breaker},
-    {{"workers.min", "workers.max", NULL}, check_workers},
+    ROOT("queue.low_watermark", "queue.high_watermark"), .fn = check_watermarks},
+    OF(sink, "sink.type", "sink.path"), .fn = check_sink_path},
+    OF(sink, "sink.type", "sink.url", "sink.topic", "sink.plugin.path"), .fn = check_sink_needs},
+    OF(sink, "sink.url"), .fn = check_url},
+    OF(sink, "sink.retry.initial_backoff", "sink.retry.max_backoff"), .fn = check_backoff},
+    {.section = "handler.filter", .sect_off = OFF(handler.filter),
+     .opts = {"handler.filter.field", "handler.mode", "handler.filter.equals", NULL},
+     .fn = check_filter},
+    {.section = "handler.filter", .sect_off = OFF(handler.filter),
+     .opts = {"handler.filter.field", NULL}, .fn = check_filter_path},
+    ROOT("handler.mode", "handler.add_metadata"), .fn = check_shaping},
+    ROOT("handler.drop", "handler.keep"), .fn = check_paths},
+    ROOT("handler.on_invalid", "dead_letter.topic"), .fn = check_dead_letter},
+    OF(breaker, "breaker.when_open", "breaker.open_max", "breaker.min_calls"), .fn = check_breaker},
+    ROOT("workers.min", "workers.max"), .fn = check_workers},
+    ROOT("routes"), .fn = check_routes},
 };
+
+#undef ROOT
+#undef OF
 
 const size_t fg_config_nchecks = sizeof(fg_config_checks) / sizeof(fg_config_checks[0]);
 

@@ -61,8 +61,15 @@ typedef struct fg_retry_cfg {
         int64_t max_elapsed_ns;   /* 0 = unlimited */
 } fg_retry_cfg_t;
 
-/* The sink section of the configuration (sink.*). Strings and maps belong
- * to the config that holds it. */
+/* A cap on the events per second sent to one sink (sink.rate_limit.*). */
+typedef struct fg_rate_limit_cfg {
+        int64_t events_per_second; /* 0 = no cap */
+        int64_t burst;             /* 0 = one second's worth */
+} fg_rate_limit_cfg_t;
+
+/* The sink section of the configuration (sink.*), also the shape of
+ * sink.fallback and of each route's sink. Strings, maps and the fallback
+ * belong to the config that holds it. */
 typedef struct fg_sink_cfg {
         fg_sink_type_t type;
         char *path;             /* file sink */
@@ -81,6 +88,8 @@ typedef struct fg_sink_cfg {
         char *plugin_path;      /* plugin */
         fg_strmap_t plugin_config;
         fg_retry_cfg_t retry;
+        fg_rate_limit_cfg_t rate_limit;
+        struct fg_sink_cfg *fallback; /* NULL = none; a fallback has no fallback */
 } fg_sink_cfg_t;
 
 typedef enum fg_sink_status {
