@@ -15,7 +15,13 @@
 #                     for FUZZ_SECONDS (default 60); FUZZ_MERGE=1 merges new inputs
 #                     into tests/fuzz/corpus; fails on any crash (tests/fuzz/README.md)
 #   make fuzz-deps    install clang and its libFuzzer runtime (as root)
-#   make bench        the pipeline benchmark report
+#   make systemd-test floodgate under a real systemd: boots a Debian bookworm tree
+#                     (debootstrap, cached in $(BUILD)/systemd-test) with systemd-nspawn,
+#                     installs floodgate into it and checks both units against the
+#                     manager (tests/systemd/systemd-test.sh); as root
+#   make bench        the pipeline benchmark report, then the HTTPS one
+#   make bench-https  HTTPS vs HTTP CPU per event into the http sink (tests/bench/https.sh;
+#                     HTTPS_COUNT events, default 500000, ROUNDS rounds, default 5)
 #   make bench-burst  the viral-burst benchmark (tests/bench/burst.sh, ~25 min;
 #                     BURST_SCALE=0.25 for 5 s phases): CSVs in build/bench-burst,
 #                     plots and summary in docs/bench; installs gnuplot-nox (as root)
@@ -38,16 +44,19 @@ BUILD   ?= build
 SAN     ?=
 WERROR  ?=
 CC      ?= cc
-PKGS    := libevent libevent_pthreads rdkafka jansson yaml-0.1
+PKGS    := libevent libevent_pthreads libevent_openssl openssl zlib rdkafka jansson yaml-0.1
 TESTPKG := check
 
 # The Debian packages behind PKGS/TESTPKG, for `make deps`.
-APT_PKGS := gcc make pkg-config libevent-dev librdkafka-dev libjansson-dev \
-            libyaml-dev check prometheus systemd groff-base man-db strace
+APT_PKGS := gcc make pkg-config libevent-dev libssl-dev zlib1g-dev librdkafka-dev \
+            libjansson-dev libyaml-dev check prometheus systemd groff-base man-db strace \
+            openssl python3
 # Commands the tests run (promtool comes with Debian's prometheus package;
 # systemd-analyze with systemd; groff and man check the manual pages; strace
-# traces the daemon's system calls against the unit's filters).
-DEP_CMDS := promtool systemd-analyze groff man strace
+# traces the daemon's system calls against the unit's filters; openssl makes
+# the throwaway CA and certificates of the TLS tests, and python3's ssl
+# module is the HTTPS server they talk to).
+DEP_CMDS := promtool systemd-analyze groff man strace openssl python3
 
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
         -Wmissing-prototypes -Wvla -Wno-unused-parameter
@@ -119,7 +128,7 @@ FUZZ_MERGE   ?=
 # libclang_rt.fuzzer-x86_64.a (the unversioned libclang-rt-dev depends on it).
 FUZZ_APT_PKGS := clang libclang-rt-14-dev
 
-.PHONY: all deps check test run asan tsan bench bench-burst bench-deps clean fuzz fuzz-deps \
+.PHONY: all deps check test run asan tsan bench bench-https bench-burst bench-deps clean fuzz fuzz-deps \
         fuzz-build fuzz-run
 all: $(BIN) $(PLUGINS)
 
@@ -255,6 +264,11 @@ bench: deps
 	@$(MAKE) --no-print-directory OPT=-O2 $(BIN) $(BENCH_BINS)
 	@$(MAKE) --no-print-directory OPT=-O2 BUILD=build/nometrics CPPFLAGS=-DFG_METRICS_OFF build/nometrics/floodgate
 	tests/bench/pipeline.sh $(BUILD) build/nometrics
+	tests/bench/https.sh $(BUILD)
+
+bench-https: deps
+	@$(MAKE) --no-print-directory OPT=-O2 $(BIN)
+	tests/bench/https.sh $(BUILD)
 
 # The burst benchmark samples /stats (tests/bench/stats_sampler) and plots
 # with gnuplot.
@@ -321,6 +335,23 @@ fuzz: deps
 clean:
 	rm -rf build
 
+# ---- floodgate under a real systemd ----
+# debootstrap builds the container's tree once; systemd-nspawn boots it. The
+# script says SKIP (and exits 0) only where nspawn cannot run at all: not
+# root, no CAP_SYS_ADMIN, no namespaces, no writable cgroup file system.
+SYSTEMD_TEST_APT_PKGS := debootstrap debian-archive-keyring systemd-container
+.PHONY: systemd-test systemd-test-deps
+systemd-test-deps:
+	@if ! command -v debootstrap >/dev/null 2>&1 || ! command -v systemd-nspawn >/dev/null 2>&1 || \
+	    [ ! -f /usr/share/keyrings/debian-archive-keyring.gpg ]; then \
+	  $(call apt_install,systemd-test-deps,$(SYSTEMD_TEST_APT_PKGS),debootstrap or systemd-nspawn missing); \
+	fi
+
+systemd-test: deps
+	@$(MAKE) --no-print-directory systemd-test-deps
+	@$(MAKE) --no-print-directory $(BIN) $(EXAMPLE_PLUGIN)
+	MAKE="$(MAKE)" tests/systemd/systemd-test.sh $(BUILD)
+
 # ---- manual pages ----
 # The option list of floodgate.yaml(5) comes from the option table;
 # check_systemd fails when the checked-in page differs from what this makes.
@@ -352,15 +383,22 @@ INSTALL    ?= install
 CONFDIR    := $(SYSCONFDIR)/floodgate
 EXAMPLE_PLUGIN := $(BUILD)/plugins/example_plugin.so
 
+# $(call render_unit,NAME,WHAT IT IS,DESCRIPTION SUFFIX,CONFIG FILE,STATE DIRECTORY,
+# SED COMMAND FOR @INSTANCE_ENV@): one unit from systemd/floodgate.service.in.
+render_unit = sed -e 's|@UNIT@|$(1)|' -e 's|@UNIT_ROLE@|$(2)|' -e 's|@DESCRIPTION@|$(3)|' \
+	  -e 's|@CONFIG@|$(4)|g' -e 's|@STATEDIR@|$(5)|' -e '$(6)' \
+	  -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  systemd/floodgate.service.in > $(DESTDIR)$(UNITDIR)/$(1).tmp && \
+	chmod 0644 $(DESTDIR)$(UNITDIR)/$(1).tmp && \
+	mv $(DESTDIR)$(UNITDIR)/$(1).tmp $(DESTDIR)$(UNITDIR)/$(1)
+
 install: $(BIN) $(EXAMPLE_PLUGIN)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(CONFDIR) \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	  $(DESTDIR)$(INCLUDEDIR)/floodgate $(DESTDIR)$(PLUGINDIR)
 	$(INSTALL) -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/floodgate
-	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-	  systemd/floodgate.service.in > $(DESTDIR)$(UNITDIR)/floodgate.service.tmp
-	chmod 0644 $(DESTDIR)$(UNITDIR)/floodgate.service.tmp
-	mv $(DESTDIR)$(UNITDIR)/floodgate.service.tmp $(DESTDIR)$(UNITDIR)/floodgate.service
+	$(call render_unit,floodgate.service,the floodgate daemon under systemd,,$(CONFDIR)/floodgate.yaml,floodgate,/@INSTANCE_ENV@/d)
+	$(call render_unit,floodgate@.service,one floodgate pipeline per instance (floodgate@NAME), %i,$(CONFDIR)/%i.yaml,floodgate-%i,s|@INSTANCE_ENV@|EnvironmentFile=-$(CONFDIR)/%i.env|)
 	$(INSTALL) -m 0644 config/floodgate.yaml $(DESTDIR)$(CONFDIR)/floodgate.yaml.example
 	@if [ -e $(DESTDIR)$(CONFDIR)/floodgate.yaml ]; then \
 	  echo "keeping $(DESTDIR)$(CONFDIR)/floodgate.yaml"; \
@@ -375,6 +413,7 @@ install: $(BIN) $(EXAMPLE_PLUGIN)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/floodgate $(DESTDIR)$(UNITDIR)/floodgate.service \
+	  $(DESTDIR)$(UNITDIR)/floodgate@.service \
 	  $(DESTDIR)$(CONFDIR)/floodgate.yaml.example \
 	  $(DESTDIR)$(MANDIR)/man8/floodgate.8 $(DESTDIR)$(MANDIR)/man5/floodgate.yaml.5 \
 	  $(DESTDIR)$(INCLUDEDIR)/floodgate/floodgate_plugin.h \

@@ -17,7 +17,8 @@
  *
  * Rates: failure rate = (FAILURE + BACKPRESSURE) / calls, slow rate = slow
  * calls / calls, slow meaning duration_ns > slow_call_ns whatever the
- * outcome; IGNORED is not a call. Thresholds are resolved to parts per
+ * outcome; IGNORED is not a call (and leaves the run of consecutive
+ * failures as it is; a SUCCESS ends it, slow or not). Thresholds are resolved to parts per
  * million at fg_brk_new and compared exactly in integers
  * (fg_brk_rate_reached): with a 0.5 threshold 49/100 never trips, 50/100
  * does. CLOSED trips when calls >= min_calls and either rate reaches its
@@ -52,6 +53,10 @@
  * open_max_ns by up to jitter * open_max_ns — clamping it instead would
  * put every breaker of a fleet at the cap on the same schedule again.
  *
+ * Consecutive failures: counted in CLOSED only, from calls of the current
+ * generation; the rate rule is checked first, so when both fire the reason
+ * names the rate. Probes in HALF_OPEN are judged by their own rule.
+ *
  * Threading: any thread; brk->lock guards every field but the conf, which
  * is immutable after fg_brk_new. The transition callback runs with the
  * lock held.
@@ -79,6 +84,7 @@ struct fg_brk {
         uint64_t generation;
         int64_t last_ns;                /* latest now_ns seen */
         fg_brk_win_t win;               /* CLOSED only; emptied on every transition */
+        uint64_t consecutive;           /* CLOSED: failed calls in a row; 0 on every transition */
 
         int64_t open_base_ns;           /* base duration of the current/next open */
         int64_t open_dur_ns;            /* OPEN: this open's jittered duration */
@@ -119,6 +125,9 @@ static bool conf_valid(const fg_brk_cfg_t *conf, char *errstr, size_t errstr_siz
                     conf->window == FG_BRK_WINDOW_COUNT ? "calls" : "seconds");
         if (conf->min_calls < 1)
                 ERR("breaker: min_calls %" PRId64 " must be >= 1", conf->min_calls);
+        if (conf->consecutive_failures < 0)
+                ERR("breaker: consecutive_failures %" PRId64 " must be >= 0 (0 = off)",
+                    conf->consecutive_failures);
         if (conf->window == FG_BRK_WINDOW_COUNT && conf->min_calls > conf->window_size)
                 ERR("breaker: min_calls %" PRId64 " exceeds the count window of %" PRId64
                     " calls: the breaker could never trip",
@@ -259,6 +268,7 @@ static void enter(fg_brk_t *brk, fg_brk_state_t to, int64_t now_ns, const char *
         brk->generation++;
         brk->transitions[to]++;
         fg_brk_win_clear(&brk->win);
+        brk->consecutive = 0;
         brk->probes_out = brk->probes_done = brk->probe_failures = brk->probe_slow = 0;
         switch (to) {
         case FG_BRK_OPEN: {
@@ -410,10 +420,17 @@ void fg_brk_record(fg_brk_t *brk, const fg_brk_permit_t *permit, fg_brk_outcome_
                 goto done; /* stale: issued before the last transition */
         if (brk->state == FG_BRK_CLOSED && outcome != FG_BRK_IGNORED) {
                 fg_brk_win_add(&brk->win, failed, slow, now_ns);
+                brk->consecutive = failed ? brk->consecutive + 1 : 0;
                 if (brk->win.calls >= (uint64_t)brk->conf.min_calls &&
                     should_open(brk, brk->win.failures, brk->win.slow, brk->win.calls, "", reason,
-                                sizeof(reason)))
+                                sizeof(reason))) {
                         enter(brk, FG_BRK_OPEN, now_ns, reason);
+                } else if (brk->conf.consecutive_failures > 0 &&
+                           brk->consecutive >= (uint64_t)brk->conf.consecutive_failures) {
+                        snprintf(reason, sizeof(reason), "%" PRIu64 " consecutive failures",
+                                 brk->consecutive);
+                        enter(brk, FG_BRK_OPEN, now_ns, reason);
+                }
         } else if (brk->state == FG_BRK_HALF_OPEN && permit->half_open && brk->probes_out > 0) {
                 if (outcome == FG_BRK_IGNORED)
                         brk->probes_out--; /* back to the pool: another probe may go */
@@ -497,6 +514,7 @@ void fg_brk_get_stats(fg_brk_t *brk, int64_t now_ns, fg_brk_stats_t *out) {
         fg_brk_win_advance(&brk->win, now_ns);
         out->state = seen_state(brk, now_ns);
         out->window_calls = w->calls;
+        out->consecutive_failures = brk->consecutive;
         if (w->calls >= (uint64_t)brk->conf.min_calls) {
                 out->failure_rate = (double)w->failures / (double)w->calls;
                 out->slow_rate = (double)w->slow / (double)w->calls;

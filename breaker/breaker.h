@@ -15,7 +15,10 @@
  * update in O(1) per outcome. The breaker trips when, with at least
  * min_calls outcomes in the window, the failure rate >= failure_rate_threshold
  * or the slow-call rate >= slow_call_rate_threshold (slow = took longer than
- * slow_call_ns, whatever its outcome).
+ * slow_call_ns, whatever its outcome) — or, whatever the window holds, when
+ * the last consecutive_failures calls all failed (gobreaker's rule; 0 =
+ * off): with retries backing off, a dead downstream may produce too few
+ * calls for its failures to outweigh the successes still in the window.
  *
  * Outcome classes (what the sink said, see sinks/sink.h):
  *   SUCCESS       counts as a call, not a failure (slow if slow);
@@ -91,6 +94,7 @@ typedef struct fg_brk_cfg {
         fg_brk_window_t window;
         int64_t window_size;            /* calls (COUNT) or seconds (TIME), >= 1 */
         int64_t min_calls;              /* >= 1 */
+        int64_t consecutive_failures;   /* trip after this many failures in a row; 0 = off */
         double failure_rate_threshold;  /* (0, 1] */
         double slow_call_rate_threshold;/* (0, 1] */
         int64_t slow_call_ns;           /* > 0 */
@@ -154,6 +158,7 @@ typedef struct fg_brk_stats {
         double failure_rate;   /* in the current window; -1 below min_calls */
         double slow_rate;      /* likewise */
         uint64_t window_calls;
+        uint64_t consecutive_failures;   /* CLOSED: failed calls in a row now */
         uint64_t not_permitted;          /* acquire() refusals, total */
         uint64_t transitions[FG_BRK__STATE_CNT]; /* by target state, total */
         int64_t open_remaining_ns;       /* OPEN: time left; else 0 */

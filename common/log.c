@@ -1,5 +1,7 @@
 #include "common/log.h"
 
+#include "common/redact.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,8 @@ void fg_log_init(void) {
             (unsigned long long)st.st_ino == ino)
                 log_journal = 1;
 }
+
+bool fg_log_to_journal(void) { return log_journal; }
 
 void fg_log_set_level(fg_log_level_t level) {
         atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
@@ -59,8 +63,10 @@ const char *fg_log_level_name(fg_log_level_t level) {
         return "?";
 }
 
+/* Every line goes through fg_redact_urls: a URL with a password in it may
+ * reach a message from anywhere (a config value, a library's error). */
 void fg_vlog(fg_log_level_t level, const char *fmt, va_list ap) {
-        char line[2048];
+        char line[2048], clean[2048];
         size_t len;
         int n;
 
@@ -86,6 +92,12 @@ void fg_vlog(fg_log_level_t level, const char *fmt, va_list ap) {
         len += (size_t)n;
         if (len > sizeof(line) - 2)
                 len = sizeof(line) - 2; /* truncated: keep the newline */
+        line[len] = '\0';
+        if (fg_redact_has_url_userinfo(line)) {
+                fg_redact_urls(line, clean, sizeof(clean) - 1);
+                len = strlen(clean);
+                memcpy(line, clean, len);
+        }
         line[len++] = '\n';
         /* One write per line; a failed log write has nowhere to be reported. */
         if (write(STDERR_FILENO, line, len) < 0)

@@ -5,6 +5,9 @@
  * with a `<N>` syslog priority that journald turns into the entry's priority;
  * elsewhere each line starts with an ISO-8601 UTC timestamp and the level.
  *
+ * Every line goes through fg_redact_urls (common/redact.h): a URL's
+ * user-info never reaches the log, whoever formatted the message.
+ *
  * Threading: fg_log() may be called from any thread; each line is written
  * with a single write(2) so lines from different threads never interleave.
  * fg_log_init() and fg_log_set_level() are for the main thread, but the level
@@ -14,6 +17,7 @@
 #define FG_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 typedef enum fg_log_level {
         FG_LOG_ERROR = 3, /* syslog LOG_ERR */
@@ -24,6 +28,8 @@ typedef enum fg_log_level {
 
 /* Detect journald from JOURNAL_STREAM. Main thread, before other threads. */
 void fg_log_init(void);
+/* True when stderr is the journal (fg_log_init decided). Any thread. */
+bool fg_log_to_journal(void);
 void fg_log_set_level(fg_log_level_t level);
 fg_log_level_t fg_log_get_level(void);
 /* Parses "error", "warn", "info", "debug"; returns -1 when unknown. */

@@ -161,6 +161,8 @@ void fg_config_free_fields(fg_config_t *cfg) {
         fg_config_frame_free(&root);
         free(cfg->path);
         cfg->path = NULL;
+        free(cfg->pos);
+        cfg->pos = NULL;
 }
 
 /* Any thread, by the config's owner, once no other thread reads it. */

@@ -47,6 +47,7 @@
  * the daemon itself reads (metrics, shutdown, log) are declared here. */
 typedef struct fg_config {
         char *path; /* the file it came from, for messages */
+        struct fg_config_pos *pos; /* where each option was written (config_int.h) */
 
         fg_kafka_cfg_t kafka;       /* kafka/kconf.h */
         fg_ingest_cfg_t ingest;     /* ingest/ingest.h: kafka.rebalance_timeout, queue.pause_after */
@@ -60,6 +61,7 @@ typedef struct fg_config {
 
         struct {
                 char *listen;           /* "host:port" of the admin HTTP server; NULL = off */
+                fg_strlist_t allowed_hosts; /* Host names accepted besides listen and loopback */
                 int64_t log_interval_ns;/* status line period; 0 = off (live) */
                 int64_t stall_timeout_ns; /* a thread stuck this long fails /healthz */
         } metrics;
@@ -92,6 +94,18 @@ fg_config_t *fg_config_load_string(const char *name, const char *text, size_t le
 
 void fg_config_destroy(fg_config_t *cfg);
 void fg_config_errs_clear(fg_config_errs_t *errs);
+
+/* What the loader cannot judge from the file alone, asked of the libraries
+ * and the system, with messages in the loader's "path:line:col: message"
+ * form (at the option concerned) appended to @p errs: librdkafka creates,
+ * and at once destroys, each Kafka client the file describes (consumer,
+ * kafka sink, dead letters), with every property and floodgate's own
+ * settings; the sink checks what it will open (the plugin is dlopen()ed
+ * and its ABI and permissions checked; the file sink's path); the host of
+ * metrics.listen resolves. Returns the number of errors. Main thread:
+ * starts and stops librdkafka's threads and may wait for a name lookup;
+ * `check-config`, `run` and reloads call it after a successful load. */
+size_t fg_config_probe(const fg_config_t *cfg, fg_config_errs_t *errs);
 
 /* Calls @p cb once for each option whose value differs between @p old and
  * @p cur, with its dotted name and whether it can change without a restart

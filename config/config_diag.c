@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/redact.h"
 #include "common/utf8.h"
 
 /* More than this many messages help nobody: the rest are only counted. */
@@ -20,12 +21,15 @@
 
 /* Any thread; @p diag belongs to the calling load. */
 void fg_config_diag_add(fg_config_diag_t *diag, int line, int col, const char *fmt, ...) {
-        char msg[1024];
+        char msg[1024], clean[1024];
         va_list ap;
 
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        /* A value quoted in a message may be a URL with a password in it. */
+        if (fg_redact_has_url_userinfo(msg))
+                memcpy(msg, fg_redact_urls(msg, clean, sizeof(clean)), sizeof(msg));
         if (diag->n == diag->cap) {
                 size_t cap = diag->cap ? diag->cap * 2 : 16;
                 fg_config_diag_item_t *items = realloc(diag->items, cap * sizeof(*items));
@@ -99,17 +103,27 @@ void fg_config_diag_finish(fg_config_diag_t *diag, fg_config_errs_t *errs) {
         diag->n = diag->cap = 0;
 }
 
-/* Any thread. */
+/* Any thread. A URL's user-info is redacted before anything is cut, so a
+ * truncated quote cannot keep part of a password. */
 const char *fg_config_quote(const char *s, size_t len, size_t max, char *buf, size_t size) {
         const unsigned char *p = (const unsigned char *)s;
         size_t off = 0, chars = 0, i = 0;
+        char *copy = NULL, *clean = NULL;
 
         if (!size)
                 return buf;
+        if (memchr(s, '@', len) && (copy = strndup(s, len)) && fg_redact_has_url_userinfo(copy) &&
+            (clean = malloc(len + sizeof(FG_REDACTED) + 1))) {
+                fg_redact_urls(copy, clean, len + sizeof(FG_REDACTED) + 1);
+                p = (const unsigned char *)clean;
+                len = strlen(clean);
+        }
+        free(copy);
         while (i < len) {
                 size_t n = p[i] >= 0x80 ? fg_utf8_seq_len(p + i, len - i) : 1;
                 if (chars >= max || off + 8 >= size) {
                         snprintf(buf + off, size - off, "...");
+                        free(clean);
                         return buf;
                 }
                 if (n > 1) {
@@ -131,6 +145,7 @@ const char *fg_config_quote(const char *s, size_t len, size_t max, char *buf, si
                 chars++;
         }
         buf[off] = '\0';
+        free(clean);
         return buf;
 }
 

@@ -119,6 +119,7 @@ typedef enum fg_opt_type {
 #define FG_OPT_F_UNIQUE   0x08u /* list items must be distinct */
 #define FG_OPT_F_MIN_EXCL 0x10u /* ratio: the minimum itself is not allowed */
 #define FG_OPT_F_MAX_EXCL 0x20u /* ratio: the maximum itself is not allowed */
+#define FG_OPT_F_OCTAL    0x40u /* integer written and shown in octal: a file mode */
 
 typedef struct fg_opt_enum {
         const char *name;
@@ -167,6 +168,12 @@ typedef struct fg_opt {
         size_t sub_base;   /* SUB: offsetof(fg_config_t, that section) */
         size_t sub_size;   /* SUB: sizeof that section; LIST: sizeof an element */
         const fg_opt_part_t *parts; /* LIST: the element's keys, {NULL}-terminated */
+        /* STRMAP entries (@p key set) and STRLIST items (@p key NULL), after
+         * expansion: 0, or -1 with the message (no option prefix) in @p msg;
+         * *at_key places it at the entry's key instead of its value. NULL =
+         * anything goes. */
+        int (*check_entry)(const char *key, const char *value, bool *at_key, char *msg,
+                           size_t msg_size);
         const char *help;  /* one line */
 } fg_opt_t;
 
@@ -216,6 +223,19 @@ extern const size_t fg_config_nchecks;
 
 /* The table index of @p name, or -1. */
 int fg_config_opt_find(const char *name);
+
+/* Optimal string alignment distance between two strings of at most
+ * FG_CONFIG_MAX_KEY bytes (a transposition counts 1), ASCII
+ * case-insensitive: what "did you mean" suggestions are ranked by. */
+#define FG_CONFIG_MAX_KEY 100
+size_t fg_config_edit_distance(const char *a, size_t la, const char *b, size_t lb);
+
+/* Where each option was written: cfg->pos[i] for fg_config_opts[i], line
+ * 0 when the file does not set it. Filled by the walk, for the messages
+ * of fg_config_probe(). */
+struct fg_config_pos {
+        int line, col;
+};
 
 /* Pointer to @p opt's field inside @p cfg. */
 static inline void *fg_config_field(const fg_config_t *cfg, const fg_opt_t *opt) {

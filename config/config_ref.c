@@ -27,7 +27,8 @@ const char *fg_config_type_noun(const fg_opt_t *opt, char *buf, size_t size) {
         case FG_OPT_STRING:
                 return "a string";
         case FG_OPT_INT:
-                return "an integer";
+                return opt->flags & FG_OPT_F_OCTAL ? "an octal file mode (like 0640)"
+                                                   : "an integer";
         case FG_OPT_BOOL:
                 return "a boolean (true or false)";
         case FG_OPT_RATIO:
@@ -88,7 +89,11 @@ const char *fg_config_format_value(const fg_config_t *cfg, const fg_opt_t *opt, 
                         put_quoted(*(char *const *)field, buf, size);
                 break;
         case FG_OPT_INT:
-                snprintf(buf, size, "%lld", (long long)*(const int64_t *)field);
+                if (opt->flags & FG_OPT_F_OCTAL)
+                        snprintf(buf, size, "\"%04llo\"",
+                                 (unsigned long long)*(const int64_t *)field);
+                else
+                        snprintf(buf, size, "%lld", (long long)*(const int64_t *)field);
                 break;
         case FG_OPT_BOOL:
         case FG_OPT_SECTION:
@@ -144,8 +149,13 @@ static const char *describe_opt(const fg_opt_t *opt, char *buf, size_t size) {
 
         switch (opt->type) {
         case FG_OPT_INT:
-                off = (size_t)snprintf(buf, size, "integer %lld..%lld", (long long)opt->min,
-                                       (long long)opt->max);
+                if (opt->flags & FG_OPT_F_OCTAL)
+                        off = (size_t)snprintf(buf, size, "octal file mode %04llo..%04llo",
+                                               (unsigned long long)opt->min,
+                                               (unsigned long long)opt->max);
+                else
+                        off = (size_t)snprintf(buf, size, "integer %lld..%lld",
+                                               (long long)opt->min, (long long)opt->max);
                 break;
         case FG_OPT_DURATION:
                 off = (size_t)snprintf(buf, size, "duration %s..%s",
@@ -235,6 +245,25 @@ static const char *component(const char *name, size_t k, char *buf, size_t size)
         return buf;
 }
 
+/* Required values, strings without a default and lists that must not be
+ * empty when given are shown commented out. */
+static bool shows_no_value(const fg_opt_t *opt) {
+        return (opt->flags & FG_OPT_F_REQUIRED) || opt->type == FG_OPT_SUB ||
+               opt->type == FG_OPT_LIST || (opt->type == FG_OPT_STRING && !opt->def_str) ||
+               (opt->type == FG_OPT_STRLIST && (opt->flags & FG_OPT_F_NONEMPTY));
+}
+
+/* Whether any option under the first @p len bytes of @p name (a section
+ * path) shows a value: a section without one is written commented out,
+ * since an empty mapping is not a valid section. */
+static bool section_shows_values(const char *name, size_t len) {
+        for (size_t i = 0; i < fg_config_nopts; i++)
+                if (!strncmp(fg_config_opts[i].name, name, len) &&
+                    fg_config_opts[i].name[len] == '.' && !shows_no_value(&fg_config_opts[i]))
+                        return true;
+        return false;
+}
+
 /* Any thread. */
 void fg_config_print_reference(FILE *fp) {
         fg_config_t defaults = {0};
@@ -256,12 +285,7 @@ void fg_config_print_reference(FILE *fp) {
         for (size_t i = 0; i < fg_config_nopts; i++) {
                 const fg_opt_t *opt = &fg_config_opts[i];
                 size_t depth = count_dots(opt->name), shared = common_depth(open_path, opt->name);
-                /* Required values, strings without a default and lists that
-                 * must not be empty when given are shown commented out. */
-                bool no_default = (opt->flags & FG_OPT_F_REQUIRED) ||
-                                  opt->type == FG_OPT_SUB || opt->type == FG_OPT_LIST ||
-                                  (opt->type == FG_OPT_STRING && !opt->def_str) ||
-                                  (opt->type == FG_OPT_STRLIST && (opt->flags & FG_OPT_F_NONEMPTY));
+                bool no_default = shows_no_value(opt);
                 char comp[128], desc[256], value[512];
                 const char *cpfx;
                 int ind;
@@ -277,9 +301,16 @@ void fg_config_print_reference(FILE *fp) {
                 if (shared == 0)
                         fputc('\n', fp);
                 /* Open the sections this option needs beyond the shared ones. */
-                for (size_t k = shared; k < depth; k++)
-                        fprintf(fp, "%s%*s%s:\n", cpfx, (int)(2 * k), "",
-                                component(opt->name, k, comp, sizeof(comp)));
+                for (size_t k = shared; k < depth; k++) {
+                        const char *end = opt->name;
+                        for (size_t d = 0; d <= k; d++)
+                                end = strchr(end, '.') + 1;
+                        fprintf(fp, "%s%*s%s:\n",
+                                section_shows_values(opt->name, (size_t)(end - 1 - opt->name))
+                                    ? cpfx
+                                    : "# ",
+                                (int)(2 * k), "", component(opt->name, k, comp, sizeof(comp)));
+                }
                 ind = (int)(2 * depth);
                 fprintf(fp, "%s%*s# %s (%s): %s\n", opt->type == FG_OPT_SECTION ? "" : cpfx, ind,
                         "", opt->name, describe_opt(opt, desc, sizeof(desc)), opt->help);

@@ -14,11 +14,17 @@
 #include "config/config_int.h"
 
 #include "common/clock.h"
+#include "common/hostport.h"
 #include "common/log.h"
+#include "common/redact.h"
+#include "kafka/kconf.h"
+#include "sinks/http_auth.h"
+#include "sinks/http_tls.h"
 
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define NS_MS  FG_NS_PER_MS
 #define NS_S   FG_NS_PER_S
@@ -49,6 +55,11 @@
         {.name = n, .type = FG_OPT_STRLIST, .flags = (fl), .offset = OFF(field), .help = h}
 #define O_STRMAP(n, field, refused, fl, h) \
         {.name = n, .type = FG_OPT_STRMAP, .flags = (fl), .offset = OFF(field), .reserved = refused, .help = h}
+/* A list or map whose every item or entry @p check approves. */
+#define O_STRLIST_CHECKED(n, field, check, fl, h) \
+        {.name = n, .type = FG_OPT_STRLIST, .flags = (fl), .offset = OFF(field), .check_entry = check, .help = h}
+#define O_STRMAP_CHECKED(n, field, refused, check, fl, h) \
+        {.name = n, .type = FG_OPT_STRMAP, .flags = (fl), .offset = OFF(field), .reserved = refused, .check_entry = check, .help = h}
 #define O_SECTION(n, field, h) \
         {.name = n, .type = FG_OPT_SECTION, .offset = OFF(field), .help = h}
 /* A copy of section @p of (a table prefix) whose struct is @p ofield, held
@@ -79,6 +90,8 @@ _Static_assert(sizeof(fg_on_invalid_t) == sizeof(int), "enum fields are int-size
 _Static_assert(sizeof(fg_http_format_t) == sizeof(int), "enum fields are int-sized");
 _Static_assert(sizeof(fg_brk_window_t) == sizeof(int), "enum fields are int-sized");
 _Static_assert(sizeof(fg_brk_when_open_t) == sizeof(int), "enum fields are int-sized");
+_Static_assert(sizeof(fg_tls_version_t) == sizeof(int), "enum fields are int-sized");
+_Static_assert(sizeof(fg_http_compression_t) == sizeof(int), "enum fields are int-sized");
 
 static const fg_opt_enum_t workers_modes[] = {
     {"fixed", FG_WORKERS_FIXED},
@@ -128,6 +141,18 @@ static const fg_opt_enum_t http_formats[] = {
     {NULL, 0},
 };
 
+static const fg_opt_enum_t tls_versions[] = {
+    {"1.2", FG_TLS_1_2},
+    {"1.3", FG_TLS_1_3},
+    {NULL, 0},
+};
+
+static const fg_opt_enum_t compressions[] = {
+    {"none", FG_HTTP_COMPRESS_NONE},
+    {"gzip", FG_HTTP_COMPRESS_GZIP},
+    {NULL, 0},
+};
+
 static const fg_opt_enum_t log_levels[] = {
     {"error", FG_LOG_ERROR},
     {"warn", FG_LOG_WARN},
@@ -162,13 +187,63 @@ static const fg_opt_part_t route_parts[] = {
     P_SECTION("breaker", fg_route_cfg_t, breaker, "breaker", breaker, false, true),
     {NULL},
 };
+/* A librdkafka property: librdkafka itself says whether it knows the name
+ * and takes the value (the message never shows the value: it may be a
+ * password). An unknown name gets the closest known one as a hint. */
+static int check_kafka_property(const char *key, const char *value, bool *at_key, char *msg,
+                                size_t msg_size) {
+        const char *const *names, *best = NULL;
+        size_t n, klen = strlen(key), best_d = SIZE_MAX;
+        char qbuf[128], why[512], qwhy[600];
+        bool unknown;
+
+        if (fg_kconf_check_property(key, value, &unknown, why, sizeof(why)) == 0)
+                return 0;
+        fg_config_quote(key, klen, 60, qbuf, sizeof(qbuf));
+        if (!unknown) {
+                snprintf(msg, msg_size, "librdkafka refuses the value of '%s': %s", qbuf,
+                         fg_config_quote(why, strlen(why), 300, qwhy, sizeof(qwhy)));
+                return -1;
+        }
+        *at_key = true;
+        n = fg_kconf_property_names(&names);
+        for (size_t i = 0; klen <= FG_CONFIG_MAX_KEY && i < n; i++) {
+                size_t nlen = strlen(names[i]), d;
+                if (nlen > FG_CONFIG_MAX_KEY)
+                        continue;
+                d = fg_config_edit_distance(key, klen, names[i], nlen);
+                if (d <= (nlen <= 6 ? 1u : nlen <= 12 ? 2u : 3u) && d < best_d) {
+                        best_d = d;
+                        best = names[i];
+                }
+        }
+        snprintf(msg, msg_size, "'%s' is not a librdkafka property%s%s%s", qbuf,
+                 best ? " (did you mean '" : "", best ? best : "", best ? "'?)" : "");
+        return -1;
+}
+
+/* One metrics.allowed_hosts entry: a host name or an IP address, no port. */
+static int check_host_name(const char *key, const char *value, bool *at_key, char *msg,
+                           size_t msg_size) {
+        fg_hostport_t hp;
+        char probe[FG_HOSTPORT_HOST_MAX + 8], why[128], qbuf[128];
+        bool bracketed = value[0] == '[';
+
+        snprintf(probe, sizeof(probe), "%s%s%s:0", bracketed || !strchr(value, ':') ? "" : "[",
+                 value, bracketed || !strchr(value, ':') ? "" : "]");
+        if (fg_hostport_parse(probe, &hp, why, sizeof(why)) == 0 && strlen(value) < sizeof(hp.host))
+                return 0;
+        snprintf(msg, msg_size, "'%s' is not a host name or an IP address (no port)",
+                 fg_config_quote(value, strlen(value), 60, qbuf, sizeof(qbuf)));
+        return -1;
+}
 
 /* clang-format off */
 const fg_opt_t fg_config_opts[] = {
     O_STRING("kafka.brokers", kafka.brokers, NULL, REQ | NONEMPTY, "bootstrap brokers \"host:port,...\", or \"mock\" for an embedded mock cluster"),
     O_STRING("kafka.group_id", kafka.group_id, "floodgate", NONEMPTY, "consumer group; instances with the same group share the partitions"),
     O_STRLIST("kafka.topics", kafka.topics, REQ | NONEMPTY | UNIQUE, "topics to consume"),
-    O_STRMAP("kafka.properties", kafka.properties, kafka_reserved, 0, "librdkafka properties, passed verbatim (see librdkafka CONFIGURATION.md)"),
+    O_STRMAP_CHECKED("kafka.properties", kafka.properties, kafka_reserved, check_kafka_property, 0, "librdkafka properties, passed verbatim (see librdkafka CONFIGURATION.md); librdkafka checks each"),
     O_INT("kafka.mock.brokers", kafka.mock_brokers, 1, 1, 16, 0, "brokers in the mock cluster (with brokers: mock)"),
     O_INT("kafka.mock.partitions", kafka.mock_partitions, 4, 1, 1000, 0, "partitions per topic in the mock cluster"),
     O_DURATION("kafka.rebalance_timeout", ingest.rebalance_timeout_ns, 10 * NS_S, 0, 10 * NS_MIN, 0, "how long a rebalance waits for in-flight work of revoked partitions"),
@@ -202,17 +277,31 @@ const fg_opt_t fg_config_opts[] = {
     O_ENUM("sink.type", sink.type, FG_SINK_STDOUT, sink_types, REQ, "where processed events go"),
     O_STRING("sink.path", sink.path, NULL, NONEMPTY, "output file of the file sink (appended to)"),
     O_BOOL("sink.fsync", sink.fsync, false, 0, "file sink: fsync before a batch counts as delivered"),
-    O_STRING("sink.url", sink.url, NULL, NONEMPTY, "http sink: http://host[:port]/path events are POSTed to"),
+    O_INT("sink.file_mode", sink.file_mode, 0640, 0, 0777, FG_OPT_F_OCTAL, "file sink: permissions of the file when the sink creates it (octal; not narrowed by the umask)"),
+    O_STRING("sink.url", sink.url, NULL, NONEMPTY, "http sink: http[s]://host[:port]/path events are POSTed to"),
     O_STRMAP("sink.headers", sink.headers, NULL, 0, "http sink: extra request headers (values may use ${ENV})"),
     O_ENUM("sink.format", sink.format, FG_HTTP_JSON, http_formats, 0, "http sink: json (one event per request), json_array or ndjson (batches)"),
+    O_STRING("sink.tls.ca_file", sink.tls.ca_file, NULL, NONEMPTY, "https: PEM file of the CA certificates to trust (default: the system's bundle); read again on SIGHUP"),
+    O_STRING("sink.tls.cert_file", sink.tls.cert_file, NULL, NONEMPTY, "https: PEM client certificate (chain) for mutual TLS, with key_file; read again on SIGHUP"),
+    O_STRING("sink.tls.key_file", sink.tls.key_file, NULL, NONEMPTY, "https: unencrypted PEM private key of cert_file; read again on SIGHUP"),
+    O_STRING("sink.tls.server_name", sink.tls.server_name, NULL, NONEMPTY, "https: name sent in SNI and verified against the certificate (default: the URL's host)"),
+    O_BOOL("sink.tls.verify", sink.tls.verify, true, 0, "https: verify the server's certificate chain and name; false needs insecure_skip_verify: true"),
+    O_BOOL("sink.tls.insecure_skip_verify", sink.tls.insecure_skip_verify, false, 0, "https: the consent verify: false needs (a warning is logged at every start)"),
+    O_ENUM("sink.tls.min_version", sink.tls.min_version, FG_TLS_1_2, tls_versions, 0, "https: oldest TLS version accepted: 1.2 or 1.3"),
+    O_STRING("sink.auth.basic.user", sink.auth.basic_user, NULL, NONEMPTY, "http sink: HTTP basic authentication user (with password)"),
+    O_STRING("sink.auth.basic.password", sink.auth.basic_password, NULL, 0, "http sink: the basic password (use ${ENV}); never logged"),
+    O_STRING("sink.auth.bearer_token", sink.auth.bearer_token, NULL, NONEMPTY, "http sink: Authorization: Bearer token (use ${ENV}); never logged"),
+    O_STRING("sink.auth.bearer_token_file", sink.auth.bearer_token_file, NULL, NONEMPTY, "http sink: file holding the bearer token; read again on SIGHUP and on a 401 or 403"),
+    O_ENUM("sink.compression", sink.compression, FG_HTTP_COMPRESS_NONE, compressions, 0, "http sink: request bodies as they are (none) or gzip (Content-Encoding: gzip)"),
+    O_INT("sink.compression_level", sink.compression_level, 6, 1, 9, 0, "gzip level: 1 (fastest) to 9 (smallest)"),
     O_INT("sink.batch.max_messages", sink.batch_max_messages, 500, 1, 100000, 0, "http batches: at most this many events"),
     O_SIZE("sink.batch.max_bytes", sink.batch_max_bytes, MIB, KIB, 64 * MIB, 0, "http batches: at most this many bytes (a bigger single event goes alone)"),
     O_DURATION("sink.batch.max_wait", sink.batch_max_wait_ns, 0, 0, NS_MIN, 0, "how long a worker waits for more events to fill a batch; 0 = send what is there"),
-    O_DURATION("sink.connect_timeout", sink.connect_timeout_ns, 2 * NS_S, 10 * NS_MS, NS_MIN, 0, "http sink: connection timeout"),
+    O_DURATION("sink.connect_timeout", sink.connect_timeout_ns, 2 * NS_S, 10 * NS_MS, NS_MIN, 0, "http sink: time to connect: name lookup, TCP and, for https, the TLS handshake"),
     O_DURATION("sink.timeout", sink.timeout_ns, 10 * NS_S, 10 * NS_MS, 10 * NS_MIN, 0, "http request / kafka delivery timeout"),
     O_STRING("sink.topic", sink.topic, NULL, NONEMPTY, "kafka sink: topic to produce to"),
     O_STRING("sink.brokers", sink.brokers, NULL, NONEMPTY, "kafka sink: bootstrap brokers (default: kafka.brokers)"),
-    O_STRMAP("sink.properties", sink.properties, sink_reserved, 0, "kafka sink: librdkafka producer properties, verbatim"),
+    O_STRMAP_CHECKED("sink.properties", sink.properties, sink_reserved, check_kafka_property, 0, "kafka sink: librdkafka producer properties, verbatim"),
     O_STRING("sink.plugin.path", sink.plugin_path, NULL, NONEMPTY, "plugin sink: shared object implementing floodgate_plugin.h"),
     O_STRMAP("sink.plugin.config", sink.plugin_config, NULL, 0, "plugin sink: key/value settings handed to the plugin's init"),
     O_INT("sink.retry.max_attempts", sink.retry.max_attempts, 10, 0, 1000000, 0, "attempts per event before it is dead-lettered; 0 = unlimited"),
@@ -228,6 +317,7 @@ const fg_opt_t fg_config_opts[] = {
     O_ENUM("breaker.window_type", breaker.window, FG_BRK_WINDOW_TIME, breaker_windows, 0, "sliding window of outcomes: time (window_size seconds) or count (window_size calls)"),
     O_INT("breaker.window_size", breaker.window_size, 10, 1, 3600, 0, "seconds (time window) or calls (count window)"),
     O_INT("breaker.min_calls", breaker.min_calls, 20, 1, 1000000, 0, "outcomes needed in the window before the breaker may trip"),
+    O_INT("breaker.consecutive_failures", breaker.consecutive_failures, 5, 0, 1000000, 0, "trip after this many failed calls in a row, whatever the window holds (a dead downstream); 0 = off"),
     O_RATIO("breaker.failure_rate", breaker.failure_rate_threshold, 0.5, 0.0, 1.0, FG_OPT_F_MIN_EXCL, "trip when this share of calls fail (5xx, timeouts, 429/503, connection errors)"),
     O_RATIO("breaker.slow_call_rate", breaker.slow_call_rate_threshold, 1.0, 0.0, 1.0, FG_OPT_F_MIN_EXCL, "trip when this share of calls is slower than slow_call_duration"),
     O_DURATION("breaker.slow_call_duration", breaker.slow_call_ns, 5 * NS_S, NS_MS, 10 * NS_MIN, 0, "a call slower than this counts as slow"),
@@ -241,9 +331,10 @@ const fg_opt_t fg_config_opts[] = {
 
     O_STRING("dead_letter.topic", dead_letter.topic, NULL, NONEMPTY, "topic for events that cannot be delivered (original payload and key, error headers); unset = none"),
     O_STRING("dead_letter.brokers", dead_letter.brokers, NULL, NONEMPTY, "bootstrap brokers of the dead-letter topic (default: kafka.brokers)"),
-    O_STRMAP("dead_letter.properties", dead_letter.properties, sink_reserved, 0, "librdkafka producer properties for the dead-letter producer"),
+    O_STRMAP_CHECKED("dead_letter.properties", dead_letter.properties, sink_reserved, check_kafka_property, 0, "librdkafka producer properties for the dead-letter producer"),
 
     O_STRING("metrics.listen", metrics.listen, "127.0.0.1:9464", 0, "address of the HTTP endpoints /metrics, /stats, /healthz, /readyz (\"host:port\", port 0 = any; \"off\" disables)"),
+    O_STRLIST_CHECKED("metrics.allowed_hosts", metrics.allowed_hosts, check_host_name, NONEMPTY | UNIQUE, "Host header names the endpoints answer besides the listen address and loopback names (DNS-rebinding protection)"),
     O_DURATION("metrics.log_interval", metrics.log_interval_ns, 10 * NS_S, 0, NS_H, LIVE, "period of the one-line status log; 0 = off"),
     O_DURATION("metrics.stall_timeout", metrics.stall_timeout_ns, 60 * NS_S, NS_S, NS_H, 0, "a worker stuck in one sink call, or an ingest loop stuck, this long fails /healthz"),
 
@@ -314,11 +405,185 @@ static int check_url(const fg_config_t *cfg, const void *sect, const char *shown
         const fg_sink_cfg_t *sc = sect;
         char qbuf[128];
 
-        if (!sc->url || !strncmp(sc->url, "http://", 7))
+        if (!sc->url)
                 return 0;
-        snprintf(msg, msg_size,
-                 "%s.url '%s': only http:// URLs are supported (terminate TLS in a local proxy)",
-                 shown, fg_config_quote(sc->url, strlen(sc->url), 60, qbuf, sizeof(qbuf)));
+        if (strncasecmp(sc->url, "http://", 7) && strncasecmp(sc->url, "https://", 8))
+                snprintf(msg, msg_size, "%s.url '%s': only http:// and https:// URLs are supported",
+                         shown, fg_config_quote(sc->url, strlen(sc->url), 60, qbuf, sizeof(qbuf)));
+        else if (fg_redact_has_url_userinfo(sc->url))
+                snprintf(msg, msg_size,
+                         "%s.url '%s': credentials in the URL are not supported; use %s.auth",
+                         shown, fg_config_quote(sc->url, strlen(sc->url), 60, qbuf, sizeof(qbuf)),
+                         shown);
+        else
+                return 0;
+        return -1;
+}
+
+static bool is_https_sink(const fg_sink_cfg_t *sc) {
+        return sc->type == FG_SINK_HTTP && sc->url && !strncasecmp(sc->url, "https://", 8);
+}
+
+static bool has_header(const fg_sink_cfg_t *sc, const char *name) {
+        for (size_t i = 0; i < sc->headers.n; i++)
+                if (!strcasecmp(sc->headers.keys[i], name))
+                        return true;
+        return false;
+}
+
+static int check_tls_scheme(const fg_config_t *cfg, const void *sect, const char *shown,
+                            char *msg, size_t msg_size) {
+        const fg_sink_cfg_t *sc = sect;
+        const fg_tls_cfg_t *t = &sc->tls;
+
+        if (is_https_sink(sc) || (!t->ca_file && !t->cert_file && !t->key_file &&
+                                  !t->server_name && t->min_version == FG_TLS_1_2 &&
+                                  t->verify && !t->insecure_skip_verify))
+                return 0;
+        snprintf(msg, msg_size, "%s.tls applies to an http sink with an https:// %s.url", shown,
+                 shown);
+        return -1;
+}
+
+static int check_tls_verify(const fg_config_t *cfg, const void *sect, const char *shown,
+                            char *msg, size_t msg_size) {
+        const fg_tls_cfg_t *t = &((const fg_sink_cfg_t *)sect)->tls;
+
+        if (!t->verify && !t->insecure_skip_verify)
+                snprintf(msg, msg_size, "%s.tls.verify: false needs %s.tls.insecure_skip_verify: "
+                                        "true (the server's certificate and name would go unchecked)",
+                         shown, shown);
+        else if (t->verify && t->insecure_skip_verify)
+                snprintf(msg, msg_size, "%s.tls.insecure_skip_verify: true goes with "
+                                        "%s.tls.verify: false (it is the consent to it)",
+                         shown, shown);
+        else
+                return 0;
+        return -1;
+}
+
+static int check_tls_pair(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                          size_t msg_size) {
+        const fg_tls_cfg_t *t = &((const fg_sink_cfg_t *)sect)->tls;
+
+        if (!t->cert_file == !t->key_file)
+                return 0;
+        snprintf(msg, msg_size, "%s.tls.cert_file and %s.tls.key_file go together", shown, shown);
+        return -1;
+}
+
+/* "<shown>.<opt> '<path>': <what is wrong>", or 0 when rc is 0. */
+static int file_problem(int rc, const char *shown, const char *opt, const char *path,
+                        const char *why, char *msg, size_t msg_size) {
+        char qbuf[128];
+
+        if (rc == 0)
+                return 0;
+        snprintf(msg, msg_size, "%s.%s '%s': %s", shown, opt,
+                 fg_config_quote(path, strlen(path), 60, qbuf, sizeof(qbuf)), why);
+        return -1;
+}
+
+/* The files are read now, so check-config catches what the daemon would
+ * refuse at start. */
+static int check_tls_ca(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                        size_t msg_size) {
+        const char *path = ((const fg_sink_cfg_t *)sect)->tls.ca_file;
+        char why[256];
+
+        return path ? file_problem(fg_http_tls_check_ca(path, why, sizeof(why)), shown,
+                                   "tls.ca_file", path, why, msg, msg_size)
+                    : 0;
+}
+
+static int check_tls_cert(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                          size_t msg_size) {
+        const char *path = ((const fg_sink_cfg_t *)sect)->tls.cert_file;
+        char why[256];
+
+        return path ? file_problem(fg_http_tls_check_cert(path, why, sizeof(why)), shown,
+                                   "tls.cert_file", path, why, msg, msg_size)
+                    : 0;
+}
+
+static int check_tls_key(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                         size_t msg_size) {
+        const fg_tls_cfg_t *t = &((const fg_sink_cfg_t *)sect)->tls;
+        char why[256];
+
+        return t->cert_file && t->key_file
+                   ? file_problem(fg_http_tls_check_key(t->cert_file, t->key_file, why, sizeof(why)),
+                                  shown, "tls.key_file", t->key_file, why, msg, msg_size)
+                   : 0;
+}
+
+static int check_auth(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                      size_t msg_size) {
+        const fg_sink_cfg_t *sc = sect;
+        const fg_http_auth_cfg_t *a = &sc->auth;
+        int kinds = (a->basic_user || a->basic_password) + (a->bearer_token != NULL) +
+                    (a->bearer_token_file != NULL);
+
+        if (!kinds)
+                return 0;
+        if (sc->type != FG_SINK_HTTP)
+                snprintf(msg, msg_size, "%s.auth applies to the http sink", shown);
+        else if (kinds > 1)
+                snprintf(msg, msg_size,
+                         "%s.auth takes one of basic, bearer_token and bearer_token_file", shown);
+        else if (!a->basic_user != !a->basic_password)
+                snprintf(msg, msg_size, "%s.auth.basic needs both user and password", shown);
+        else if (has_header(sc, "Authorization"))
+                snprintf(msg, msg_size, "%s.auth and an Authorization header in %s.headers: set one",
+                         shown, shown);
+        else
+                return 0;
+        return -1;
+}
+
+/* Credentials are described, never quoted. */
+static int check_auth_values(const fg_config_t *cfg, const void *sect, const char *shown,
+                             char *msg, size_t msg_size) {
+        const fg_http_auth_cfg_t *a = &((const fg_sink_cfg_t *)sect)->auth;
+        const char *opt = NULL;
+        char why[160];
+
+        if (a->basic_user && fg_http_auth_check_user(a->basic_user, why, sizeof(why)))
+                opt = "auth.basic.user";
+        else if (a->basic_password && fg_http_auth_check_password(a->basic_password, why, sizeof(why)))
+                opt = "auth.basic.password";
+        else if (a->bearer_token && fg_http_auth_check_token(a->bearer_token, why, sizeof(why)))
+                opt = "auth.bearer_token";
+        if (!opt)
+                return 0;
+        snprintf(msg, msg_size, "%s.%s: %s", shown, opt, why);
+        return -1;
+}
+
+static int check_token_file(const fg_config_t *cfg, const void *sect, const char *shown,
+                            char *msg, size_t msg_size) {
+        const char *path = ((const fg_sink_cfg_t *)sect)->auth.bearer_token_file;
+        char why[160];
+
+        return path ? file_problem(fg_http_auth_check_token_file(path, why, sizeof(why)), shown,
+                                   "auth.bearer_token_file", path, why, msg, msg_size)
+                    : 0;
+}
+
+static int check_compression(const fg_config_t *cfg, const void *sect, const char *shown,
+                             char *msg, size_t msg_size) {
+        const fg_sink_cfg_t *sc = sect;
+
+        if (sc->compression == FG_HTTP_COMPRESS_NONE)
+                return 0;
+        if (sc->type != FG_SINK_HTTP)
+                snprintf(msg, msg_size, "%s.compression applies to the http sink", shown);
+        else if (has_header(sc, "Content-Encoding"))
+                snprintf(msg, msg_size, "%s.compression: gzip sets Content-Encoding itself; "
+                                        "remove it from %s.headers",
+                         shown, shown);
+        else
+                return 0;
         return -1;
 }
 
@@ -433,6 +698,20 @@ static int check_breaker(const fg_config_t *cfg, const void *sect, const char *s
         return -1;
 }
 
+/* Syntax and range here; whether the host resolves is fg_config_probe's. */
+static int check_listen(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                        size_t msg_size) {
+        const char *l = cfg->metrics.listen;
+        fg_hostport_t hp;
+        char why[128], qbuf[128];
+
+        if (!l || !strcmp(l, "off") || fg_hostport_parse(l, &hp, why, sizeof(why)) == 0)
+                return 0;
+        snprintf(msg, msg_size, "metrics.listen '%s': %s (\"host:port\" or \"off\")",
+                 fg_config_quote(l, strlen(l), 60, qbuf, sizeof(qbuf)), why);
+        return -1;
+}
+
 static int check_workers(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
                          size_t msg_size) {
         if (cfg->workers.min <= cfg->workers.max)
@@ -469,6 +748,19 @@ const fg_config_check_t fg_config_checks[] = {
     OF(sink, "sink.type", "sink.path"), .fn = check_sink_path},
     OF(sink, "sink.type", "sink.url", "sink.topic", "sink.plugin.path"), .fn = check_sink_needs},
     OF(sink, "sink.url"), .fn = check_url},
+    OF(sink, "sink.tls.ca_file", "sink.tls.cert_file", "sink.tls.key_file", "sink.tls.server_name",
+       "sink.url"), .fn = check_tls_scheme},
+    OF(sink, "sink.tls.verify", "sink.tls.insecure_skip_verify"), .fn = check_tls_verify},
+    OF(sink, "sink.tls.cert_file", "sink.tls.key_file"), .fn = check_tls_pair},
+    OF(sink, "sink.tls.ca_file"), .fn = check_tls_ca},
+    OF(sink, "sink.tls.cert_file"), .fn = check_tls_cert},
+    OF(sink, "sink.tls.key_file", "sink.tls.cert_file"), .fn = check_tls_key},
+    OF(sink, "sink.auth.basic.user", "sink.auth.basic.password", "sink.auth.bearer_token",
+       "sink.auth.bearer_token_file"), .fn = check_auth},
+    OF(sink, "sink.auth.basic.user", "sink.auth.basic.password", "sink.auth.bearer_token"),
+       .fn = check_auth_values},
+    OF(sink, "sink.auth.bearer_token_file"), .fn = check_token_file},
+    OF(sink, "sink.compression"), .fn = check_compression},
     OF(sink, "sink.retry.initial_backoff", "sink.retry.max_backoff"), .fn = check_backoff},
     {.section = "handler.filter", .sect_off = OFF(handler.filter),
      .opts = {"handler.filter.field", "handler.mode", "handler.filter.equals", NULL},
@@ -480,6 +772,7 @@ const fg_config_check_t fg_config_checks[] = {
     ROOT("handler.on_invalid", "dead_letter.topic"), .fn = check_dead_letter},
     OF(breaker, "breaker.when_open", "breaker.open_max", "breaker.min_calls"), .fn = check_breaker},
     ROOT("workers.min", "workers.max"), .fn = check_workers},
+    ROOT("metrics.listen"), .fn = check_listen},
     ROOT("routes"), .fn = check_routes},
 };
 

@@ -139,7 +139,8 @@ out:
 
 /* ---- scalar conversions ---- */
 
-static int parse_int(const char *s, int64_t *out, bool *overflow) {
+/* Decimal, or octal (@p base 8: a file mode, "0640" or "640"). */
+static int parse_int(const char *s, unsigned base, int64_t *out, bool *overflow) {
         const char *p = s;
         bool neg = false;
         uint64_t v = 0, lim;
@@ -151,12 +152,12 @@ static int parse_int(const char *s, int64_t *out, bool *overflow) {
                 return -1;
         lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
         for (; *p; p++) {
-                if (*p < '0' || *p > '9')
+                if (*p < '0' || *p >= (char)('0' + base))
                         return -1;
-                if (v > (lim - (uint64_t)(*p - '0')) / 10)
+                if (v > (lim - (uint64_t)(*p - '0')) / base)
                         *overflow = true;
                 else
-                        v = v * 10 + (uint64_t)(*p - '0');
+                        v = v * base + (uint64_t)(*p - '0');
         }
         if (*overflow)
                 return 0;
@@ -227,6 +228,9 @@ static const char *units_range(const fg_opt_t *opt, char *buf, size_t size) {
                 snprintf(buf, size, "%s %g and %s %g", opt->flags & FG_OPT_F_MIN_EXCL ? ">" : ">=",
                          opt->rmin, opt->flags & FG_OPT_F_MAX_EXCL ? "<" : "<=", opt->rmax);
                 return buf;
+        } else if (opt->flags & FG_OPT_F_OCTAL) {
+                snprintf(lo, sizeof(lo), "%04llo", (unsigned long long)opt->min);
+                snprintf(hi, sizeof(hi), "%04llo", (unsigned long long)opt->max);
         } else {
                 snprintf(lo, sizeof(lo), "%lld", (long long)opt->min);
                 snprintf(hi, sizeof(hi), "%lld", (long long)opt->max);
@@ -271,6 +275,23 @@ static char *expand(fg_config_ctx_t *ctx, const fg_config_node_t *node) {
         return s;
 }
 
+/* The option's own rule for one map entry (@p key set) or list item:
+ * reported at the key or the value, prefixed with @p name. 0 or -1. */
+static int check_entry(fg_config_ctx_t *ctx, const fg_opt_t *opt, const char *name,
+                       const fg_config_node_t *key, const fg_config_node_t *val,
+                       const char *text) {
+        const fg_config_node_t *at;
+        bool at_key = false;
+        char msg[512];
+
+        if (!opt->check_entry ||
+            opt->check_entry(key ? key->text : NULL, text, &at_key, msg, sizeof(msg)) == 0)
+                return 0;
+        at = at_key && key ? key : val;
+        fg_config_diag_add(ctx->diag, at->line, at->col, "%s: %s", name, msg);
+        return -1;
+}
+
 /* ---- per-type setters; each returns 0 or -1 (reported) ---- */
 
 static int set_scalar(fg_config_ctx_t *ctx, const fg_opt_t *opt, const fg_config_node_t *val) {
@@ -299,7 +320,7 @@ static int set_scalar(fg_config_ctx_t *ctx, const fg_opt_t *opt, const fg_config
                 return 0;
         case FG_OPT_INT: {
                 bool overflow;
-                if (parse_int(text, &v, &overflow) < 0) {
+                if (parse_int(text, opt->flags & FG_OPT_F_OCTAL ? 8 : 10, &v, &overflow) < 0) {
                         opt_type_error(ctx, opt, val, text, NULL);
                         goto out;
                 }
@@ -396,9 +417,11 @@ static int set_strlist(fg_config_ctx_t *ctx, const fg_opt_t *opt, const fg_confi
                         rc = -1;
                         continue;
                 }
-                if ((opt->flags & FG_OPT_F_NONEMPTY) && !*tmp.v[tmp.n]) {
-                        fg_config_diag_add(ctx->diag, item->line, item->col,
-                                           "%s: must not be empty", name);
+                if (((opt->flags & FG_OPT_F_NONEMPTY) && !*tmp.v[tmp.n]) ||
+                    check_entry(ctx, opt, name, NULL, item, tmp.v[tmp.n]) < 0) {
+                        if (!*tmp.v[tmp.n] && (opt->flags & FG_OPT_F_NONEMPTY))
+                                fg_config_diag_add(ctx->diag, item->line, item->col,
+                                                   "%s: must not be empty", name);
                         free(tmp.v[tmp.n]);
                         tmp.v[tmp.n] = NULL;
                         rc = -1;
@@ -491,9 +514,11 @@ static int set_strmap(fg_config_ctx_t *ctx, const fg_opt_t *opt, const fg_config
                         rc = -1;
                         continue;
                 }
-                if (!(tmp.values[tmp.n] = expand(ctx, v))) {
+                if (!(tmp.values[tmp.n] = expand(ctx, v)) ||
+                    check_entry(ctx, opt, opt->name, key, v, tmp.values[tmp.n]) < 0) {
                         free(tmp.keys[tmp.n]);
-                        tmp.keys[tmp.n] = NULL;
+                        free(tmp.values[tmp.n]);
+                        tmp.keys[tmp.n] = tmp.values[tmp.n] = NULL;
                         rc = -1;
                         continue;
                 }

@@ -29,7 +29,7 @@
 enum { ST_UNSET = 0, ST_SET, ST_BAD };
 
 /* Longest key that can name an option; longer keys are simply unknown. */
-#define MAX_KEY 100
+#define MAX_KEY FG_CONFIG_MAX_KEY
 /* Most elements a list of sections may have. */
 #define MAX_LIST_ITEMS 64
 
@@ -93,9 +93,8 @@ static char lower(char c) {
         return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
-/* Optimal string alignment distance (a transposition counts 1), ASCII
- * case-insensitive; both strings at most MAX_KEY long. */
-static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb) {
+/* Any thread. */
+size_t fg_config_edit_distance(const char *a, size_t la, const char *b, size_t lb) {
         size_t d[3][MAX_KEY + 1];
         for (size_t j = 0; j <= lb; j++)
                 d[0][j] = j;
@@ -126,7 +125,7 @@ static void consider(const char *key, size_t klen, const char *cand, size_t clen
 
         if (clen > MAX_KEY)
                 return;
-        d = edit_distance(key, klen, cand, clen);
+        d = fg_config_edit_distance(key, klen, cand, clen);
         if (d <= limit && d < *best && clen < size) {
                 *best = d;
                 memcpy(buf, cand, clen);
@@ -534,6 +533,15 @@ size_t fg_config_walk(const fg_config_tree_t *tree, fg_config_t *cfg, fg_config_
                 read_list(&w, &fg_config_opts[w.lists[i].idx], w.lists[i].val);
         check_required(&w, &root, &rs, NULL);
         run_checks(&w, &root, &rs, NULL);
+        free(cfg->pos);
+        cfg->pos = calloc(fg_config_nopts, sizeof(*cfg->pos));
+        if (!cfg->pos) {
+                fg_config_diag_add(diag, 1, 1, "out of memory");
+                goto out;
+        }
+        for (size_t i = 0; i < fg_config_nopts; i++)
+                if (rs.state[i] == ST_SET)
+                        cfg->pos[i] = (struct fg_config_pos){rs.line[i], rs.col[i]};
 out:
         rows_state_free(&rs);
         return diag->n - before;

@@ -7,9 +7,13 @@
  *   GET /healthz  200 when the process and its threads are responsive,
  *                 503 (JSON reason) when the ingest loop or a worker is stuck
  *   GET /readyz   200 when healthy and holding a partition assignment
- * Anything else: 404; methods other than GET/HEAD: 405. Requests are
- * bounded (headers 8 KiB, body 1 KiB, 5 s to send a whole request) so slow
- * or abusive clients cannot stall the loop or grow memory.
+ * Anything else: 404; methods other than GET/HEAD: 405; a Host that is
+ * not the listen address, a loopback name or in metrics.allowed_hosts (or,
+ * listening on a wildcard address, an IP address): 421. What a client can
+ * make the server hold is bounded: headers 8 KiB, body 1 KiB, 5 s for a
+ * whole request however it trickles in, FG_ADMIN_MAX_CONNECTIONS
+ * connections (more are closed at once), and at the file-descriptor limit
+ * accepting pauses instead of spinning (see admin.c).
  *
  * /stats JSON (all counts integers; rates per second; latencies in ms):
  * {
@@ -39,12 +43,17 @@
  *   "breaker": {"state":"closed"|"open"|"half_open"|"forced_open"|"disabled",
  *               "failure_rate":X|null, "slow_rate":X|null (shares of the
  *               window; null below breaker.min_calls), "window_calls":N,
+ *               "consecutive_failures":N (failed calls in a row, CLOSED),
  *               "not_permitted":N, "transitions":{"open":N, ...},
  *               "open_remaining_ms":X},
+ *   "sink": {"tls_handshakes":N, "tls_resumed":N, "tls_errors":N} (zeros
+ *            unless the sink is https),
  *   "process": {"rss_bytes":N, "peak_rss_bytes":N, "cpu_seconds":X, "threads":N,
  *               "open_fds":N},
  *   "health": {"healthy":bool, "ready":bool, "reason":"..."}
  * }
+ *   "admin": {"connections":N, "max_connections":N, "refused":N,
+ *             "timeouts":N, "accept_errors":N, "misdirected":N},
  * Latency quantiles of an empty window are null. ingest.pending counts
  * messages polled from Kafka but not yet in the queue (at most 512).
  *
@@ -58,6 +67,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/strlist.h"
+
+/* Connections the server keeps at once; more are closed at accept. */
+#define FG_ADMIN_MAX_CONNECTIONS 64
+
 struct event_base;
 struct fg_daemon;
 struct fg_view;
@@ -68,15 +82,18 @@ typedef struct fg_admin fg_admin_t;
 typedef struct fg_view *(*fg_admin_collect_fn)(void *opaque);
 
 /* Binds @p listen ("host:port"; port 0 picks one) on the daemon's loop,
- * serving fg_view_collect(d). NULL with a reason. */
+ * serving fg_view_collect(d), with the daemon's metrics.allowed_hosts.
+ * NULL with a reason. */
 fg_admin_t *fg_admin_new(struct fg_daemon *d, const char *listen, char *errstr,
                          size_t errstr_size);
-/* The same server on any loop, with the view from @p collect(@p opaque):
- * what fg_admin_new uses, and the seam the admin fuzz target serves a
- * canned view through (tests/fuzz/fuzz_admin.c). */
+/* The same server on any loop, accepting the Host names in
+ * @p allowed_hosts (may be NULL) besides the listen address and loopback
+ * names, with the view from @p collect(@p opaque): what fg_admin_new uses,
+ * and the seam the admin fuzz target and check_admin serve a canned view
+ * through. */
 fg_admin_t *fg_admin_new_on(struct event_base *base, const char *listen,
-                            fg_admin_collect_fn collect, void *opaque, char *errstr,
-                            size_t errstr_size);
+                            const fg_strlist_t *allowed_hosts, fg_admin_collect_fn collect,
+                            void *opaque, char *errstr, size_t errstr_size);
 void fg_admin_destroy(fg_admin_t *a);
 /* The port actually bound (useful with port 0). */
 int fg_admin_port(const fg_admin_t *a);

@@ -81,9 +81,10 @@ int fg_cmd_check_config(int argc, char **argv) {
                 return FG_EXIT_USAGE;
         }
         cfg = fg_config_load(path, &errs);
-        if (!cfg) {
+        if (!cfg || fg_config_probe(cfg, &errs)) {
                 fg_print_config_errors(&errs, false);
                 fg_config_errs_clear(&errs);
+                fg_config_destroy(cfg);
                 return FG_EXIT_CONFIG;
         }
         printf("%s: OK\n", path);

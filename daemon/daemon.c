@@ -15,31 +15,28 @@
 #include "common/log.h"
 #include "daemon/admin.h"
 #include "daemon/daemon_int.h"
+#include "daemon/evlog.h"
 #include "daemon/service.h"
 #include "daemon/view.h"
 
 #define WATCH_INTERVAL_MS 20
+#define MOCK_START_TIMEOUT_MS 30000
+/* The load generator flushes what it produced when told to stop; the mock
+ * answers at once. */
+#define BURST_STOP_TIMEOUT_NS (10 * FG_NS_PER_S)
+#define MOCK_STOP_TIMEOUT_NS (5 * FG_NS_PER_S)
 #define INGEST_STOP_MIN_NS FG_NS_PER_S
 #define HRING_SLOTS (FG_LATENCY_WINDOW_S + 1)
 
+/* In the journal the messages go through the log for their priority:
+ * `journalctl -p err` must show why a start or a reload was refused. */
 void fg_print_config_errors(const fg_config_errs_t *errs, bool as_log) {
         for (size_t i = 0; i < errs->n; i++) {
-                if (as_log)
+                if (as_log || fg_log_to_journal())
                         fg_error("%s", errs->msgs[i]);
                 else
                         fprintf(stderr, "%s\n", errs->msgs[i]);
         }
-}
-
-static void *burst_main(void *arg) {
-        fg_daemon_t *d = arg;
-        if (fg_burst_run(d->burst, 30000))
-                fg_warn("burst: %lld of %lld events not delivered to Kafka",
-                        (long long)(fg_burst_produced(d->burst) - fg_burst_delivered(d->burst)),
-                        (long long)fg_burst_produced(d->burst));
-        else
-                fg_info("burst: produced %lld events", (long long)fg_burst_delivered(d->burst));
-        return NULL;
 }
 
 /* Breaker lock held: log only. */
@@ -58,7 +55,7 @@ static void begin_stop(fg_daemon_t *d, const char *why) {
         fg_info("%s: draining (up to %lld ms)", why,
                 (long long)(d->cfg->shutdown.timeout_ns / FG_NS_PER_MS));
         if (d->burst)
-                fg_burst_stop(d->burst);
+                fg_child_stop(d->burst);
         fg_ingest_drain(d->ingest);
 }
 
@@ -79,7 +76,8 @@ static void reload(fg_daemon_t *d) {
         fg_config_t *ncfg = fg_config_load(d->config_path, &errs);
         int restart_needed = 0;
 
-        if (!ncfg) {
+        if (!ncfg || fg_config_probe(ncfg, &errs)) {
+                fg_config_destroy(ncfg);
                 fg_error("reload: %s rejected; still running on the previous configuration",
                          d->config_path);
                 fg_print_config_errors(&errs, true);
@@ -173,6 +171,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg) {
         fg_rates_tick(&d->rates, snap, now);
         pool_load(d, snap, &load);
         fg_pool_tick(d->pool, &load, now);
+        if (d->mock)
+                fg_child_sample(d->mock);
+        if (d->burst)
+                fg_child_sample(d->burst);
         for (int h = 0; h < FG_HIST__CNT; h++)
                 d->hring[d->hring_head][h] = snap->hist[h];
         d->hring_head = (d->hring_head + 1) % HRING_SLOTS;
@@ -203,9 +205,17 @@ static void on_watch(evutil_socket_t fd, short what, void *arg) {
                 d->exit_code = FG_EXIT_FAILURE;
                 begin_stop(d, "invalid event with handler.on_invalid: fail");
         }
+        /* The events and their offsets live in the mock: without it there
+         * is nothing to drain or commit to. */
+        if (!d->stopping && d->mock && fg_child_finished(d->mock)) {
+                d->exit_code = FG_EXIT_FAILURE;
+                begin_stop(d, "the embedded mock cluster is gone");
+                d->stop_deadline_ns = fg_mono_ns();
+        }
         if (!d->stopping) {
-                if (d->until_drained && fg_ingest_drained(d->ingest) &&
-                    (!d->burst || fg_burst_finished(d->burst)))
+                /* Reaps the generator as soon as it is done, drained or not. */
+                bool burst_done = !d->burst || fg_child_finished(d->burst);
+                if (d->until_drained && burst_done && fg_ingest_drained(d->ingest))
                         begin_stop(d, "drained");
                 return;
         }
@@ -243,17 +253,14 @@ static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
         fg_sink_env_t env;
 
         if (!strcmp(cfg->kafka.brokers, "mock")) {
-                d->mock = fg_mock_new((int)cfg->kafka.mock_brokers, errstr, errstr_size);
+                d->mock = fg_child_mock_start(&cfg->kafka, MOCK_START_TIMEOUT_MS, errstr,
+                                              errstr_size);
                 if (!d->mock)
                         return FG_EXIT_FAILURE;
-                for (size_t i = 0; i < cfg->kafka.topics.n; i++)
-                        if (fg_mock_create_topic(d->mock, cfg->kafka.topics.v[i],
-                                                 (int)cfg->kafka.mock_partitions, errstr,
-                                                 errstr_size))
-                                return FG_EXIT_FAILURE;
-                bootstrap = fg_mock_bootstrap(d->mock);
+                bootstrap = fg_child_bootstrap(d->mock);
                 fg_info("embedded mock cluster: %s", bootstrap);
         }
+        d->bootstrap = bootstrap;
         d->metrics = fg_metrics_new();
         d->q = fg_queue_new(&cfg->queue, errstr, errstr_size);
         if (!d->q)
@@ -289,28 +296,23 @@ static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
                 if (!d->admin)
                         return FG_EXIT_FAILURE;
         }
-        if (cfg->burst.enabled) {
-                const char *topic = cfg->burst.topic ? cfg->burst.topic : cfg->kafka.topics.v[0];
-                d->burst = fg_burst_new(bootstrap, topic, &cfg->burst, NULL, errstr, errstr_size);
-                if (!d->burst)
-                        return FG_EXIT_FAILURE;
-        }
         return FG_EXIT_OK;
 }
 
+/* The load generator starts once the pipeline runs, as the in-process one
+ * did. */
 static int start(fg_daemon_t *d, char *errstr, size_t errstr_size) {
-        int rc;
+        const fg_config_t *cfg = d->cfg;
 
         if (fg_pool_start(d->pool, errstr, errstr_size) ||
             fg_ingest_start(d->ingest, errstr, errstr_size))
                 return -1;
-        if (d->burst) {
-                rc = pthread_create(&d->burst_thread, NULL, burst_main, d);
-                if (rc) {
-                        snprintf(errstr, errstr_size, "cannot start burst: %s", strerror(rc));
+        if (cfg->burst.enabled) {
+                const char *topic = cfg->burst.topic ? cfg->burst.topic : cfg->kafka.topics.v[0];
+                d->burst = fg_child_burst_start(&cfg->burst, d->bootstrap, topic, errstr,
+                                                errstr_size);
+                if (!d->burst)
                         return -1;
-                }
-                d->burst_started = true;
         }
         return 0;
 }
@@ -339,12 +341,13 @@ static void teardown(fg_daemon_t *d) {
                         stuck = true;
                 }
         }
-        if (d->burst_started) {
-                fg_burst_stop(d->burst);
-                pthread_join(d->burst_thread, NULL);
-        }
-        if (d->metrics && d->q && d->pool)
-                fg_report_summary(d);
+        /* Without its mock the generator cannot flush: destroyed (killed)
+         * below instead. */
+        if (d->burst && !(d->mock && fg_child_finished(d->mock)))
+                fg_child_wait(d->burst, BURST_STOP_TIMEOUT_NS);
+        if (d->mock)
+                fg_child_sample(d->mock);
+        fg_report_summary(d);
         fg_service_destroy(d->svc);
         fg_admin_destroy(d->admin);
         if (!stuck)
@@ -356,11 +359,14 @@ static void teardown(fg_daemon_t *d) {
         fg_dlq_destroy(d->dlq);
         fg_brk_destroy(d->brk);
         fg_handler_destroy(d->handler);
-        fg_burst_destroy(d->burst);
-        if (!stuck) {
+        fg_child_destroy(d->burst);
+        if (!stuck)
                 fg_metrics_destroy(d->metrics);
-                fg_mock_destroy(d->mock);
-        }
+        /* After the final commit: the consumer talks to the mock up to the
+         * end. A consumer that did not stop talks to nothing now. */
+        if (d->mock)
+                fg_child_wait(d->mock, MOCK_STOP_TIMEOUT_NS);
+        fg_child_destroy(d->mock);
         for (int i = 0; i < 3; i++)
                 if (d->ev_sig[i])
                         event_free(d->ev_sig[i]);
@@ -383,9 +389,10 @@ int fg_daemon_run(const fg_run_opts_t *opts) {
         d.config_path = opts->config_path;
         d.until_drained = opts->until_drained;
         d.cfg = fg_config_load(opts->config_path, &errs);
-        if (!d.cfg) {
+        if (!d.cfg || fg_config_probe(d.cfg, &errs)) {
                 fg_print_config_errors(&errs, false);
                 fg_config_errs_clear(&errs);
+                fg_config_destroy(d.cfg);
                 return FG_EXIT_CONFIG;
         }
         fg_log_set_level((fg_log_level_t)d.cfg->log.level);
@@ -401,6 +408,7 @@ int fg_daemon_run(const fg_run_opts_t *opts) {
         /* Worker threads must not take the signals the loop handles. */
         signal(SIGPIPE, SIG_IGN);
         evthread_use_pthreads();
+        fg_evlog_install();
         d.base = event_base_new();
         if (!d.base) {
                 fg_error("cannot create the event loop");

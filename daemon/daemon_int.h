@@ -9,17 +9,16 @@
 #define FG_DAEMON_INT_H
 
 #include <event2/event.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "config/config.h"
+#include "daemon/child.h"
 #include "ingest/ingest.h"
-#include "kafka/mock.h"
 #include "metrics/metrics.h"
 #include "pipeline/queue.h"
 #include "sinks/sink.h"
-#include "tools/burst.h"
 #include "workers/pool.h"
 
 /* Windowed latencies: a histogram snapshot a second, this many seconds. */
@@ -38,7 +37,8 @@ typedef struct fg_daemon {
         struct event *ev_tick;   /* once a second: rates, log line */
         struct event *ev_watch;  /* drain and until-drained checks */
 
-        fg_mock_t *mock;
+        fg_child_t *mock;        /* kafka.brokers: mock, in a child process */
+        const char *bootstrap;   /* kafka.brokers, or the mock's */
         fg_metrics_t *metrics;
         fg_queue_t *q;
         fg_sink_t *sink;
@@ -47,9 +47,7 @@ typedef struct fg_daemon {
         fg_brk_t *brk;
         fg_pool_t *pool;
         fg_ingest_t *ingest;
-        fg_burst_t *burst;
-        pthread_t burst_thread;
-        bool burst_started;
+        fg_child_t *burst;       /* the burst: section, in a child process */
 
         struct fg_admin *admin;
         struct fg_service *svc;  /* systemd notifications; NULL without NOTIFY_SOCKET */
@@ -71,7 +69,9 @@ typedef struct fg_daemon {
 unsigned fg_daemon_window(fg_daemon_t *d, const fg_metrics_snap_t *now, fg_hist_t *out);
 
 /* report.c */
+/* The exit summary; any component may be NULL (nothing without metrics). */
 void fg_report_summary(fg_daemon_t *d);
-long fg_report_peak_rss_kib(void);
+/* VmHWM of process @p pid (0: this one) in KiB; -1 when unreadable. */
+long fg_report_peak_rss_kib(pid_t pid);
 
 #endif

@@ -116,6 +116,7 @@ fg_view_t *fg_view_collect(fg_daemon_t *d) {
         v->nlag = fg_ingest_lag(d->ingest, &v->lag, &v->lag_total, &v->lag_updated_ms);
         fg_brk_get_stats(d->brk, v->now_ns, &v->brk);
         v->breaker_enabled = d->cfg->breaker.enabled;
+        fg_sink_get_stats(d->sink, &v->sink);
 
         v->rss_kib = status_kib("VmRSS");
         v->peak_rss_kib = status_kib("VmHWM");
@@ -232,6 +233,32 @@ void fg_view_prometheus(const fg_view_t *v, fg_buf_t *b) {
         gauge(b, "floodgate_breaker_slow_call_rate",
               "slow-call share in the breaker's window (NaN below min_calls)",
               v->brk.slow_rate < 0 ? NAN : v->brk.slow_rate);
+        gauge(b, "floodgate_admin_connections", "connections to these endpoints now",
+              v->admin.connections);
+        gauge(b, "floodgate_admin_connections_max",
+              "connections the endpoints keep at once; more are closed at accept",
+              v->admin.max_connections);
+        counter(b, "floodgate_admin_connections_refused_total",
+                "connections closed at accept because the maximum was reached", v->admin.refused);
+        counter(b, "floodgate_admin_request_timeouts_total",
+                "connections closed because a request took longer than its 5 s deadline",
+                v->admin.timeouts);
+        counter(b, "floodgate_admin_accept_errors_total",
+                "failed accepts (file-descriptor limit, ...), each pausing accepts a while",
+                v->admin.accept_errors);
+        counter(b, "floodgate_admin_misdirected_requests_total",
+                "requests answered 421: Host not the listen address, loopback or allowed",
+                v->admin.misdirected);
+        fg_prom_header(b, "floodgate_sink_tls_handshakes_total", "counter",
+                       "TLS handshakes with an https sink, by whether they resumed a session");
+        fg_prom_sample(b, "floodgate_sink_tls_handshakes_total", "session=\"new\"",
+                       (double)v->sink.tls_handshakes);
+        fg_prom_sample(b, "floodgate_sink_tls_handshakes_total", "session=\"resumed\"",
+                       (double)v->sink.tls_resumed);
+        counter(b, "floodgate_sink_tls_errors_total",
+                "connections to an https sink that failed in TLS (handshake, certificate "
+                "verification, alerts); each is retried",
+                v->sink.tls_errors);
         gauge(b, "floodgate_workers", "worker threads", v->pool.running);
         gauge(b, "floodgate_workers_busy", "workers handling a batch", v->pool.busy);
         gauge(b, "floodgate_workers_target", "threads the pool is sizing itself to", v->pool.target);
@@ -362,14 +389,28 @@ json_t *fg_view_json(const fg_view_t *v) {
                                             json_integer((json_int_t)v->brk.transitions[s]));
                 json_object_set_new(
                     root, "breaker",
-                    json_pack("{s:s, s:o, s:o, s:I, s:I, s:o, s:f}", "state",
+                    json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:o, s:f}", "state",
                               fg_brk_state_name(v->brk.state), "failure_rate",
                               v->brk.failure_rate < 0 ? json_null() : json_real(v->brk.failure_rate),
                               "slow_rate", v->brk.slow_rate < 0 ? json_null() : json_real(v->brk.slow_rate),
-                              "window_calls", (json_int_t)v->brk.window_calls, "not_permitted",
+                              "window_calls", (json_int_t)v->brk.window_calls,
+                              "consecutive_failures", (json_int_t)v->brk.consecutive_failures,
+                              "not_permitted",
                               (json_int_t)v->brk.not_permitted, "transitions", tr, "open_remaining_ms",
                               (double)v->brk.open_remaining_ns / 1e6));
         }
+        json_object_set_new(
+            root, "admin",
+            json_pack("{s:i, s:i, s:I, s:I, s:I, s:I}", "connections", (int)v->admin.connections,
+                      "max_connections", (int)v->admin.max_connections, "refused",
+                      (json_int_t)v->admin.refused, "timeouts", (json_int_t)v->admin.timeouts,
+                      "accept_errors", (json_int_t)v->admin.accept_errors, "misdirected",
+                      (json_int_t)v->admin.misdirected));
+        json_object_set_new(root, "sink",
+                            json_pack("{s:I, s:I, s:I}", "tls_handshakes",
+                                      (json_int_t)v->sink.tls_handshakes, "tls_resumed",
+                                      (json_int_t)v->sink.tls_resumed, "tls_errors",
+                                      (json_int_t)v->sink.tls_errors));
         json_object_set_new(root, "process",
                             json_pack("{s:I, s:I, s:f, s:i, s:i}", "rss_bytes",
                                       (json_int_t)v->rss_kib * 1024, "peak_rss_bytes",

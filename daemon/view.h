@@ -20,9 +20,20 @@
 #include "common/buf.h"
 #include "ingest/lag.h"
 #include "metrics/metrics.h"
+#include "sinks/sink.h"
 #include "workers/pool.h"
 
 struct fg_daemon;
+
+/* The admin server's own numbers (admin.c fills them into each view it
+ * serves). */
+typedef struct fg_view_admin {
+        unsigned connections, max_connections;
+        uint64_t refused;       /* connections closed at once: over the cap */
+        uint64_t timeouts;      /* requests closed at their deadline */
+        uint64_t accept_errors; /* accept() failures (EMFILE, ...): accepts paused */
+        uint64_t misdirected;   /* requests answered 421: Host not allowed */
+} fg_view_admin_t;
 
 typedef struct fg_view {
         int64_t now_ns;
@@ -47,12 +58,16 @@ typedef struct fg_view {
         fg_brk_stats_t brk;
         bool breaker_enabled;
 
+        fg_sink_stats_t sink;
+
         long rss_kib, peak_rss_kib;
         double cpu_seconds;             /* user + system since start */
         int threads, open_fds;
 
         bool healthy, ready;
         char health_reason[160];
+
+        fg_view_admin_t admin;
 } fg_view_t;
 
 extern const unsigned fg_view_rate_windows[3]; /* 1, 10, 60 */

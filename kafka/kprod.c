@@ -58,24 +58,48 @@ static void *poller_main(void *arg) {
         return NULL;
 }
 
+/* The producer's configuration: floodgate's defaults, @p props, then what
+ * the delivery guarantee needs. @p bootstrap NULL: none (a check). */
+static rd_kafka_conf_t *producer_conf(const char *name, const char *bootstrap,
+                                      const fg_strmap_t *props, int64_t timeout_ns, char *errstr,
+                                      size_t errstr_size) {
+        rd_kafka_conf_t *conf;
+        char timeout_ms[32];
+
+        snprintf(timeout_ms, sizeof(timeout_ms), "%lld", (long long)(timeout_ns / FG_NS_PER_MS));
+        conf = fg_kconf_producer(bootstrap, props, errstr, errstr_size);
+        if (conf && (fg_kconf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+                     fg_kconf_set(conf, "message.timeout.ms", timeout_ms, errstr, errstr_size) ||
+                     fg_kconf_set(conf, "client.id", name, errstr, errstr_size))) {
+                rd_kafka_conf_destroy(conf);
+                conf = NULL;
+        }
+        return conf;
+}
+
+/* Main thread. */
+int fg_kprod_check(const char *name, const fg_strmap_t *props, int64_t timeout_ns, char *errstr,
+                   size_t errstr_size) {
+        rd_kafka_conf_t *conf = producer_conf(name, NULL, props, timeout_ns, errstr, errstr_size);
+
+        if (!conf)
+                return -1;
+        return fg_kconf_check_client(RD_KAFKA_PRODUCER, conf, props, errstr, errstr_size);
+}
+
 fg_kprod_t *fg_kprod_new(const char *name, const char *bootstrap, const fg_strmap_t *props,
                          const char *default_topic, int64_t timeout_ns, char *errstr,
                          size_t errstr_size) {
         fg_kprod_t *kp = calloc(1, sizeof(*kp));
         rd_kafka_conf_t *conf;
-        char reason[512], timeout_ms[32];
+        char reason[512];
 
         if (!kp) {
                 snprintf(errstr, errstr_size, "out of memory");
                 return NULL;
         }
-        snprintf(timeout_ms, sizeof(timeout_ms), "%lld", (long long)(timeout_ns / FG_NS_PER_MS));
-        conf = fg_kconf_producer(bootstrap, props, errstr, errstr_size);
-        if (!conf || fg_kconf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
-            fg_kconf_set(conf, "message.timeout.ms", timeout_ms, errstr, errstr_size) ||
-            fg_kconf_set(conf, "client.id", name, errstr, errstr_size)) {
-                if (conf)
-                        rd_kafka_conf_destroy(conf);
+        conf = producer_conf(name, bootstrap, props, timeout_ns, errstr, errstr_size);
+        if (!conf) {
                 free(kp);
                 return NULL;
         }

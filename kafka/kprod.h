@@ -47,6 +47,11 @@ typedef struct fg_kprod_msg {
 fg_kprod_t *fg_kprod_new(const char *name, const char *bootstrap, const fg_strmap_t *props,
                          const char *default_topic, int64_t timeout_ns, char *errstr,
                          size_t errstr_size);
+/* Whether librdkafka would create this producer (fg_kconf_check_client):
+ * the same configuration fg_kprod_new builds, without brokers. 0, or -1
+ * with the reason. Main thread (check-config, start-up). */
+int fg_kprod_check(const char *name, const fg_strmap_t *props, int64_t timeout_ns, char *errstr,
+                   size_t errstr_size);
 /* Flushes (bounded by the delivery timeout), stops the poller, destroys. */
 void fg_kprod_destroy(fg_kprod_t *kp);
 

@@ -43,7 +43,12 @@ static void put_type(FILE *out, const fg_opt_t *opt) {
 
         switch (opt->type) {
         case FG_OPT_INT:
-                fprintf(out, "integer %lld..%lld", (long long)opt->min, (long long)opt->max);
+                if (opt->flags & FG_OPT_F_OCTAL)
+                        fprintf(out, "octal file mode %04llo..%04llo",
+                                (unsigned long long)opt->min, (unsigned long long)opt->max);
+                else
+                        fprintf(out, "integer %lld..%lld", (long long)opt->min,
+                                (long long)opt->max);
                 break;
         case FG_OPT_DURATION:
                 fprintf(out, "duration %s..%s", fg_format_duration(opt->min, lo, sizeof(lo)),

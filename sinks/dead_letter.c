@@ -11,6 +11,9 @@
 #include "common/clock.h"
 #include "kafka/kprod.h"
 
+/* The producer's client.id. */
+#define CLIENT_ID "floodgate-dlq"
+
 struct fg_dlq {
         fg_kprod_t *kp;
 };
@@ -24,13 +27,17 @@ fg_dlq_t *fg_dlq_new(const fg_dlq_cfg_t *dc, const char *kafka_bootstrap, int64_
                 snprintf(errstr, errstr_size, "out of memory");
                 return NULL;
         }
-        dlq->kp = fg_kprod_new("floodgate-dlq", bootstrap, &dc->properties, dc->topic, timeout_ns,
+        dlq->kp = fg_kprod_new(CLIENT_ID, bootstrap, &dc->properties, dc->topic, timeout_ns,
                                errstr, errstr_size);
         if (!dlq->kp) {
                 free(dlq);
                 return NULL;
         }
         return dlq;
+}
+
+int fg_dlq_check(const fg_dlq_cfg_t *dc, int64_t timeout_ns, char *errstr, size_t errstr_size) {
+        return fg_kprod_check(CLIENT_ID, &dc->properties, timeout_ns, errstr, errstr_size);
 }
 
 void fg_dlq_destroy(fg_dlq_t *dlq) {

@@ -46,6 +46,9 @@ typedef struct fg_dlq_entry {
 fg_dlq_t *fg_dlq_new(const fg_dlq_cfg_t *dc, const char *kafka_bootstrap, int64_t timeout_ns,
                      char *errstr, size_t errstr_size);
 void fg_dlq_destroy(fg_dlq_t *dlq);
+/* Whether librdkafka would create the dead-letter producer fg_dlq_new
+ * makes (fg_kprod_check): 0, or -1 with the reason. Main thread. */
+int fg_dlq_check(const fg_dlq_cfg_t *dc, int64_t timeout_ns, char *errstr, size_t errstr_size);
 
 /* err[i] is RD_KAFKA_RESP_ERR_NO_ERROR once entry i is acknowledged. */
 void fg_dlq_send(fg_dlq_t *dlq, const fg_dlq_entry_t *entries, size_t n, rd_kafka_resp_err_t *err);

@@ -31,6 +31,17 @@ static const fg_sink_class_t *class_of(fg_sink_type_t type) {
         return NULL;
 }
 
+int fg_sink_check(const fg_sink_cfg_t *sc, const char **opt, char *errstr, size_t errstr_size) {
+        const fg_sink_class_t *cls = class_of(sc->type);
+
+        *opt = "sink.type";
+        if (!cls) {
+                snprintf(errstr, errstr_size, "unknown sink type %d", (int)sc->type);
+                return -1;
+        }
+        return cls->check ? cls->check(sc, opt, errstr, errstr_size) : 0;
+}
+
 fg_sink_t *fg_sink_new(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char *errstr,
                        size_t errstr_size) {
         const fg_sink_class_t *cls = class_of(sc->type);
@@ -107,4 +118,10 @@ const fg_retry_cfg_t *fg_sink_retry(const fg_sink_t *sink) {
 
 int64_t fg_sink_batch_wait_ns(const fg_sink_t *sink) {
         return sink->batch_wait_ns;
+}
+
+void fg_sink_get_stats(const fg_sink_t *sink, fg_sink_stats_t *out) {
+        *out = (fg_sink_stats_t){0};
+        if (sink->cls->stats)
+                sink->cls->stats(sink->shared, out);
 }

@@ -21,6 +21,7 @@
  *                 the sink's, so it does not count against the sink.
  *
  * Threading: fg_sink_new, fg_sink_reopen, fg_sink_destroy: main thread.
+ * fg_sink_get_stats: any thread.
  * fg_sink_open, fg_sink_send, fg_sink_close: one worker thread per
  * connection. Implementations document their own locking.
  * Ownership: the caller owns events and their buffers for the duration of
@@ -53,6 +54,36 @@ typedef enum fg_http_format {
         FG_HTTP_NDJSON,       /* a batch as newline-delimited JSON */
 } fg_http_format_t;
 
+/* TLS to an https:// sink.url (sink.tls.*). Strings belong to the config. */
+typedef enum fg_tls_version {
+        FG_TLS_1_2 = 0,
+        FG_TLS_1_3,
+} fg_tls_version_t;
+
+typedef struct fg_tls_cfg {
+        char *ca_file;          /* PEM CAs to trust; NULL = the system's */
+        char *cert_file;        /* client certificate chain (mutual TLS), with key_file */
+        char *key_file;
+        char *server_name;      /* SNI and the name verified; NULL = the URL's host */
+        bool verify;            /* check the server's certificate and name */
+        bool insecure_skip_verify; /* the explicit consent verify: false needs */
+        fg_tls_version_t min_version;
+} fg_tls_cfg_t;
+
+/* Credentials the http sink sends (sink.auth.*): basic or a bearer token,
+ * inline or from a file. Strings belong to the config. */
+typedef struct fg_http_auth_cfg {
+        char *basic_user;
+        char *basic_password;
+        char *bearer_token;
+        char *bearer_token_file;
+} fg_http_auth_cfg_t;
+
+typedef enum fg_http_compression {
+        FG_HTTP_COMPRESS_NONE = 0,
+        FG_HTTP_COMPRESS_GZIP,
+} fg_http_compression_t;
+
 /* How the workers retry what a sink refuses for now (sink.retry.*). */
 typedef struct fg_retry_cfg {
         int64_t max_attempts;     /* 0 = unlimited */
@@ -74,9 +105,14 @@ typedef struct fg_sink_cfg {
         fg_sink_type_t type;
         char *path;             /* file sink */
         bool fsync;             /* file sink: fsync before acknowledging */
+        int64_t file_mode;      /* file sink: permissions of a file it creates */
         char *url;              /* http */
         fg_strmap_t headers;    /* http: extra request headers */
         fg_http_format_t format;/* http */
+        fg_tls_cfg_t tls;       /* http, https:// URLs */
+        fg_http_auth_cfg_t auth;/* http */
+        fg_http_compression_t compression; /* http: request bodies */
+        int64_t compression_level;         /* gzip: 1 (fast) .. 9 (small) */
         int64_t batch_max_messages;
         int64_t batch_max_bytes;
         int64_t batch_max_wait_ns;  /* a worker waits this long to fill a batch */
@@ -105,6 +141,14 @@ typedef struct fg_sink_result {
         const char *reason;     /* static, or owned by the connection until its next send */
 } fg_sink_result_t;
 
+/* What a sink counts about its connections, for /metrics and /stats
+ * (zeros for sinks without TLS). */
+typedef struct fg_sink_stats {
+        uint64_t tls_handshakes; /* full TLS handshakes that succeeded */
+        uint64_t tls_resumed;    /* handshakes that resumed an earlier session */
+        uint64_t tls_errors;     /* connections that failed in TLS (handshake, verification, alerts) */
+} fg_sink_stats_t;
+
 /* What a sink may need beyond its config section. */
 typedef struct fg_sink_env {
         const char *kafka_bootstrap; /* kafka.brokers resolved ("mock": the embedded cluster) */
@@ -122,11 +166,22 @@ typedef struct fg_sink_class {
         /* optional: events per send the sink works best with (one request's
          * worth); 0 or absent = as many as the worker has. */
         size_t (*batch_hint)(void *shared);
+        /* optional: what create would refuse, found without creating the
+         * sink or touching the downstream (check-config). 0, or -1 with the
+         * reason (a whole message, naming the option) and *opt set to the
+         * option it is about. */
+        int (*check)(const fg_sink_cfg_t *sc, const char **opt, char *errstr, size_t errstr_size);
+        /* optional: its counters; any thread. */
+        void (*stats)(void *shared, fg_sink_stats_t *out);
 } fg_sink_class_t;
 
 typedef struct fg_sink fg_sink_t;
 typedef struct fg_sink_conn fg_sink_conn_t;
 
+/* What fg_sink_new would refuse in @p sc, found without creating the sink:
+ * 0, or -1 with the reason and *opt set to the option ("sink.url", ...) it
+ * is about. Main thread (check-config, start-up). */
+int fg_sink_check(const fg_sink_cfg_t *sc, const char **opt, char *errstr, size_t errstr_size);
 /* @p sc is read during the call only: the sink copies what it keeps. */
 fg_sink_t *fg_sink_new(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char *errstr,
                        size_t errstr_size);
@@ -140,6 +195,8 @@ size_t fg_sink_batch_hint(const fg_sink_t *sink);
  * that travels with the sink. Any thread (immutable). */
 const fg_retry_cfg_t *fg_sink_retry(const fg_sink_t *sink);
 int64_t fg_sink_batch_wait_ns(const fg_sink_t *sink);
+/* The sink's counters (zeros when it keeps none). Any thread. */
+void fg_sink_get_stats(const fg_sink_t *sink, fg_sink_stats_t *out);
 
 fg_sink_conn_t *fg_sink_open(fg_sink_t *sink, char *errstr, size_t errstr_size);
 void fg_sink_close(fg_sink_conn_t *conn);

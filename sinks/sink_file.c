@@ -14,6 +14,10 @@
  * at-least-once allows); the file is never left with half a line before the
  * retry, because the retry starts with the missing remainder first.
  *
+ * sink.path is opened with O_NOFOLLOW (a symbolic link there is refused,
+ * at start, at a SIGHUP reopen and by check-config), and a file the sink
+ * creates gets exactly sink.file_mode (default 0640).
+ *
  * Threading: create/destroy/reopen on the main thread; open/send/close on
  * workers. Locks: shared->lock guards fd and the pending remainder.
  * Ownership: each connection owns its line buffer.
@@ -25,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -36,6 +41,7 @@ typedef struct file_shared {
         int fd;
         bool owns_fd;   /* false for stdout */
         bool fsync;
+        int64_t mode;   /* of a file the sink creates */
         char *path;     /* NULL for stdout */
         fg_buf_t tail;  /* unwritten end of a line from a failed write */
 } file_shared_t;
@@ -46,11 +52,51 @@ typedef struct file_conn {
         char reason[128];
 } file_conn_t;
 
-static int open_path(const char *path, char *errstr, size_t errstr_size) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd < 0)
+/* Opens sink.path for appending. O_NOFOLLOW: a symbolic link there is
+ * refused, not followed, so whoever can write the directory cannot point
+ * floodgate's output (and its privileges) at another file. A file the sink
+ * creates gets exactly @p mode (sink.file_mode: the umask does not narrow
+ * it); an existing one keeps its own. */
+static int open_path(const char *path, int64_t mode, char *errstr, size_t errstr_size) {
+        const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW;
+        int fd = -1;
+
+        /* Create, or open what exists; twice in case it vanishes in between. */
+        for (int tries = 0; fd < 0 && tries < 2; tries++) {
+                fd = open(path, flags | O_CREAT | O_EXCL, (mode_t)mode);
+                if (fd >= 0) {
+                        if (fchmod(fd, (mode_t)mode) != 0)
+                                fg_warn("file sink: cannot set mode %04llo on %s: %s",
+                                        (unsigned long long)mode, path, strerror(errno));
+                } else if (errno == EEXIST) {
+                        fd = open(path, flags);
+                }
+                if (fd < 0 && errno != ENOENT)
+                        break;
+        }
+        if (fd < 0 && errno == ELOOP)
+                snprintf(errstr, errstr_size,
+                         "cannot open %s: it is a symbolic link, which the file sink does not "
+                         "follow (set sink.path to the file itself)",
+                         path);
+        else if (fd < 0)
                 snprintf(errstr, errstr_size, "cannot open %s: %s", path, strerror(errno));
         return fd;
+}
+
+/* check-config: a symbolic link at sink.path is refused (see open_path). */
+static int file_check(const fg_sink_cfg_t *sc, const char **opt, char *errstr,
+                      size_t errstr_size) {
+        struct stat st;
+
+        *opt = "sink.path";
+        if (!sc->path || lstat(sc->path, &st) != 0 || !S_ISLNK(st.st_mode))
+                return 0;
+        snprintf(errstr, errstr_size,
+                 "sink.path: %s is a symbolic link, which the file sink does not follow (set "
+                 "sink.path to the file itself)",
+                 sc->path);
+        return -1;
 }
 
 static void *file_create(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char *errstr,
@@ -68,10 +114,11 @@ static void *file_create(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char
         }
         sh->path = strdup(sc->path);
         sh->fsync = sc->fsync;
+        sh->mode = sc->file_mode;
         sh->owns_fd = true;
         if (!sh->path)
                 snprintf(errstr, errstr_size, "out of memory");
-        sh->fd = sh->path ? open_path(sh->path, errstr, errstr_size) : -1;
+        sh->fd = sh->path ? open_path(sh->path, sh->mode, errstr, errstr_size) : -1;
         if (sh->fd < 0) {
                 free(sh->path);
                 free(sh);
@@ -109,7 +156,7 @@ static void file_destroy(void *opaque) {
 static void file_reopen(void *opaque) {
         file_shared_t *sh = opaque;
         char err[256];
-        int fd = open_path(sh->path, err, sizeof(err));
+        int fd = open_path(sh->path, sh->mode, err, sizeof(err));
 
         if (fd < 0) {
                 fg_warn("file sink: %s; keeping the old file open", err);
@@ -216,6 +263,7 @@ const fg_sink_class_t fg_sink_file_class = {
     .close = file_close,
     .send = file_send,
     .reopen = file_reopen,
+    .check = file_check,
 };
 
 const fg_sink_class_t fg_sink_stdout_class = {

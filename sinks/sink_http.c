@@ -2,14 +2,18 @@
  * sink_http: events POSTed to an HTTP/1.1 endpoint (sink.type: http).
  *
  * DESIGN
- * create() parses sink.url once (http:// only) and freezes everything a
- * request needs: target, Host, headers, content type, batch limits,
- * timeouts. Each worker's connection (open) owns a private event_base, one
- * keep-alive evhttp_connection to the URL's host:port, one deadline timer
- * and, when the host is a name, its own evdns_base, so that name lookups run
- * inside the same loop and under the same deadline as the TCP connect. There
- * is no thread of our own: send() runs the loop on the calling worker until
- * its current request has an outcome, then sends the next.
+ * create() parses sink.url once (http:// or https://) and freezes
+ * everything a request needs: target, Host, headers, content type, batch
+ * limits, timeouts, and for https the TLS context (http_tls.c); credentials
+ * (http_auth.c) and gzip (http_gzip.c) when configured. Each worker's
+ * connection (open) owns a private event_base, one keep-alive
+ * evhttp_connection to the URL's host:port (over an OpenSSL bufferevent for
+ * https), one deadline timer and, when the host is a name, its own
+ * evdns_base, so that name lookups run inside the same loop and under the
+ * same deadline as the TCP connect (and the TLS handshake). There is no
+ * thread of our own: send() runs the loop on the calling worker until its
+ * current request has an outcome, then sends the next. reopen (SIGHUP)
+ * re-reads the TLS files and the bearer token file.
  *
  * A send cuts the events into requests (sink.format json: one per event;
  * json_array and ndjson: batches of at most sink.batch.max_messages events
@@ -22,6 +26,12 @@
  *   other 5xx; refused, reset, closed without
  *   a response; connect timeout; DNS failure  RETRY
  *   other 4xx, 1xx, 3xx                       REJECT (dead-lettered)
+ * A status counts as soon as the response's headers are in: a body that
+ * then overflows the caps, trickles or breaks off does not change it
+ * (sink_http_request.c bounds what a response may cost).
+ *   401, 403                                  REJECT, unless the bearer
+ *                                             token file now holds another
+ *                                             token: then sent once more
  * After a RETRY or BACKPRESSURE the rest of the call is not sent and gets
  * the same outcome: the downstream is unwell, and sending on would only
  * stack timeouts. A REJECT is about its own events only, so the call goes on.
@@ -29,10 +39,12 @@
  * One request on a worker's connection (deadlines, the keep-alive race,
  * classification of what came back) is sink_http_request.c.
  *
- * Threading: create/destroy on the main thread; open/send/close on one
- * worker per connection. The shared state is immutable after create; each
- * event_base, evdns_base and evhttp_connection is used by its worker only
- * (the base is created without a lock).
+ * Threading: create/destroy/reopen on the main thread; open/send/close on
+ * one worker per connection. The shared state is immutable after create
+ * (but for the TLS context and the token, which reopen replaces under their
+ * own locks: http_tls.h, http_auth.h); each event_base, evdns_base and
+ * evhttp_connection is used by its worker only (the base is created without
+ * a lock).
  * Ownership: the connection owns its libevent objects, its body buffer and
  * the reasons of its last send (valid until its next send).
  */
@@ -47,12 +59,16 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/redact.h"
+#include "common/log.h"
 #include "common/url.h"
 #include "sinks/sink_http_int.h"
 
 #define HTTP_DEFAULT_PORT 80
+#define HTTPS_DEFAULT_PORT 443
 #define DEFAULT_CONNECT_TIMEOUT_NS (2 * FG_NS_PER_S)
 #define DEFAULT_TIMEOUT_NS (10 * FG_NS_PER_S)
+#define Z_DEFAULT_LEVEL 6 /* zlib's own default */
 
 /* ---- create / destroy (main thread) ---- */
 
@@ -103,6 +119,8 @@ static void http_destroy(void *opaque) {
         }
         free(sh->hdr_names);
         free(sh->hdr_values);
+        fg_http_tls_free(sh->tls);
+        fg_http_auth_free(sh->auth);
         free(sh->host);
         free(sh->target);
         free(sh->host_hdr);
@@ -152,30 +170,35 @@ static bool copy_headers(http_shared_t *sh, const fg_strmap_t *map, char *errstr
         return true;
 }
 
-/* Fills host, port, target, host_hdr, addr and numeric from sink.url. */
-static bool parse_url(http_shared_t *sh, const char *text, char *errstr, size_t errstr_size) {
+/* Fills host, port, target, host_hdr, addr and numeric from sink.url, and
+ * *https. */
+static bool parse_url(http_shared_t *sh, const char *raw, bool *https, char *errstr,
+                      size_t errstr_size) {
         fg_url_t url = {0};
-        char why[128];
+        char why[128], text[1024];
         bool ok = false;
-        int port, n;
+        int port, dflt, n;
 
-        if (fg_url_parse(text, &url, why, sizeof(why))) {
+        /* Messages show the URL without its user-info. */
+        fg_redact_urls(raw, text, sizeof(text));
+        if (fg_url_parse(raw, &url, why, sizeof(why))) {
                 snprintf(errstr, errstr_size, "sink.url '%s': %s", text, why);
                 return false;
         }
-        if (strcmp(url.scheme, "http")) {
+        *https = !strcmp(url.scheme, "https");
+        if (strcmp(url.scheme, "http") && !*https) {
                 snprintf(errstr, errstr_size,
-                         "sink.url '%s': only http:// URLs are supported (terminate TLS in a "
-                         "local proxy)", text);
+                         "sink.url '%s': only http:// and https:// URLs are supported", text);
                 goto out;
         }
         if (url.userinfo) {
                 snprintf(errstr, errstr_size,
-                         "sink.url '%s': credentials in the URL are not supported; set an "
-                         "Authorization header in sink.headers", text);
+                         "sink.url '%s': credentials in the URL are not supported; use sink.auth",
+                         text);
                 goto out;
         }
-        port = url.port < 0 ? HTTP_DEFAULT_PORT : url.port;
+        dflt = *https ? HTTPS_DEFAULT_PORT : HTTP_DEFAULT_PORT;
+        port = url.port < 0 ? dflt : url.port;
         sh->port = (uint16_t)port;
         sh->numeric = url.numeric;
         /* An IPv6 literal keeps its brackets in Host and in messages, not
@@ -185,8 +208,8 @@ static bool parse_url(http_shared_t *sh, const char *text, char *errstr, size_t 
         n = asprintf(&sh->target, "%s%s%s", *url.path ? url.path : "/", url.query ? "?" : "",
                      url.query ? url.query : "");
         if (n >= 0)
-                n = port == HTTP_DEFAULT_PORT ? asprintf(&sh->host_hdr, "%s", url.host_text)
-                                              : asprintf(&sh->host_hdr, "%s:%d", url.host_text, port);
+                n = port == dflt ? asprintf(&sh->host_hdr, "%s", url.host_text)
+                                 : asprintf(&sh->host_hdr, "%s:%d", url.host_text, port);
         if (n >= 0)
                 n = asprintf(&sh->addr, "%s:%d", url.host_text, port);
         if (n < 0) {
@@ -199,9 +222,51 @@ out:
         return ok;
 }
 
+static bool has_header(const fg_strmap_t *map, const char *name) {
+        for (size_t i = 0; i < map->n; i++)
+                if (!strcasecmp(map->keys[i], name))
+                        return true;
+        return false;
+}
+
+/* TLS for https://, credentials and compression: what sink.tls, sink.auth
+ * and sink.compression ask for. */
+static bool setup_extras(http_shared_t *sh, const fg_sink_cfg_t *sc, bool https, char *errstr,
+                         size_t errstr_size) {
+        bool auth = fg_http_auth_configured(&sc->auth);
+
+        if (https && !sc->tls.verify && !sc->tls.insecure_skip_verify) {
+                snprintf(errstr, errstr_size,
+                         "sink.tls.verify: false needs sink.tls.insecure_skip_verify: true");
+                return false;
+        }
+        if (auth && has_header(&sc->headers, "Authorization")) {
+                snprintf(errstr, errstr_size,
+                         "sink.headers sets Authorization and sink.auth is set: use one");
+                return false;
+        }
+        if (sc->compression == FG_HTTP_COMPRESS_GZIP && has_header(&sc->headers, "Content-Encoding")) {
+                snprintf(errstr, errstr_size,
+                         "sink.headers sets Content-Encoding and sink.compression is gzip");
+                return false;
+        }
+        if (https && !(sh->tls = fg_http_tls_new(&sc->tls, sh->host, sh->addr, errstr, errstr_size)))
+                return false;
+        if (auth && !(sh->auth = fg_http_auth_new(&sc->auth, errstr, errstr_size)))
+                return false;
+        if (auth && !https)
+                fg_warn("http sink: sink.auth credentials go to %s unencrypted (http://)", sh->addr);
+        if (sc->compression == FG_HTTP_COMPRESS_GZIP)
+                sh->gzip_level = sc->compression_level >= 1 && sc->compression_level <= 9
+                                     ? (int)sc->compression_level
+                                     : Z_DEFAULT_LEVEL;
+        return true;
+}
+
 static void *http_create(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char *errstr,
                          size_t errstr_size) {
         http_shared_t *sh = calloc(1, sizeof(*sh));
+        bool https = false;
         int64_t connect_ns = sc->connect_timeout_ns > 0 ? sc->connect_timeout_ns
                                                               : DEFAULT_CONNECT_TIMEOUT_NS;
         int64_t timeout_ns = sc->timeout_ns > 0 ? sc->timeout_ns : DEFAULT_TIMEOUT_NS;
@@ -214,8 +279,9 @@ static void *http_create(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char
                 snprintf(errstr, errstr_size, "the http sink needs sink.url");
                 goto init_error;
         }
-        if (!parse_url(sh, sc->url, errstr, errstr_size) ||
-            !copy_headers(sh, &sc->headers, errstr, errstr_size))
+        if (!parse_url(sh, sc->url, &https, errstr, errstr_size) ||
+            !copy_headers(sh, &sc->headers, errstr, errstr_size) ||
+            !setup_extras(sh, sc, https, errstr, errstr_size))
                 goto init_error;
         sh->format = sc->format;
         sh->content_type = sh->format == FG_HTTP_NDJSON ? "application/x-ndjson"
@@ -237,6 +303,26 @@ init_error:
         return NULL;
 }
 
+/* What create refuses in sink.url and sink.headers, without the resolver. */
+static int http_check(const fg_sink_cfg_t *sc, const char **opt, char *errstr,
+                      size_t errstr_size) {
+        http_shared_t *sh = calloc(1, sizeof(*sh));
+        bool https;
+        int rc = -1;
+
+        *opt = "sink.url";
+        if (!sh)
+                snprintf(errstr, errstr_size, "out of memory");
+        else if (!sc->url)
+                snprintf(errstr, errstr_size, "the http sink needs sink.url");
+        else if (parse_url(sh, sc->url, &https, errstr, errstr_size))
+                rc = copy_headers(sh, &sc->headers, errstr, errstr_size) ? 0 : -1;
+        if (rc && sc->url && sh && sh->addr)
+                *opt = "sink.headers";
+        http_destroy(sh);
+        return rc;
+}
+
 /* ---- open / close (worker) ---- */
 
 static void http_close(void *opaque) {
@@ -245,6 +331,9 @@ static void http_close(void *opaque) {
         if (!c)
                 return;
         fg_http_conn_reset(c);
+        fg_http_tls_conn_free(c->tls); /* after the SSL that points to it */
+        fg_http_gzip_free(c->gz);
+        fg_http_auth_copy_free(&c->auth);
         if (c->timer)
                 event_free(c->timer);
         if (c->dns)
@@ -282,6 +371,11 @@ static void *http_open(void *opaque, char *errstr, size_t errstr_size) {
                                  c->sh->host);
                         goto init_error;
                 }
+        }
+        if ((c->sh->tls && !(c->tls = fg_http_tls_conn_new(c->sh->tls))) ||
+            (c->sh->gzip_level && !(c->gz = fg_http_gzip_new(c->sh->gzip_level)))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto init_error;
         }
         c->timer = evtimer_new(c->base, fg_http_on_timer, c);
         if (!c->timer || !fg_http_conn_new(c)) {
@@ -386,6 +480,23 @@ static size_t http_batch_hint(void *opaque) {
         return sh->format == FG_HTTP_JSON ? 1 : sh->max_msgs;
 }
 
+/* SIGHUP: rotated certificates, keys and tokens. Main thread. */
+static void http_reopen(void *opaque) {
+        http_shared_t *sh = opaque;
+
+        if (sh->tls)
+                fg_http_tls_reload(sh->tls);
+        if (sh->auth)
+                fg_http_auth_reload(sh->auth);
+}
+
+static void http_stats(void *opaque, fg_sink_stats_t *out) {
+        const http_shared_t *sh = opaque;
+
+        if (sh->tls)
+                fg_http_tls_stats(sh->tls, out);
+}
+
 const fg_sink_class_t fg_sink_http_class = {
     .name = "http",
     .create = http_create,
@@ -394,4 +505,7 @@ const fg_sink_class_t fg_sink_http_class = {
     .close = http_close,
     .send = http_send,
     .batch_hint = http_batch_hint,
+    .check = http_check,
+    .reopen = http_reopen,
+    .stats = http_stats,
 };

@@ -5,7 +5,8 @@
  * outcome). Not part of the public API.
  *
  * Threading: an http_shared_t is immutable after create and read by every
- * worker; an http_conn_t and everything it points to belong to one worker.
+ * worker (its tls and auth change on SIGHUP inside, under their own locks);
+ * an http_conn_t and everything it points to belong to one worker.
  */
 #ifndef FG_SINK_HTTP_INT_H
 #define FG_SINK_HTTP_INT_H
@@ -20,10 +21,25 @@
 #include <event2/event.h>
 
 #include "common/buf.h"
+#include "sinks/http_auth.h"
+#include "sinks/http_gzip.h"
+#include "sinks/http_tls.h"
 #include "sinks/sink.h"
 
 #define FG_HTTP_RETRY_AFTER_MAX_S 600 /* 10 minutes */
+/* What a response may make a worker hold: its status line and headers,
+ * and its body (read and discarded as it arrives, but a chunk is whole in
+ * memory before evhttp hands it over). Beyond either the connection is
+ * dropped, the status (if it came) still counts. */
 #define FG_HTTP_RESPONSE_HEADERS_MAX (64 * 1024)
+#define FG_HTTP_RESPONSE_BODY_MAX (1024 * 1024)
+/* What the socket's read buffer may hold (a chunk-size line that never
+ * ends would grow it): beyond this the response is over. */
+#define FG_HTTP_RESPONSE_READ_MAX (FG_HTTP_RESPONSE_BODY_MAX + FG_HTTP_RESPONSE_HEADERS_MAX)
+/* Once the status is in, the rest of the body gets at most this long (or
+ * what is left of sink.timeout): the outcome is known, a body that
+ * trickles only holds the worker. */
+#define FG_HTTP_RESPONSE_DRAIN_MS 1000
 
 typedef struct http_shared {
         char *host;             /* to connect to: a name or an address, no brackets */
@@ -40,6 +56,10 @@ typedef struct http_shared {
         size_t nhdrs;
         char **hdr_names, **hdr_values;
         bool user_host, user_ctype; /* sink.headers sets Host / Content-Type */
+        /* https://, sink.auth, sink.compression (NULL / 0 when unused) */
+        fg_http_tls_t *tls;
+        fg_http_auth_t *auth;
+        int gzip_level;
 } http_shared_t;
 
 /* Where a request is. */
@@ -49,12 +69,17 @@ typedef enum phase {
         PH_REQUEST,  /* connected: writing the request, reading the response */
 } phase_t;
 
+struct http_conn;
+
 /* One request in flight, on send's stack. */
 typedef struct attempt {
+        struct http_conn *conn; /* whose timer keeps its deadline */
+        int64_t deadline_ns;    /* when the timer fires (monotonic); 0 = not armed */
         phase_t phase;
         bool done;
         bool reused;            /* went out on an already open connection */
         bool timed_out;         /* our deadline fired (in phase) */
+        bool overflow;          /* the read buffer passed FG_HTTP_RESPONSE_READ_MAX */
         bool setup_failed;
         bool got_status;        /* a status line and headers arrived */
         int status;
@@ -85,6 +110,10 @@ typedef struct http_conn {
         fg_buf_t reasons;       /* this send's reasons, NUL-terminated one after another */
         outcome_t *outs;
         size_t outs_cap;
+        /* this worker's share of sh->tls, sh->auth and gzip (when used) */
+        fg_http_tls_conn_t *tls;
+        fg_http_auth_copy_t auth;
+        fg_http_gzip_t *gz;
 } http_conn_t;
 
 /* Makes the worker's evhttp_connection (c->evcon). False on failure. */

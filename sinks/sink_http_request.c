@@ -6,8 +6,9 @@
  * the connect and as a read/write inactivity timeout afterwards, and none
  * for name lookups; 2.2's separate connect timeout does not exist yet. So
  * each request runs under our own timer: sink.connect_timeout from the
- * start of a connect (lookup included) until the TCP connection is up, then
- * sink.timeout for the request itself (writing it and reading the whole
+ * start of a connect (lookup included) until the TCP connection is up (for
+ * https until the TLS handshake is done: the OpenSSL bufferevent reports
+ * "connected" only then), then sink.timeout for the request itself (writing it and reading the whole
  * response, however slowly it trickles). To see the moment the connection
  * comes up we wrap the bufferevent event callback that evhttp installs while
  * connecting (bufferevent_getcb/setcb; in 2.1 a connecting evhttp_connection
@@ -26,10 +27,24 @@
  * (it closed after reading it): a duplicate, which at-least-once allows.
  *
  * Any failure other than an HTTP response frees the evhttp_connection and
- * makes a new one, so the next request starts clean. Responses are read but
- * their bodies discarded as they arrive; their headers are capped. The
- * status counts once the headers are in: a 2xx whose body then breaks off
- * is OK (the server took the events), and the connection is renewed.
+ * makes a new one, so the next request starts clean. An https connection
+ * that closed after its handshake is replaced the same way instead of being
+ * reconnected: an SSL object connects once (see http_tls.h).
+ *
+ * What a response may cost (a downstream, or anything on the plain-text
+ * path to it, may be hostile): headers up to FG_HTTP_RESPONSE_HEADERS_MAX,
+ * a body up to FG_HTTP_RESPONSE_BODY_MAX (discarded as it arrives; a
+ * chunk or Content-Length announcing more is refused at once), and the
+ * socket's read buffer at FG_HTTP_RESPONSE_READ_MAX (a chunk-size line
+ * that never ends): past it the attempt is over and reading stops. Not a
+ * bufferevent read watermark: libevent 2.1 calls the read callback again
+ * and again while the input stays at the watermark, and evhttp, unable to
+ * consume a line without its end, would spin there for ever. The
+ * status counts as soon as the headers are in, whatever happens next: a
+ * 2xx whose body then breaks off, overflows a cap or trickles past the
+ * deadline is OK (the server took the events: reporting anything else
+ * would send them again), and the connection is renewed. After the status
+ * the body gets at most FG_HTTP_RESPONSE_DRAIN_MS more.
  * A name is resolved at each connect by the connection's own evdns_base
  * (resolv.conf and /etc/hosts), and, as evhttp does, only the first address
  * found is tried; the next attempt resolves again.
@@ -46,6 +61,7 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/util.h>
 
@@ -61,16 +77,43 @@ void fg_http_conn_reset(http_conn_t *c) {
         }
 }
 
-/* Worker. */
+/* The socket's read buffer changed: past FG_HTTP_RESPONSE_READ_MAX the
+ * attempt is over (see the top). Disabling reading also keeps libevent
+ * from calling evhttp again for data it cannot use. */
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
+        http_conn_t *c = arg;
+        attempt_t *a = c->cur;
+
+        if (!a || a->done || evbuffer_get_length(buf) <= FG_HTTP_RESPONSE_READ_MAX)
+                return;
+        a->overflow = a->done = true;
+        bufferevent_disable(evhttp_connection_get_bufferevent(c->evcon), EV_READ);
+}
+
+/* Worker. An https connection runs over an OpenSSL bufferevent that
+ * evhttp connects; evhttp frees it with the connection. */
 bool fg_http_conn_new(http_conn_t *c) {
         http_shared_t *sh = c->sh;
+        struct bufferevent *bev = NULL;
 
-        c->evcon = evhttp_connection_base_new(c->base, c->dns, sh->host, sh->port);
-        if (!c->evcon)
+        if (c->tls && !(bev = fg_http_tls_bufferevent(c->tls, c->base)))
                 return false;
+        c->evcon = bev ? evhttp_connection_base_bufferevent_new(c->base, c->dns, bev, sh->host,
+                                                                sh->port)
+                       : evhttp_connection_base_new(c->base, c->dns, sh->host, sh->port);
+        if (!c->evcon) {
+                if (bev)
+                        bufferevent_free(bev);
+                return false;
+        }
         evhttp_connection_set_retries(c->evcon, 0);
         evhttp_connection_set_timeout_tv(c->evcon, &sh->timeout_tv);
         evhttp_connection_set_max_headers_size(c->evcon, FG_HTTP_RESPONSE_HEADERS_MAX);
+        evhttp_connection_set_max_body_size(c->evcon, FG_HTTP_RESPONSE_BODY_MAX);
+        /* The bufferevent lives as long as the evhttp_connection (evhttp
+         * reuses it across reconnects). */
+        evbuffer_add_cb(bufferevent_get_input(evhttp_connection_get_bufferevent(c->evcon)),
+                        on_input, c);
         return true;
 }
 
@@ -151,14 +194,27 @@ static void record_status(attempt_t *a, struct evhttp_request *req) {
                     time(NULL));
 }
 
+/* Arms the attempt's deadline @p tv from now. */
+static void arm(attempt_t *a, const struct timeval *tv) {
+        a->deadline_ns = fg_mono_ns() + (int64_t)tv->tv_sec * FG_NS_PER_S +
+                         (int64_t)tv->tv_usec * 1000;
+        evtimer_add(a->conn->timer, tv);
+}
+
 /* Response headers are in: note the status now, so that a response whose
- * body then fails still counts as answered. A 100 Continue is interim
- * (evhttp goes on to the final response). */
+ * body then fails still counts as answered, and give the body at most
+ * FG_HTTP_RESPONSE_DRAIN_MS more. A 100 Continue is interim (evhttp goes
+ * on to the final response). */
 static int on_headers(struct evhttp_request *req, void *arg) {
         attempt_t *a = arg;
+        const struct timeval drain = {FG_HTTP_RESPONSE_DRAIN_MS / 1000,
+                                      FG_HTTP_RESPONSE_DRAIN_MS % 1000 * 1000};
 
-        if (!a->done && evhttp_request_get_response_code(req) != 100)
-                record_status(a, req);
+        if (a->done || evhttp_request_get_response_code(req) == 100)
+                return 0;
+        record_status(a, req);
+        if (a->deadline_ns - fg_mono_ns() > FG_HTTP_RESPONSE_DRAIN_MS * FG_NS_PER_MS)
+                arm(a, &drain);
         return 0;
 }
 
@@ -209,9 +265,11 @@ static void on_connect_event(struct bufferevent *bev, short what, void *arg) {
 
         if (a && (what & BEV_EVENT_CONNECTED)) {
                 set_nodelay(bufferevent_getfd(bev));
+                if (c->tls)
+                        fg_http_tls_connected(c->tls, bev); /* TLS: after the handshake */
                 a->phase = PH_REQUEST;
                 evhttp_connection_set_timeout_tv(c->evcon, &c->sh->timeout_tv);
-                evtimer_add(c->timer, &c->sh->timeout_tv);
+                arm(a, &c->sh->timeout_tv);
         } else if (a && !a->sock_err) {
                 int err = 0;
                 socklen_t len = sizeof(err);
@@ -252,13 +310,13 @@ static void watch_connect(http_conn_t *c, attempt_t *a) {
                 c->inner_arg = cbarg;
                 bufferevent_setcb(bev, readcb, writecb, on_connect_event, c);
                 evhttp_connection_set_timeout_tv(c->evcon, &c->sh->connect_tv);
-                evtimer_add(c->timer, &c->sh->connect_tv);
+                arm(a, &c->sh->connect_tv);
         } else {
                 a->phase = PH_REQUEST;
                 a->reused = true;
                 if (bev)
                         set_nodelay(bufferevent_getfd(bev));
-                evtimer_add(c->timer, &c->sh->timeout_tv);
+                arm(a, &c->sh->timeout_tv);
         }
 }
 
@@ -273,11 +331,19 @@ static void attempt_run(http_conn_t *c, const char *body, size_t len, attempt_t 
         http_shared_t *sh = c->sh;
         struct evhttp_request *req;
         struct evkeyvalq *h;
+        const char *authz = sh->auth ? fg_http_auth_value(sh->auth, &c->auth) : NULL;
         char clen[24];
 
         memset(a, 0, sizeof(*a));
+        a->conn = c;
         a->req_error = -1;
-        if ((!c->evcon && !fg_http_conn_new(c)) || !(req = evhttp_request_new(on_done, a))) {
+        /* An SSL object connects once: a TLS connection closed since its
+         * handshake, or made before a reload, is replaced. */
+        if (c->evcon && c->tls &&
+            !fg_http_tls_reusable(c->tls, evhttp_connection_get_bufferevent(c->evcon)))
+                fg_http_conn_reset(c);
+        if ((sh->auth && !authz) || (!c->evcon && !fg_http_conn_new(c)) ||
+            !(req = evhttp_request_new(on_done, a))) {
                 a->setup_failed = a->done = true;
                 return;
         }
@@ -294,6 +360,10 @@ static void attempt_run(http_conn_t *c, const char *body, size_t len, attempt_t 
         add_header(h, "Connection", "keep-alive");
         for (size_t i = 0; i < sh->nhdrs; i++)
                 add_header(h, sh->hdr_names[i], sh->hdr_values[i]);
+        if (c->gz)
+                add_header(h, "Content-Encoding", "gzip");
+        if (authz)
+                add_header(h, "Authorization", authz);
         if (len)
                 evbuffer_add_reference(evhttp_request_get_output_buffer(req), body, len, NULL,
                                        NULL);
@@ -369,18 +439,16 @@ static size_t connect_reason(http_conn_t *c, const attempt_t *a) {
 static outcome_t classify(http_conn_t *c, const attempt_t *a, bool *broken, bool *stale) {
         http_shared_t *sh = c->sh;
         outcome_t o = {.status = FG_SINK_RETRY, .reason_off = SIZE_MAX};
+        struct bufferevent *bev = c->evcon ? evhttp_connection_get_bufferevent(c->evcon) : NULL;
+        char why[256];
 
         *broken = true;
         *stale = false;
         if (a->setup_failed) {
                 o.reason_off = reason_add(c, "cannot start a request to %s", sh->addr);
-        } else if (a->timed_out && a->phase == PH_REQUEST) {
-                o.status = FG_SINK_BACKPRESSURE;
-                o.reason_off = reason_add(c, "timeout after %lld ms", sh->timeout_ms);
-        } else if (a->timed_out) {
-                o.reason_off = reason_add(c, "connect timeout after %lld ms (%s)", sh->connect_ms,
-                                          sh->addr);
         } else if (a->got_status) {
+                /* First: whatever followed the status (a timeout, a body
+                 * over the cap, a reset) does not undo the answer. */
                 o.status = status_class(a->status);
                 if (o.status == FG_SINK_BACKPRESSURE)
                         o.retry_after_ns = a->retry_after_ns;
@@ -388,9 +456,26 @@ static outcome_t classify(http_conn_t *c, const attempt_t *a, bool *broken, bool
                         o.reason_off = a->line[0]
                                            ? reason_add(c, "HTTP %d %s", a->status, a->line)
                                            : reason_add(c, "HTTP %d", a->status);
-                /* Answered, but a body that then failed leaves the
-                 * connection in no state to reuse. */
-                *broken = a->req_error >= 0;
+                /* Answered, but a body that failed or was cut off leaves
+                 * the connection in no state to reuse. */
+                *broken = a->req_error >= 0 || a->timed_out || a->overflow;
+        } else if (a->overflow) {
+                o.reason_off = reason_add(c, "response over %d KiB before its status from %s",
+                                          FG_HTTP_RESPONSE_READ_MAX / 1024, sh->addr);
+        } else if (a->timed_out && a->phase == PH_REQUEST) {
+                o.status = FG_SINK_BACKPRESSURE;
+                o.reason_off = reason_add(c, "timeout after %lld ms", sh->timeout_ms);
+        } else if (a->timed_out) {
+                o.reason_off = reason_add(c, "connect timeout after %lld ms (%s)", sh->connect_ms,
+                                          sh->addr);
+        } else if (c->tls &&
+                   fg_http_tls_failure(c->tls, bev,
+                                       a->phase != PH_REQUEST ? FG_HTTP_TLS_HANDSHAKE
+                                       : a->reused            ? FG_HTTP_TLS_REUSED
+                                                              : FG_HTTP_TLS_FRESH,
+                                       a->req_error == EVREQ_HTTP_EOF || a->req_error < 0, why,
+                                       sizeof(why))) {
+                o.reason_off = reason_add(c, "%s", why);
         } else if (a->phase != PH_REQUEST) {
                 o.reason_off = connect_reason(c, a);
         } else if (a->req_error == EVREQ_HTTP_TIMEOUT) {
@@ -405,7 +490,12 @@ static outcome_t classify(http_conn_t *c, const attempt_t *a, bool *broken, bool
         } else if (a->req_error == EVREQ_HTTP_BUFFER_ERROR) {
                 o.reason_off = reason_add(c, "connection error (%s)", sh->addr);
         } else {
-                o.reason_off = reason_add(c, "invalid HTTP response from %s", sh->addr);
+                /* evhttp says INVALID_HEADER for a bad status line or
+                 * header and for more than the cap alike. */
+                o.reason_off = reason_add(c,
+                                          "invalid HTTP response from %s (a bad status line or "
+                                          "header, or headers over %d KiB)",
+                                          sh->addr, FG_HTTP_RESPONSE_HEADERS_MAX / 1024);
         }
         return o;
 }
@@ -416,6 +506,9 @@ outcome_t fg_http_request(http_conn_t *c, const char *body, size_t len) {
         bool broken, stale;
         outcome_t o;
 
+        if (c->gz && !(body = fg_http_gzip_body(c->gz, body, len, &len)))
+                return (outcome_t){.status = FG_SINK_RETRY,
+                                   .reason_off = reason_add(c, "cannot gzip the request body")};
         attempt_run(c, body, len, &a);
         o = classify(c, &a, &broken, &stale);
         if (broken)
@@ -423,6 +516,15 @@ outcome_t fg_http_request(http_conn_t *c, const char *body, size_t len) {
         if (stale) {
                 fg_debug("http sink: %s on a kept-alive connection; retrying once on a new one",
                          c->reasons.p + o.reason_off);
+                c->reasons.len = o.reason_off;
+                attempt_run(c, body, len, &a);
+                o = classify(c, &a, &broken, &stale);
+                if (broken)
+                        fg_http_conn_reset(c);
+        }
+        /* Refused credentials are final unless the token was rotated. */
+        if (c->sh->auth && a.got_status && (a.status == 401 || a.status == 403) &&
+            fg_http_auth_refresh(c->sh->auth, &c->auth)) {
                 c->reasons.len = o.reason_off;
                 attempt_run(c, body, len, &a);
                 o = classify(c, &a, &broken, &stale);

@@ -20,6 +20,9 @@
 #include "kafka/kprod.h"
 #include "sinks/sink.h"
 
+/* The producer's client.id. */
+#define CLIENT_ID "floodgate-sink"
+
 typedef struct kafka_conn {
         fg_kprod_t *kp;
         fg_kprod_msg_t *msgs;
@@ -35,8 +38,20 @@ static void *kafka_create(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, cha
                 snprintf(errstr, errstr_size, "the kafka sink needs sink.topic and brokers");
                 return NULL;
         }
-        return fg_kprod_new("floodgate-sink", bootstrap, &sc->properties, sc->topic,
+        return fg_kprod_new(CLIENT_ID, bootstrap, &sc->properties, sc->topic,
                             sc->timeout_ns, errstr, errstr_size);
+}
+
+/* The producer create would make, made and destroyed without brokers. */
+static int kafka_check(const fg_sink_cfg_t *sc, const char **opt, char *errstr,
+                       size_t errstr_size) {
+        char why[512];
+
+        *opt = sc->properties.n ? "sink.properties" : "sink.topic";
+        if (fg_kprod_check(CLIENT_ID, &sc->properties, sc->timeout_ns, why, sizeof(why)) == 0)
+                return 0;
+        snprintf(errstr, errstr_size, "sink.properties: librdkafka refuses the producer: %s", why);
+        return -1;
 }
 
 static void kafka_destroy(void *shared) { fg_kprod_destroy(shared); }
@@ -114,4 +129,5 @@ const fg_sink_class_t fg_sink_kafka_class = {
     .open = kafka_open,
     .close = kafka_close,
     .send = kafka_send,
+    .check = kafka_check,
 };

@@ -3,6 +3,13 @@
  * sinks/floodgate_plugin.h (sink.type: plugin).
  *
  * DESIGN
+ * A plugin runs with floodgate's privileges, so before anything is loaded
+ * the path is resolved (realpath) and both the file and its directory
+ * must belong to root or to floodgate's own user and be writable by
+ * neither group nor others; the resolved path is what gets loaded.
+ * check (check-config) does all of create but init: the path checks,
+ * dlopen, the entry point, the ABI version and the descriptor.
+ *
  * create dlopen()s sink.plugin.path (RTLD_NOW, so a missing symbol fails
  * start-up rather than the first send; RTLD_LOCAL, so two plugins cannot
  * interpose each other's symbols), resolves FG_PLUGIN_ENTRY, checks the
@@ -37,12 +44,16 @@
  * the buffer behind its invalid-status reasons, valid until its next send.
  */
 #include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "sinks/floodgate_plugin.h"
@@ -159,13 +170,113 @@ static int copy_descriptor(fg_plugin_t *out, const fg_plugin_t *pl, const char *
         return 0;
 }
 
+/* Whoever may write the plugin or replace it in its directory runs code
+ * as floodgate: both must belong to root or to floodgate's own user, and
+ * neither may be writable by group or others. @p what is "plugin" or
+ * "plugin directory". */
+static int safe_owner_mode(const char *what, const char *path, const struct stat *st,
+                           char *errstr, size_t errstr_size) {
+        if (st->st_uid != 0 && st->st_uid != geteuid()) {
+                snprintf(errstr, errstr_size,
+                         "%s %s belongs to uid %u, neither root nor floodgate's user (uid %u): "
+                         "refused, whoever owns it could run code as floodgate",
+                         what, path, (unsigned)st->st_uid, (unsigned)geteuid());
+                return -1;
+        }
+        if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+                snprintf(errstr, errstr_size,
+                         "%s %s is writable by %s (mode %04o): refused, anyone who can write it "
+                         "could run code as floodgate (chmod go-w)",
+                         what, path,
+                         (st->st_mode & S_IWOTH) ? "others" : "its group",
+                         (unsigned)(st->st_mode & 07777));
+                return -1;
+        }
+        return 0;
+}
+
+/* Resolves @p path (symbolic links and all) into @p real and checks the
+ * file and the directory that holds it. Main thread. */
+static int check_path(const char *path, char *real, char *errstr, size_t errstr_size) {
+        char dir[PATH_MAX];
+        struct stat st;
+        char *slash;
+
+        if (!realpath(path, real) || stat(real, &st) != 0) {
+                snprintf(errstr, errstr_size, "cannot open plugin %s: %s", path, strerror(errno));
+                return -1;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                snprintf(errstr, errstr_size, "plugin %s is not a regular file", path);
+                return -1;
+        }
+        if (safe_owner_mode("plugin", real, &st, errstr, errstr_size))
+                return -1;
+        snprintf(dir, sizeof(dir), "%s", real);
+        slash = strrchr(dir, '/');
+        if (slash)
+                slash[slash == dir ? 1 : 0] = '\0';
+        if (stat(dir, &st) != 0) {
+                snprintf(errstr, errstr_size, "cannot stat plugin directory %s: %s", dir,
+                         strerror(errno));
+                return -1;
+        }
+        return safe_owner_mode("plugin directory", dir, &st, errstr, errstr_size);
+}
+
+/* Opens @p real and checks what it exports: the ABI version, the
+ * descriptor's size and callbacks, copied into @p pl. Main thread. */
+static void *open_plugin(const char *real, fg_plugin_t *pl, char *errstr, size_t errstr_size) {
+        void *dl = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+        fg_plugin_entry_fn entry;
+        const char *dlerr;
+
+        if (!dl) {
+                dlerr = dlerror();
+                snprintf(errstr, errstr_size, "cannot open plugin %s: %s", real,
+                         dlerr ? dlerr : "unknown dlopen error");
+                return NULL;
+        }
+        /* POSIX guarantees the object-to-function pointer conversion. */
+        entry = (fg_plugin_entry_fn)dlsym(dl, FG_PLUGIN_ENTRY);
+        if (!entry) {
+                snprintf(errstr, errstr_size,
+                         "plugin %s does not export %s (not a floodgate plugin, or built for "
+                         "another ABI)",
+                         real, FG_PLUGIN_ENTRY);
+        } else if (copy_descriptor(pl, entry(), real, errstr, errstr_size) == 0) {
+                return dl;
+        }
+        dlclose(dl);
+        return NULL;
+}
+
+/* check-config: everything create does but init (which may connect). */
+static int plugin_check(const fg_sink_cfg_t *sc, const char **opt, char *errstr,
+                        size_t errstr_size) {
+        fg_plugin_t pl = {0};
+        char real[PATH_MAX], why[768];
+        void *dl;
+
+        *opt = "sink.plugin.path";
+        if (!sc->plugin_path) {
+                snprintf(errstr, errstr_size, "the plugin sink needs sink.plugin.path");
+                return -1;
+        }
+        if (check_path(sc->plugin_path, real, why, sizeof(why)) ||
+            !(dl = open_plugin(real, &pl, why, sizeof(why)))) {
+                snprintf(errstr, errstr_size, "sink.plugin.path: %s", why);
+                return -1;
+        }
+        dlclose(dl);
+        return 0;
+}
+
 static void *plugin_create(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char *errstr,
                            size_t errstr_size) {
         const fg_strmap_t *map = &sc->plugin_config;
         plugin_shared_t *sh = calloc(1, sizeof(*sh));
-        fg_plugin_entry_fn entry;
-        char perr[512] = "";
-        const char *dlerr;
+        char perr[512] = "", real[PATH_MAX];
 
         if (!sh) {
                 snprintf(errstr, errstr_size, "out of memory");
@@ -175,27 +286,14 @@ static void *plugin_create(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, ch
                 snprintf(errstr, errstr_size, "the plugin sink needs sink.plugin.path");
                 goto init_error;
         }
-        if (!(sh->path = strdup(sc->plugin_path))) {
+        if (check_path(sc->plugin_path, real, errstr, errstr_size))
+                goto init_error;
+        if (!(sh->path = strdup(real))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto init_error;
         }
-        sh->dl = dlopen(sh->path, RTLD_NOW | RTLD_LOCAL);
-        if (!sh->dl) {
-                dlerr = dlerror();
-                snprintf(errstr, errstr_size, "cannot open plugin %s: %s", sh->path,
-                         dlerr ? dlerr : "unknown dlopen error");
-                goto init_error;
-        }
-        /* POSIX guarantees the object-to-function pointer conversion. */
-        entry = (fg_plugin_entry_fn)dlsym(sh->dl, FG_PLUGIN_ENTRY);
-        if (!entry) {
-                snprintf(errstr, errstr_size,
-                         "plugin %s does not export %s (not a floodgate plugin, or built for "
-                         "another ABI)",
-                         sh->path, FG_PLUGIN_ENTRY);
-                goto init_error;
-        }
-        if (copy_descriptor(&sh->pl, entry(), sh->path, errstr, errstr_size))
+        sh->dl = open_plugin(sh->path, &sh->pl, errstr, errstr_size);
+        if (!sh->dl)
                 goto init_error;
         sh->state = sh->pl.init(&plugin_host, (const char *const *)map->keys,
                                 (const char *const *)map->values, map->n, perr, sizeof(perr));
@@ -355,4 +453,5 @@ const fg_sink_class_t fg_sink_plugin_class = {
     .close = plugin_close,
     .send = plugin_send,
     .reopen = plugin_reopen,
+    .check = plugin_check,
 };

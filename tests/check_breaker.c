@@ -144,12 +144,109 @@ static bool stats_equal(const fg_brk_stats_t *a, const fg_brk_stats_t *b) {
                         return false;
         return a->state == b->state && a->failure_rate == b->failure_rate &&
                a->slow_rate == b->slow_rate && a->window_calls == b->window_calls &&
+               a->consecutive_failures == b->consecutive_failures &&
                a->not_permitted == b->not_permitted &&
                a->open_remaining_ns == b->open_remaining_ns &&
                a->current_open_ns == b->current_open_ns;
 }
 
 /* ---- when CLOSED trips ---- */
+
+/* A dead downstream after a long good run: the failures never reach half
+ * of a window full of successes, but consecutive_failures in a row trip
+ * it; a success, slow or not, ends the run; IGNORED (not a call) leaves it;
+ * BACKPRESSURE counts. */
+START_TEST(test_breaker_consecutive_failures_trip) {
+        fg_brk_cfg_t conf = conf_default();
+        fg_brk_t *brk;
+        fg_brk_stats_t st;
+        int64_t t = S(1);
+
+        conf.window = FG_BRK_WINDOW_TIME;
+        conf.window_size = 10;
+        conf.min_calls = 20;
+        conf.consecutive_failures = 5;
+        brk = brk_new(&conf);
+        for (int i = 0; i < 100; i++)
+                call(brk, t, FG_BRK_SUCCESS, MS(1));
+        for (int i = 0; i < 4; i++)
+                call(brk, t, FG_BRK_FAILURE, MS(1));
+        ck_assert_uint_eq(stats_at(brk, t).consecutive_failures, 4);
+        call(brk, t, FG_BRK_SUCCESS, S(2)); /* slow, still a success */
+        ck_assert_uint_eq(stats_at(brk, t).consecutive_failures, 0);
+        for (int i = 0; i < 4; i++)
+                call(brk, t, i % 2 ? FG_BRK_BACKPRESSURE : FG_BRK_FAILURE, MS(1));
+        call(brk, t, FG_BRK_IGNORED, MS(1));
+        ck_assert_state(brk, t, FG_BRK_CLOSED);
+        st = stats_at(brk, t);
+        ck_assert_uint_eq(st.consecutive_failures, 4);
+        ck_assert(st.failure_rate < 0.1); /* the rate rule is nowhere near */
+        call(brk, t, FG_BRK_FAILURE, MS(1));
+        ck_assert_state(brk, t, FG_BRK_OPEN);
+        ck_assert_int_eq(tlog.n, 1);
+        ck_assert_str_eq(tlog.reason[0], "5 consecutive failures");
+        ck_assert_uint_eq(stats_at(brk, t).consecutive_failures, 0);
+        fg_brk_destroy(brk);
+}
+END_TEST
+
+/* After a close the run starts from zero; a probe round is judged by its
+ * own rule, not by the run; failures of stale permits do not count. */
+START_TEST(test_breaker_consecutive_failures_per_generation) {
+        fg_brk_cfg_t conf = conf_default();
+        fg_brk_permit_t old[3];
+        fg_brk_t *brk;
+        int64_t t = S(1);
+
+        conf.consecutive_failures = 3;
+        conf.half_open_calls = 2;
+        brk = brk_new(&conf);
+        for (int i = 0; i < 3; i++)
+                old[i] = acquire_ok(brk, t);
+        call(brk, t, FG_BRK_FAILURE, 0);
+        call(brk, t, FG_BRK_FAILURE, 0);
+        call(brk, t, FG_BRK_FAILURE, 0);
+        ck_assert_state(brk, t, FG_BRK_OPEN);
+        t += S(5);
+        call(brk, t, FG_BRK_SUCCESS, 0); /* probe 1 */
+        call(brk, t, FG_BRK_SUCCESS, 0); /* probe 2: closes */
+        ck_assert_state(brk, t, FG_BRK_CLOSED);
+        /* Permits from before the trip: ignored. */
+        for (int i = 0; i < 3; i++)
+                fg_brk_record(brk, &old[i], FG_BRK_FAILURE, 0, t);
+        ck_assert_state(brk, t, FG_BRK_CLOSED);
+        ck_assert_uint_eq(stats_at(brk, t).consecutive_failures, 0);
+        call(brk, t, FG_BRK_FAILURE, 0);
+        call(brk, t, FG_BRK_FAILURE, 0);
+        ck_assert_state(brk, t, FG_BRK_CLOSED);
+        call(brk, t, FG_BRK_FAILURE, 0);
+        ck_assert_state(brk, t, FG_BRK_OPEN);
+        fg_brk_destroy(brk);
+}
+END_TEST
+
+/* consecutive_failures 0: only the rate rules trip. */
+START_TEST(test_breaker_consecutive_failures_off) {
+        fg_brk_cfg_t conf = conf_default();
+        fg_brk_t *brk;
+        int64_t t = S(1);
+
+        conf.window_size = 1000;
+        conf.consecutive_failures = 0;
+        brk = brk_new(&conf);
+        for (int i = 0; i < 200; i++)
+                call(brk, t, FG_BRK_SUCCESS, 0);
+        for (int i = 0; i < 150; i++)
+                call(brk, t, FG_BRK_FAILURE, 0);
+        ck_assert_state(brk, t, FG_BRK_CLOSED);
+        ck_assert_uint_eq(stats_at(brk, t).consecutive_failures, 150);
+        for (int i = 0; i < 50; i++)
+                call(brk, t, FG_BRK_FAILURE, 0); /* 200 of 400: the rate */
+        ck_assert_state(brk, t, FG_BRK_OPEN);
+        ck_assert_str_eq(tlog.reason[0], "failure rate 50.0% >= 50.0% over 400 calls");
+        fg_brk_destroy(brk);
+}
+END_TEST
 
 START_TEST(test_breaker_opens_exactly_at_min_calls) {
         fg_brk_cfg_t conf = conf_default();
@@ -994,6 +1091,7 @@ START_TEST(test_breaker_rejects_bad_conf) {
             {"window_size_time", "breaker: window_size 3601 is out of range [1, 3600] (seconds)"},
             {"min_calls", "breaker: min_calls 0 must be >= 1"},
             {"min_calls_window", "breaker: min_calls 101 exceeds the count window of 100 calls"},
+            {"consecutive_failures", "breaker: consecutive_failures -1 must be >= 0 (0 = off)"},
             {"failure_rate_threshold", "breaker: failure_rate_threshold 0 must be in (0, 1]"},
             {"failure_rate_nan", "breaker: failure_rate_threshold nan must be in (0, 1]"},
             {"slow_call_rate_threshold", "breaker: slow_call_rate_threshold 1.5 must be in (0, 1]"},
@@ -1026,6 +1124,8 @@ START_TEST(test_breaker_rejects_bad_conf) {
                         conf.min_calls = 0;
                 else if (!strcmp(f, "min_calls_window"))
                         conf.min_calls = 101;
+                else if (!strcmp(f, "consecutive_failures"))
+                        conf.consecutive_failures = -1;
                 else if (!strcmp(f, "failure_rate_threshold"))
                         conf.failure_rate_threshold = 0;
                 else if (!strcmp(f, "failure_rate_nan"))
@@ -1345,6 +1445,9 @@ static Suite *breaker_suite(void) {
 
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_breaker_opens_exactly_at_min_calls);
+        tcase_add_test(tc, test_breaker_consecutive_failures_trip);
+        tcase_add_test(tc, test_breaker_consecutive_failures_per_generation);
+        tcase_add_test(tc, test_breaker_consecutive_failures_off);
         tcase_add_test(tc, test_breaker_failure_rate_threshold_exact);
         tcase_add_test(tc, test_breaker_backpressure_counts_as_failure);
         tcase_add_test(tc, test_breaker_ignored_not_counted);

@@ -1063,6 +1063,201 @@ START_TEST(test_http_sink_raw_responses) {
 }
 END_TEST
 
+/* ---- hostile responses (the test server's RAW script entries) ---- */
+
+/* A line of /proc/self/status ("VmRSS:", "VmHWM:"), KiB. */
+static long status_kib(const char *key) {
+        char line[256];
+        long kib = -1;
+        FILE *fp = fopen("/proc/self/status", "r");
+
+        ck_assert_ptr_nonnull(fp);
+        while (fgets(line, sizeof(line), fp))
+                if (!strncmp(line, key, strlen(key)))
+                        kib = strtol(line + strlen(key), NULL, 10);
+        fclose(fp);
+        return kib;
+}
+
+/* Restarts VmHWM (the peak RSS) from the current RSS (proc(5):
+ * clear_refs 5), so a peak is measured around one call, not since start. */
+static void reset_peak_rss(void) {
+        FILE *fp = fopen("/proc/self/clear_refs", "w");
+
+        ck_assert_ptr_nonnull(fp);
+        ck_assert_int_eq(fputs("5", fp) >= 0, 1);
+        ck_assert_int_eq(fclose(fp), 0);
+}
+
+/* How much a hostile server streams: 256 MiB, or FG_TEST_HOSTILE_MB (the
+ * issue's 1.5 GB: FG_TEST_HOSTILE_MB=1536). */
+static int64_t hostile_bytes(void) {
+        const char *mb = getenv("FG_TEST_HOSTILE_MB");
+        return (mb && atoll(mb) > 0 ? atoll(mb) : 256) * 1024 * 1024;
+}
+
+/* Memory a response may cost the sink: its caps (1 MiB body, 64 KiB of
+ * headers, the read buffer at the watermark) plus allocator slack. */
+#define HOSTILE_RSS_SLACK_KIB (24 * 1024)
+
+/* One event against the scripted RAW response @p raw, with sink.timeout
+ * @p timeout_ms; returns its result, the time it took, and how much the
+ * peak RSS rose during the call. A second event on the same connection must
+ * then get the server's default 200 (the sink recovered). */
+typedef struct hostile {
+        fg_sink_result_t r;
+        char reason[256];
+        int64_t ms;
+        long rss_growth_kib;
+} hostile_t;
+
+static hostile_t against(const char *name, const fg_test_httpd_raw_t *raw, int timeout_ms) {
+        fg_test_httpd_t *h = httpd_new();
+        fg_config_t cfg = cfg_for(fg_test_httpd_url(h, "/hostile"), FG_HTTP_JSON);
+        fg_sink_t *sink;
+        fg_sink_conn_t *c;
+        hostile_t out = {0};
+        long rss0;
+        int64_t t0;
+
+        cfg.sink.timeout_ns = (int64_t)timeout_ms * FG_NS_PER_MS;
+        sink = sink_new(&cfg);
+        c = conn_open(sink);
+        fg_test_httpd_script_raw(h, raw);
+        reset_peak_rss();
+        rss0 = status_kib("VmRSS:");
+        t0 = fg_mono_ns();
+        out.r = send_one(c, "hostile", 0);
+        out.ms = ms_since(t0);
+        out.rss_growth_kib = status_kib("VmHWM:") - rss0;
+        snprintf(out.reason, sizeof(out.reason), "%s", out.r.reason ? out.r.reason : "");
+        out.r.reason = out.reason;
+        {
+                fg_sink_result_t next = send_one(c, "hostile", 1);
+                ck_assert_msg(next.status == FG_SINK_OK, "after the hostile response: %s (%s)",
+                              status_name(next.status), next.reason ? next.reason : "-");
+        }
+        fg_test_httpd_stop(h);
+        fprintf(stderr, "hostile %s: %s (%s) in %lld ms, peak RSS +%ld KiB\n", name,
+                status_name(out.r.status), out.reason, (long long)out.ms, out.rss_growth_kib);
+        fg_sink_close(c);
+        fg_sink_destroy(sink);
+        return out;
+}
+
+/* A 200 with one chunk header of 7fffffffffff and a body that never ends
+ * (the issue's case: RSS from 8.5 MB to 1.57 GB): refused at the chunk
+ * header, memory flat, and the 200 stands (no duplicate). */
+START_TEST(test_http_sink_huge_chunk_is_bounded) {
+        hostile_t res = against(
+            "chunk of 7fffffffffff",
+            &(fg_test_httpd_raw_t){.head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                           "7fffffffffff\r\n",
+                                   .fill = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                                   .fill_bytes = hostile_bytes()},
+            10000);
+
+        ck_assert_msg(res.r.status == FG_SINK_OK, "%s (%s)", status_name(res.r.status), res.reason);
+        ck_assert_int_lt(res.rss_growth_kib, HOSTILE_RSS_SLACK_KIB);
+        ck_assert_int_lt(res.ms, 5000);
+}
+END_TEST
+
+/* A chunk-size line that never ends, and a Content-Length of 1.5 GB: the
+ * read buffer stops at its watermark, the body cap refuses the length;
+ * both keep the 200. */
+START_TEST(test_http_sink_endless_chunk_line_and_huge_length) {
+        hostile_t line = against(
+            "endless chunk-size line",
+            &(fg_test_httpd_raw_t){.head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                                   .fill = "ffffffffffffffffffffffffffffffff",
+                                   .fill_bytes = hostile_bytes()},
+            10000);
+        hostile_t length = against(
+            "Content-Length 1.5 GB",
+            &(fg_test_httpd_raw_t){.head = "HTTP/1.1 200 OK\r\nContent-Length: 1500000000\r\n\r\n",
+                                   .fill = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                                   .fill_bytes = hostile_bytes()},
+            10000);
+
+        ck_assert_msg(line.r.status == FG_SINK_OK, "%s (%s)", status_name(line.r.status), line.reason);
+        ck_assert_int_lt(line.rss_growth_kib, HOSTILE_RSS_SLACK_KIB);
+        ck_assert_msg(length.r.status == FG_SINK_OK, "%s (%s)", status_name(length.r.status),
+                      length.reason);
+        ck_assert_int_lt(length.rss_growth_kib, HOSTILE_RSS_SLACK_KIB);
+        ck_assert_int_lt(line.ms, 5000);
+        ck_assert_int_lt(length.ms, 5000);
+}
+END_TEST
+
+/* Endless response headers: refused at 64 KiB, a RETRY (no status came). */
+START_TEST(test_http_sink_header_flood) {
+        hostile_t res = against("header flood",
+                                &(fg_test_httpd_raw_t){.head = "HTTP/1.1 200 OK\r\n",
+                                                       .fill = "X-Flood: aaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+                                                       .fill_bytes = hostile_bytes()},
+                                10000);
+
+        ck_assert_msg(res.r.status == FG_SINK_RETRY, "%s (%s)", status_name(res.r.status),
+                      res.reason);
+        ck_assert_msg(strstr(res.reason, "headers over 64 KiB)"), "%s", res.reason);
+        ck_assert_int_lt(res.rss_growth_kib, HOSTILE_RSS_SLACK_KIB);
+}
+END_TEST
+
+/* A 200 whose body trickles (one byte every 100 ms): the status counts as
+ * soon as it has arrived; the sink stops waiting for the body long before
+ * sink.timeout, and reports OK, not a timeout (which would send the
+ * events again: duplicates). */
+START_TEST(test_http_sink_trickled_body_keeps_the_status) {
+        hostile_t res = against(
+            "trickled body",
+            &(fg_test_httpd_raw_t){.head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n",
+                                   .fill = "x", .fill_bytes = 1000, .trickle_ms = 100},
+            5000);
+
+        ck_assert_msg(res.r.status == FG_SINK_OK, "%s (%s)", status_name(res.r.status), res.reason);
+        ck_assert_int_lt(res.ms, 3000);
+}
+END_TEST
+
+/* Headers that trickle in forever: sink.timeout is a total deadline, not
+ * one restarted by every byte. */
+START_TEST(test_http_sink_trickled_headers_time_out) {
+        hostile_t res = against("trickled headers",
+                                &(fg_test_httpd_raw_t){.head = "HTTP/1.1 200 OK\r\n",
+                                                       .fill = "X-Slow: 1\r\n", .fill_bytes = -1,
+                                                       .trickle_ms = 200},
+                                1000);
+
+        ck_assert_msg(res.r.status == FG_SINK_BACKPRESSURE, "%s (%s)", status_name(res.r.status),
+                      res.reason);
+        ck_assert_str_eq(res.reason, "timeout after 1000 ms");
+        ck_assert_int_ge(res.ms, 950);
+        ck_assert_int_lt(res.ms, 4000);
+}
+END_TEST
+
+/* A reset right after the status line (no headers yet) is no answer: a
+ * RETRY. A reset after the headers, mid-body, keeps the status. */
+START_TEST(test_http_sink_reset_after_status_line) {
+        hostile_t early = against("reset after the status line",
+                                  &(fg_test_httpd_raw_t){.head = "HTTP/1.1 200 OK\r\n",
+                                                         .end = FG_TEST_HTTPD_END_RESET},
+                                  10000);
+        hostile_t late = against(
+            "reset mid-body",
+            &(fg_test_httpd_raw_t){.head = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc",
+                                   .end = FG_TEST_HTTPD_END_RESET},
+            10000);
+
+        ck_assert_msg(early.r.status == FG_SINK_RETRY, "%s (%s)", status_name(early.r.status),
+                      early.reason);
+        ck_assert_msg(late.r.status == FG_SINK_OK, "%s (%s)", status_name(late.r.status),
+                      late.reason);
+}
+END_TEST
+
 /* ---- configuration ---- */
 
 START_TEST(test_http_sink_bad_config) {
@@ -1071,8 +1266,8 @@ START_TEST(test_http_sink_bad_config) {
                 const char *hdr_name, *hdr_value;
                 const char *want; /* a substring of the error */
         } cases[] = {
-            {"https://example.com/", NULL, NULL, "only http://"},
-            {"ftp://example.com/", NULL, NULL, "only http://"},
+            {"ftp://example.com/", NULL, NULL, "only http:// and https://"},
+            {"https://example.com/", NULL, NULL, "sink.tls.verify: false needs"},
             {"http:///nohost", NULL, NULL, "no host"},
             {"not a url", NULL, NULL, "not a valid URL"},
             {"http://user:pw@example.com/", NULL, NULL, "credentials"},
@@ -1209,6 +1404,12 @@ static Suite *http_sink_suite(void) {
         tcase_add_test(tc, test_http_sink_stale_retry_only_once);
         tcase_add_test(tc, test_http_sink_retry_after_forms);
         tcase_add_test(tc, test_http_sink_raw_responses);
+        tcase_add_test(tc, test_http_sink_huge_chunk_is_bounded);
+        tcase_add_test(tc, test_http_sink_endless_chunk_line_and_huge_length);
+        tcase_add_test(tc, test_http_sink_header_flood);
+        tcase_add_test(tc, test_http_sink_trickled_body_keeps_the_status);
+        tcase_add_test(tc, test_http_sink_trickled_headers_time_out);
+        tcase_add_test(tc, test_http_sink_reset_after_status_line);
         tcase_add_test(tc, test_http_sink_bad_config);
         tcase_add_test(tc, test_http_sink_url_forms);
         tcase_add_test(tc, test_http_sink_ipv6_literal);

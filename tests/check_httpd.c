@@ -470,6 +470,129 @@ END_TEST
 
 /* ---- the fail window ---- */
 
+/* RAW responses finish on the server thread after their last byte. */
+static bool wait_raw_idle(fg_test_httpd_t *h) {
+        for (int i = 0; i < WAIT_MS / 10; i++) {
+                if (stats_of(h).raw_active == 0)
+                        return true;
+                usleep(10 * 1000);
+        }
+        return false;
+}
+
+/* Reads until EOF or an error; returns the bytes read, *err the errno of
+ * an error (0 at EOF). */
+static size_t read_to_end(conn_t *c, char *keep, size_t keep_size, int *err) {
+        char buf[65536];
+        size_t total = 0;
+
+        *err = 0;
+        for (;;) {
+                ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+                if (n <= 0) {
+                        *err = n < 0 ? errno : 0;
+                        return total;
+                }
+                if (keep && total < keep_size - 1) {
+                        size_t k = (size_t)n < keep_size - 1 - total ? (size_t)n : keep_size - 1 - total;
+                        memcpy(keep + total, buf, k);
+                        keep[total + k] = '\0';
+                }
+                total += (size_t)n;
+        }
+}
+
+/* RAW responses: the head verbatim, the fill exactly fill_bytes long,
+ * then the scripted end (FIN, RST); the request is logged as RAW and the
+ * bytes counted. */
+START_TEST(test_httpd_raw_bytes_and_ends) {
+        fg_test_httpd_t *h = httpd_new();
+        fg_test_httpd_log_t *log;
+        fg_test_httpd_stats_t st;
+        char keep[256];
+        conn_t c;
+        int err;
+
+        fg_test_httpd_script_raw(h, &(fg_test_httpd_raw_t){.head = "HTTP/1.1 200 OK\r\nX: y\r\n\r\n",
+                                                           .fill = "0123456789",
+                                                           .fill_bytes = 1000005,
+                                                           .end = FG_TEST_HTTPD_END_CLOSE});
+        fg_test_httpd_script_raw(h, &(fg_test_httpd_raw_t){.head = "HTTP/1.1 200 OK\r\n",
+                                                           .end = FG_TEST_HTTPD_END_RESET});
+        conn_open(&c, h);
+        get_send(&c, "/a");
+        ck_assert_uint_eq(read_to_end(&c, keep, sizeof(keep), &err), 25 + 1000005);
+        ck_assert_int_eq(err, 0);
+        ck_assert(!strncmp(keep, "HTTP/1.1 200 OK\r\nX: y\r\n\r\n0123456789012", 37));
+        conn_close(&c);
+
+        conn_open(&c, h);
+        get_send(&c, "/b");
+        ck_assert_uint_eq(read_to_end(&c, keep, sizeof(keep), &err), 17);
+        ck_assert_int_eq(err, ECONNRESET);
+        conn_close(&c);
+
+        ck_assert(wait_cond(h, 0, 2) && wait_raw_idle(h));
+        st = stats_of(h);
+        ck_assert_int_eq(st.raw_responses, 2);
+        ck_assert_int_eq(st.raw_bytes, 25 + 1000005 + 17);
+        ck_assert_int_eq(st.raw_active, 0);
+        log = fg_test_httpd_snapshot(h, 0);
+        ck_assert_uint_eq(log->n, 2);
+        ck_assert_int_eq(log->reqs[0].status, FG_TEST_HTTPD_RAW);
+        ck_assert_str_eq(log->reqs[1].uri, "/b");
+        fg_test_httpd_log_free(log);
+        fg_test_httpd_stop(h);
+}
+END_TEST
+
+/* An endless RAW body stops when the client goes (the server does not
+ * buffer for it), a trickle paces the fill, HANG keeps quiet. */
+START_TEST(test_httpd_raw_endless_trickle_hang) {
+        fg_test_httpd_t *h = httpd_new();
+        char buf[4096];
+        int64_t t0;
+        size_t got = 0;
+        conn_t c;
+
+        fg_test_httpd_script_raw(h, &(fg_test_httpd_raw_t){.head = "HTTP/1.1 200 OK\r\n\r\n",
+                                                           .fill = "x", .fill_bytes = -1});
+        fg_test_httpd_script_raw(h, &(fg_test_httpd_raw_t){.head = "H", .fill = "ab",
+                                                           .fill_bytes = 6, .trickle_ms = 100});
+        fg_test_httpd_script_raw(h, &(fg_test_httpd_raw_t){.head = "HTTP/1.1 200 OK\r\n",
+                                                           .end = FG_TEST_HTTPD_END_HANG});
+        conn_open(&c, h);
+        get_send(&c, "/endless");
+        while (got < 8 * 1024 * 1024) {
+                ssize_t n = recv(c.fd, buf, sizeof(buf), 0);
+                ck_assert_int_gt(n, 0);
+                got += (size_t)n;
+        }
+        conn_close(&c);
+        ck_assert(wait_cond(h, 0, 1) && wait_raw_idle(h));
+
+        conn_open(&c, h);
+        t0 = fg_mono_ns();
+        get_send(&c, "/trickle");
+        {
+                int err;
+                char keep[64];
+                ck_assert_uint_eq(read_to_end(&c, keep, sizeof(keep), &err), 7);
+                ck_assert_str_eq(keep, "Hababab");
+        }
+        ck_assert_int_ge(ms_since(t0), 250); /* three copies, 100 ms apart */
+        conn_close(&c);
+
+        conn_open(&c, h);
+        get_send(&c, "/hang");
+        conn_fill(&c, 17);
+        ck_assert(!readable_now(&c));
+        ck_assert_int_eq(stats_of(h).raw_active, 1);
+        fg_test_httpd_stop(h); /* closes it */
+        conn_close(&c);
+}
+END_TEST
+
 START_TEST(test_httpd_fail_window_then_recovery) {
         fg_test_httpd_t *h = httpd_new();
         int64_t t0 = fg_mono_ns(), deadline = t0 + WAIT_MS * FG_NS_PER_MS;
@@ -1047,6 +1170,8 @@ static Suite *httpd_suite(void) {
         tcase_add_test(tc, test_httpd_latency_changes_at_runtime);
         tcase_add_test(tc, test_httpd_drop_closes_without_response);
         tcase_add_test(tc, test_httpd_hang_until_stop);
+        tcase_add_test(tc, test_httpd_raw_bytes_and_ends);
+        tcase_add_test(tc, test_httpd_raw_endless_trickle_hang);
         tcase_add_test(tc, test_httpd_fail_window_then_recovery);
         tcase_add_test(tc, test_httpd_concurrency_limit);
         tcase_add_test(tc, test_httpd_concurrency_limit_with_latency);

@@ -136,12 +136,113 @@ START_TEST(test_outage_breaker_holds_the_line) {
 }
 END_TEST
 
+/* 1 when /metrics says the breaker is in @p state, 0 when not, -1 when
+ * the scrape failed. */
+static int breaker_is(int port, const char *state) {
+        char *body = NULL, key[96];
+        const char *p;
+        int rc = -1;
+
+        if (fg_test_http(port, "GET", "/metrics", &body) == 200) {
+                snprintf(key, sizeof(key), "\nfloodgate_breaker_state{state=\"%s\"} ", state);
+                p = strstr(body, key);
+                rc = p && p[strlen(key)] == '1';
+        }
+        free(body);
+        return rc;
+}
+
+typedef struct state_cond {
+        int port;
+        const char *state;
+} state_cond_t;
+
+static bool breaker_reached(void *opaque) {
+        state_cond_t *c = opaque;
+        return breaker_is(c->port, c->state) == 1;
+}
+
+/* A total outage after a long good run: the downstream's port is closed
+ * (connection refused). Its failures could never outweigh the successes
+ * still in the breaker's 10 s window, yet the breaker opens within
+ * seconds (breaker.consecutive_failures, default 5), and what a user
+ * looks at — /metrics and `floodgate top` — says "open", not "closed",
+ * for as long as the outage lasts. */
+START_TEST(test_outage_dead_downstream_shows_open) {
+        char *dir = fg_test_tmpdir(), *log = fg_test_path(dir, "d.log"), *cfg, *out = NULL, url[64];
+        fg_mock_t *mock = fg_test_mock(1, TOPIC, 4);
+        const char *bs = fg_mock_bootstrap(mock);
+        fg_test_httpd_t *h = fg_test_httpd_start();
+        const char *args[] = {"run", "-c", NULL, NULL}, *top[] = {"top", url, "--once", NULL};
+        fg_test_proc_t *d;
+        ids_cond_t ids;
+        state_cond_t open_cond;
+        int port, samples = 0, open = 0, closed = 0;
+        int64_t t0;
+
+        ck_assert(h != NULL);
+        cfg = fg_test_write(dir, "fg.yaml",
+                            "kafka:\n  brokers: \"%s\"\n  group_id: dead1\n  topics: [" TOPIC "]\n"
+                            "workers: {size: 4}\n"
+                            "sink:\n  type: http\n  url: \"%s\"\n  format: json\n"
+                            "  retry: {initial_backoff: 100ms, max_backoff: 1s, max_attempts: 0}\n"
+                            "metrics:\n  listen: \"127.0.0.1:0\"\n  log_interval: 1s\n",
+                            bs, fg_test_httpd_url(h, "/"));
+        args[2] = cfg;
+        d = fg_test_spawn(log, args);
+        port = fg_test_admin_port(log, 30000);
+        ck_assert_int_gt(port, 0);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+
+        /* A good run: 400 requests answered 200, all inside the window. */
+        fg_test_produce(bs, TOPIC, "out", 400, 0, 100);
+        ids = (ids_cond_t){h, 400};
+        ck_assert(fg_test_wait(enough_ids, &ids, 30000));
+        ck_assert_int_eq(breaker_is(port, "closed"), 1);
+
+        /* The downstream dies; events keep coming. */
+        fg_test_httpd_stop(h);
+        t0 = fg_mono_ns();
+        fg_test_produce(bs, TOPIC, "late", 50, 0, 100);
+        open_cond = (state_cond_t){port, "open"};
+        ck_assert_msg(fg_test_wait(breaker_reached, &open_cond, 5000),
+                      "the breaker did not open within 5 s of a total outage");
+        fprintf(stderr, "dead downstream: breaker open %.2f s into the outage\n",
+                (double)(fg_mono_ns() - t0) / 1e9);
+        ck_assert(fg_test_file_contains(log, "consecutive failures"));
+
+        /* For the rest of the outage: open, with at most short half-open
+         * probe rounds, never closed. */
+        for (t0 = fg_mono_ns(); fg_mono_ns() - t0 < 3 * FG_NS_PER_S; usleep(100 * 1000)) {
+                samples++;
+                open += breaker_is(port, "open") == 1;
+                closed += breaker_is(port, "closed") == 1;
+        }
+        fprintf(stderr, "dead downstream: %d of %d samples open, %d closed\n", open, samples,
+                closed);
+        ck_assert_int_eq(closed, 0);
+        ck_assert_int_ge(open * 2, samples);
+        ck_assert(fg_test_wait(breaker_reached, &open_cond, 15000));
+        ck_assert_int_eq(fg_test_run(top, &out, 10000), 0);
+        ck_assert_msg(strstr(out, "breaker: open"), "%s", out);
+        free(out);
+
+        fg_test_proc_signal(d, SIGKILL);
+        fg_test_proc_wait(d, 10000);
+        fg_test_proc_free(d);
+        fg_mock_destroy(mock);
+        fg_test_rmtree(dir);
+        free(dir), free(log), free(cfg);
+}
+END_TEST
+
 static Suite *outage_suite(void) {
         Suite *s = suite_create("outage");
         TCase *tc = tcase_create("outage");
 
         tcase_set_timeout(tc, 240);
         tcase_add_test(tc, test_outage_breaker_holds_the_line);
+        tcase_add_test(tc, test_outage_dead_downstream_shows_open);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -29,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -600,6 +602,127 @@ START_TEST(test_plugin_init_failure) {
 }
 END_TEST
 
+/* ---- who may write the plugin ---- */
+
+/* Copies @p plugin's .so into @p dir as @p name, mode 0755. */
+static char *copy_plugin(const char *dir, const char *plugin, const char *name) {
+        char *src = plugin_path(plugin), *dst = fg_test_path(dir, name), *bytes;
+        size_t len;
+        FILE *fp;
+
+        bytes = fg_test_slurp(src, &len);
+        ck_assert_ptr_nonnull(bytes);
+        fp = fopen(dst, "wb");
+        ck_assert_ptr_nonnull(fp);
+        ck_assert_uint_eq(fwrite(bytes, 1, len, fp), len);
+        fclose(fp);
+        ck_assert_int_eq(chmod(dst, 0755), 0);
+        free(bytes);
+        free(src);
+        return dst;
+}
+
+/* fg_sink_new and fg_sink_check both refuse @p path with @p want as the
+ * start of the reason. */
+static void expect_unsafe(const char *path, const char *want) {
+        fg_config_t *cfg = cfg_new("example_plugin", (const char *const[]){"path", "/dev/null", NULL});
+        char errstr[768] = "";
+        const char *opt = NULL;
+
+        free(cfg->sink.plugin_path);
+        cfg->sink.plugin_path = strdup(path);
+        ck_assert_ptr_null(fg_sink_new(&cfg->sink, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr)));
+        ck_assert_msg(!strncmp(errstr, want, strlen(want)), "errstr: \"%s\", want \"%s...\"",
+                      errstr, want);
+        ck_assert_int_eq(fg_sink_check(&cfg->sink, &opt, errstr, sizeof(errstr)), -1);
+        ck_assert_str_eq(opt, "sink.plugin.path");
+        ck_assert_msg(strstr(errstr, want), "check: \"%s\"", errstr);
+        cfg_free(cfg);
+}
+
+/* A plugin runs as floodgate: a file or directory that someone else may
+ * write, or that belongs to another user, is refused before dlopen. */
+START_TEST(test_plugin_refuses_unsafe_files) {
+        char *dir = fg_test_tmpdir(), *so = copy_plugin(dir, "example_plugin", "p.so"), *want;
+        char real[PATH_MAX];
+        fg_config_t *cfg = cfg_new("example_plugin", (const char *const[]){"path", "/dev/null", NULL});
+        char errstr[768] = "";
+        fg_sink_t *sink;
+        const char *opt;
+
+        ck_assert_ptr_nonnull(realpath(dir, real));
+        ck_assert_int_eq(chmod(dir, 0755), 0);
+        /* Safe as copied: loads. */
+        free(cfg->sink.plugin_path);
+        cfg->sink.plugin_path = strdup(so);
+        sink = fg_sink_new(&cfg->sink, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr));
+        ck_assert_msg(sink != NULL, "%s", errstr);
+        fg_sink_destroy(sink);
+        ck_assert_int_eq(fg_sink_check(&cfg->sink, &opt, errstr, sizeof(errstr)), 0);
+
+        ck_assert_int_eq(chmod(so, 0775), 0);
+        ck_assert(asprintf(&want, "plugin %s/p.so is writable by its group (mode 0775)", real) > 0);
+        expect_unsafe(so, want);
+        free(want);
+        ck_assert_int_eq(chmod(so, 0757), 0);
+        ck_assert(asprintf(&want, "plugin %s/p.so is writable by others (mode 0757)", real) > 0);
+        expect_unsafe(so, want);
+        free(want);
+        ck_assert_int_eq(chmod(so, 0755), 0);
+        ck_assert_int_eq(chmod(dir, 0777), 0);
+        ck_assert(asprintf(&want, "plugin directory %s is writable by others (mode 0777)", real) > 0);
+        expect_unsafe(so, want);
+        free(want);
+        ck_assert_int_eq(chmod(dir, 0755), 0);
+        if (geteuid() == 0) {
+                /* Only root can give a file away. */
+                ck_assert_int_eq(chown(so, 65534, 65534), 0);
+                ck_assert(asprintf(&want, "plugin %s/p.so belongs to uid 65534, neither root nor "
+                                          "floodgate's user (uid 0)",
+                                   real) > 0);
+                expect_unsafe(so, want);
+                free(want);
+        } else {
+                fprintf(stderr, "test_plugin_refuses_unsafe_files: not root, the ownership case "
+                                "was not run\n");
+        }
+        cfg_free(cfg);
+        fg_test_rmtree(dir);
+        free(dir), free(so);
+}
+END_TEST
+
+/* check-config opens the plugin and checks its ABI (without init). */
+START_TEST(test_plugin_check_config_opens_plugin) {
+        static const char *const plugins[] = {"example_plugin", "bad_abi", "no_send"};
+        static const char *const wants[] = {NULL, "has ABI version 99; this floodgate speaks 1",
+                                            "is missing callbacks: send"};
+        char *dir = fg_test_tmpdir();
+
+        for (size_t i = 0; i < sizeof(plugins) / sizeof(plugins[0]); i++) {
+                char *so = plugin_path(plugins[i]), *out = NULL, *cfg, want[1024];
+                const char *args[] = {"check-config", "-c", NULL, NULL};
+
+                cfg = fg_test_write(dir, "fg.yaml",
+                                    "kafka: {brokers: mock, topics: [" TOPIC "]}\n"
+                                    "sink:\n  type: plugin\n  plugin:\n    path: \"%s\"\n",
+                                    so);
+                args[2] = cfg;
+                if (!wants[i]) {
+                        ck_assert_int_eq(fg_test_run(args, &out, 20000), 0);
+                } else {
+                        ck_assert_int_eq(fg_test_run(args, &out, 20000), 78);
+                        snprintf(want, sizeof(want), "%s:5:11: sink.plugin.path: plugin ", cfg);
+                        ck_assert_msg(!strncmp(out, want, strlen(want)) && strstr(out, wants[i]),
+                                      "%s", out);
+                }
+                free(out), free(cfg), free(so);
+        }
+        fg_test_rmtree(dir);
+        free(dir);
+}
+END_TEST
+
 /* ---- end to end ---- */
 
 static void dump_log(const char *log) {
@@ -693,6 +816,8 @@ static Suite *plugin_suite(void) {
         tcase_add_test(unit, test_plugin_struct_size_too_small);
         tcase_add_test(unit, test_plugin_missing_callbacks);
         tcase_add_test(unit, test_plugin_init_failure);
+        tcase_add_test(unit, test_plugin_refuses_unsafe_files);
+        tcase_add_test(unit, test_plugin_check_config_opens_plugin);
         suite_add_tcase(s, unit);
         tcase_set_timeout(e2e, 300);
         tcase_add_test(e2e, test_plugin_daemon_delivers_every_id);

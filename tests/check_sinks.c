@@ -102,6 +102,7 @@ static fg_config_t *cfg_new(fg_sink_type_t type, const char *path, bool fsync) {
         cfg->sink.type = type;
         cfg->sink.path = (char *)path; /* borrowed: the test frees it */
         cfg->sink.fsync = fsync;
+        cfg->sink.file_mode = 0640; /* the loader's default */
         return cfg;
 }
 
@@ -430,6 +431,82 @@ START_TEST(test_sinks_file_reopen_after_rename) {
 }
 END_TEST
 
+static unsigned mode_of(const char *path) {
+        struct stat st;
+
+        ck_assert_int_eq(stat(path, &st), 0);
+        return (unsigned)(st.st_mode & 07777);
+}
+
+/* A file the sink creates gets exactly sink.file_mode, whatever the umask
+ * (systemd's unit sets 0077); an existing file keeps its mode. */
+START_TEST(test_sinks_file_mode) {
+        char *dir = tmpdir_new(), *path = path_in(dir, "out.jsonl"), *other = path_in(dir, "o");
+        fg_config_t *cfg = cfg_new(FG_SINK_FILE, path, false);
+        mode_t old = umask(077);
+        fg_sink_t *sink = sink_new(cfg);
+
+        ck_assert_uint_eq(mode_of(path), 0640);
+        fg_sink_destroy(sink);
+        cfg->sink.path = other;
+        cfg->sink.file_mode = 0604;
+        fg_sink_destroy(sink_new(cfg));
+        ck_assert_uint_eq(mode_of(other), 0604);
+        /* Existing: untouched, and still appended to. */
+        ck_assert_int_eq(chmod(path, 0600), 0);
+        cfg->sink.path = path;
+        fg_sink_destroy(sink_new(cfg));
+        ck_assert_uint_eq(mode_of(path), 0600);
+        umask(old);
+        free(cfg);
+        free(path), free(other);
+        tmpdir_free(dir);
+}
+END_TEST
+
+/* A symbolic link at sink.path is refused at start, by check-config, and
+ * at a reopen (rotation), which keeps the old file. */
+START_TEST(test_sinks_file_refuses_symlink) {
+        char *dir = tmpdir_new(), *path = path_in(dir, "out.jsonl"),
+             *target = path_in(dir, "elsewhere"), *rotated = path_in(dir, "out.jsonl.1");
+        fg_config_t *cfg = cfg_new(FG_SINK_FILE, path, false);
+        char errstr[512] = "", want[600];
+        const char *opt = NULL;
+        fg_sink_t *sink;
+        fg_sink_conn_t *conn;
+        struct stat st;
+
+        ck_assert_int_eq(symlink(target, path), 0);
+        ck_assert_ptr_null(fg_sink_new(&cfg->sink, &(fg_sink_env_t){NULL}, errstr, sizeof(errstr)));
+        snprintf(want, sizeof(want),
+                 "cannot open %s: it is a symbolic link, which the file sink does not follow (set "
+                 "sink.path to the file itself)",
+                 path);
+        ck_assert_str_eq(errstr, want);
+        ck_assert_int_ne(stat(target, &st), 0); /* not created through the link */
+        ck_assert_int_eq(fg_sink_check(&cfg->sink, &opt, errstr, sizeof(errstr)), -1);
+        ck_assert_str_eq(opt, "sink.path");
+        ck_assert_ptr_nonnull(strstr(errstr, "is a symbolic link"));
+
+        ck_assert_int_eq(unlink(path), 0);
+        ck_assert_int_eq(fg_sink_check(&cfg->sink, &opt, errstr, sizeof(errstr)), 0);
+        sink = sink_new(cfg);
+        conn = conn_open(sink);
+        send_strs(conn, (const char *const[]){"one"}, 1, FG_SINK_OK);
+        ck_assert_int_eq(rename(path, rotated), 0);
+        ck_assert_int_eq(symlink(target, path), 0);
+        fg_sink_reopen(sink);
+        send_strs(conn, (const char *const[]){"two"}, 1, FG_SINK_OK);
+        assert_file_is(rotated, "one\ntwo\n", 8);
+        ck_assert_int_ne(stat(target, &st), 0);
+        fg_sink_close(conn);
+        fg_sink_destroy(sink);
+        free(cfg);
+        free(path), free(target), free(rotated);
+        tmpdir_free(dir);
+}
+END_TEST
+
 START_TEST(test_sinks_file_write_failure_is_retry) {
         fg_config_t *cfg = cfg_new(FG_SINK_FILE, "/dev/full", false);
         fg_sink_t *sink = sink_new(cfg);
@@ -638,6 +715,8 @@ static Suite *sinks_suite(void) {
         tcase_add_test(tc, test_sinks_null_acknowledges_all);
         tcase_add_test(tc, test_sinks_unknown_type_fails);
         tcase_add_test(tc, test_sinks_file_lines_in_order);
+        tcase_add_test(tc, test_sinks_file_mode);
+        tcase_add_test(tc, test_sinks_file_refuses_symlink);
         tcase_add_test(tc, test_sinks_file_missing_dir_fails);
         tcase_add_test(tc, test_sinks_file_reopen_after_rename);
         tcase_add_test(tc, test_sinks_file_write_failure_is_retry);

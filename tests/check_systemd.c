@@ -658,9 +658,14 @@ END_TEST
 
 /* ---- the unit ---- */
 
-/* `systemd-analyze verify` on the unit `make install` renders, with
- * BINDIR pointing at the built binary (verify checks every Exec*= path)
- * and MANPATH at the installed pages (it checks Documentation=man:...). */
+/* The units `make install` renders from systemd/floodgate.service.in. */
+static const char *const units[] = {"floodgate.service", "floodgate@.service"};
+#define NUNITS (sizeof(units) / sizeof(units[0]))
+
+/* `systemd-analyze verify` on each unit `make install` renders (the
+ * template as systemd instantiates it for checks), with BINDIR pointing at
+ * the built binary (verify checks every Exec*= path) and MANPATH at the
+ * installed pages (it checks Documentation=man:...). */
 START_TEST(test_systemd_unit_verify) {
         char *bdir = builddir(), *dest = install_tree(bdir), unit[800], manpath[700], *out = NULL,
              *bad = NULL;
@@ -669,15 +674,19 @@ START_TEST(test_systemd_unit_verify) {
         const char *env_info[] = {"SYSTEMD_LOG_LEVEL=info", manpath, NULL};
         int rc;
 
-        snprintf(unit, sizeof(unit), "%s/usr/lib/systemd/system/floodgate.service", dest);
         snprintf(manpath, sizeof(manpath), "MANPATH=%s/usr/share/man", dest);
-        rc = run_cmd(argv, env_err, &out, 60000);
-        ck_assert_msg(rc == 0 && out && !*out, "verify (err) exit %d:\n%s", rc, out);
-        free(out);
-        /* Warnings too (unknown keys and bad values are warnings). */
-        rc = run_cmd(argv, env_info, &out, 60000);
-        ck_assert_msg(rc == 0 && out && !*out, "verify (info) exit %d:\n%s", rc, out);
-        free(out);
+        for (size_t i = 0; i < NUNITS; i++) {
+                snprintf(unit, sizeof(unit), "%s/usr/lib/systemd/system/%s", dest, units[i]);
+                rc = run_cmd(argv, env_err, &out, 60000);
+                ck_assert_msg(rc == 0 && out && !*out, "verify %s (err) exit %d:\n%s", units[i], rc,
+                              out);
+                free(out);
+                /* Warnings too (unknown keys and bad values are warnings). */
+                rc = run_cmd(argv, env_info, &out, 60000);
+                ck_assert_msg(rc == 0 && out && !*out, "verify %s (info) exit %d:\n%s", units[i],
+                              rc, out);
+                free(out);
+        }
 
         /* The same check does catch problems here: a unit with an unknown
          * key and a missing binary. */
@@ -707,27 +716,82 @@ START_TEST(test_systemd_security_exposure) {
         const char *argv[] = {"systemd-analyze", "security", "--offline=yes", "--no-pager", unit,
                               NULL};
         const char *env[] = {"SYSTEMD_COLORS=0", "LC_ALL=C.UTF-8", NULL};
-        double exposure = -1;
         int rc;
 
-        snprintf(unit, sizeof(unit), "%s/usr/lib/systemd/system/floodgate.service", dest);
-        rc = run_cmd(argv, env, &out, 60000);
-        ck_assert_msg(rc == 0, "security exit %d:\n%s", rc, out);
-        p = strstr(out, "Overall exposure level for floodgate.service: ");
-        ck_assert_msg(p != NULL, "no overall exposure in:\n%s", out);
-        ck_assert(sscanf(p + strlen("Overall exposure level for floodgate.service: "), "%lf",
-                         &exposure) == 1);
-        printf("systemd-analyze security --offline=yes: overall exposure %.1f (limit %.1f)\n",
-               exposure, MAX_EXPOSURE);
-        for (char *line = out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
-                if (!strncmp(line, "\xe2\x9c\x97", 3)) /* the rows that cost */
-                        printf("  %.*s\n", (int)strcspn(line, "\n"), line);
-        fflush(stdout);
-        ck_assert_msg(exposure >= 0 && exposure <= MAX_EXPOSURE + 1e-9, "exposure %.1f > %.1f",
-                      exposure, MAX_EXPOSURE);
-        free(out);
+        for (size_t i = 0; i < NUNITS; i++) {
+                /* A template is rated as its instance "i". */
+                char label[128];
+                double exposure = -1;
+                snprintf(unit, sizeof(unit), "%s/usr/lib/systemd/system/%s", dest, units[i]);
+                snprintf(label, sizeof(label), "Overall exposure level for %.*s%s: ",
+                         (int)strcspn(units[i], "."), units[i],
+                         strchr(units[i], '@') ? "i.service" : ".service");
+                rc = run_cmd(argv, env, &out, 60000);
+                ck_assert_msg(rc == 0, "security %s exit %d:\n%s", units[i], rc, out);
+                p = strstr(out, label);
+                ck_assert_msg(p != NULL, "no '%s' in:\n%s", label, out);
+                ck_assert(sscanf(p + strlen(label), "%lf", &exposure) == 1);
+                printf("systemd-analyze security --offline=yes %s: overall exposure %.1f (limit %.1f)\n",
+                       units[i], exposure, MAX_EXPOSURE);
+                for (char *line = out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+                        if (i == 0 && !strncmp(line, "\xe2\x9c\x97", 3)) /* the rows that cost */
+                                printf("  %.*s\n", (int)strcspn(line, "\n"), line);
+                fflush(stdout);
+                ck_assert_msg(exposure >= 0 && exposure <= MAX_EXPOSURE + 1e-9, "%s: exposure %.1f > %.1f",
+                              units[i], exposure, MAX_EXPOSURE);
+                free(out);
+        }
         fg_test_rmtree(dest);
         free(dest), free(bdir);
+}
+END_TEST
+
+/* The template differs from the plain unit only where an instance must:
+ * its configuration, secrets and state directory, and its description.
+ * Every other line — the sandbox, the system call filter that
+ * test_systemd_syscalls_allowed traces the daemon against, the restart and
+ * watchdog policy — is the same text, so those checks cover both. */
+START_TEST(test_systemd_template_same_sandbox) {
+        char *dest = install_tree(NULL), path[900], *plain, *tmpl;
+        static const char *const differ[] = {"# floodgate", "Description=", "ExecStart=",
+                                             "ExecReload=", "StateDirectory=",
+                                             "EnvironmentFile=-/etc/floodgate/%i.env"};
+        char *pv[256], *tv[256];
+        size_t np = 0, nt = 0;
+
+        snprintf(path, sizeof(path), "%s/usr/lib/systemd/system/floodgate.service", dest);
+        plain = fg_test_slurp(path, NULL);
+        snprintf(path, sizeof(path), "%s/usr/lib/systemd/system/floodgate@.service", dest);
+        tmpl = fg_test_slurp(path, NULL);
+        ck_assert(plain && tmpl);
+        ck_assert(strstr(tmpl, "\nExecStart=/usr/bin/floodgate run -c /etc/floodgate/%i.yaml\n"));
+        ck_assert(strstr(tmpl, "\nExecReload=/usr/bin/floodgate check-config -c /etc/floodgate/%i.yaml\n"));
+        ck_assert(strstr(tmpl, "\nEnvironmentFile=-/etc/floodgate/env\nEnvironmentFile=-/etc/floodgate/%i.env\n"));
+        ck_assert(strstr(tmpl, "\nStateDirectory=floodgate-%i\n"));
+        ck_assert(strstr(tmpl, "\nDescription=floodgate %i: "));
+        ck_assert(!strstr(plain, "%i") && !strstr(plain, "@INSTANCE_ENV@"));
+        /* The stop signal for floodgate alone: it stops its children. */
+        ck_assert(strstr(plain, "\nKillMode=mixed\n"));
+        for (char *which = plain; which; which = which == plain ? tmpl : NULL) {
+                char **v = which == plain ? pv : tv;
+                size_t *n = which == plain ? &np : &nt;
+                for (char *line = strtok(which, "\n"); line; line = strtok(NULL, "\n")) {
+                        bool skip = false;
+                        for (size_t i = 0; i < sizeof(differ) / sizeof(differ[0]); i++)
+                                skip |= !strncmp(line, differ[i], strlen(differ[i]));
+                        if (!skip) {
+                                ck_assert(*n < 256);
+                                v[(*n)++] = line;
+                        }
+                }
+        }
+        ck_assert_uint_eq(np, nt);
+        ck_assert_uint_gt(np, 50);
+        for (size_t i = 0; i < np; i++)
+                ck_assert_msg(!strcmp(pv[i], tv[i]), "the units differ:\n  %s\n  %s", pv[i], tv[i]);
+        free(plain), free(tmpl);
+        fg_test_rmtree(dest);
+        free(dest);
 }
 END_TEST
 
@@ -1048,6 +1112,7 @@ START_TEST(test_systemd_install_layout) {
         } files[] = {
             {"/usr/bin/floodgate", 0755},
             {"/usr/lib/systemd/system/floodgate.service", 0644},
+            {"/usr/lib/systemd/system/floodgate@.service", 0644},
             {"/etc/floodgate/floodgate.yaml.example", 0644},
             {"/etc/floodgate/floodgate.yaml", 0644},
             {"/usr/share/man/man8/floodgate.8", 0644},
@@ -1204,6 +1269,7 @@ static Suite *systemd_suite(void) {
         tcase_set_timeout(unit, 240);
         tcase_add_test(unit, test_systemd_unit_verify);
         tcase_add_test(unit, test_systemd_security_exposure);
+        tcase_add_test(unit, test_systemd_template_same_sandbox);
         tcase_add_test(unit, test_systemd_procsubset_pid);
         tcase_add_test(unit, test_systemd_syscalls_allowed);
         suite_add_tcase(s, unit);

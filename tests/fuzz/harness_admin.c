@@ -166,7 +166,7 @@ static int start_server(char *why, size_t why_size) {
         srv.base = event_base_new();
         if (!srv.base)
                 return fg_fuzz_fail(why, why_size, "event_base_new failed");
-        srv.admin = fg_admin_new_on(srv.base, "127.0.0.1:0", collect_canned, NULL, errstr,
+        srv.admin = fg_admin_new_on(srv.base, "127.0.0.1:0", NULL, collect_canned, NULL, errstr,
                                     sizeof(errstr));
         if (!srv.admin) {
                 event_base_free(srv.base);

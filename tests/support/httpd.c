@@ -54,9 +54,10 @@
 #define IDLE_TIMEOUT_S 600
 
 typedef struct rule {
-        int status; /* 200..599, FG_TEST_HTTPD_DROP or FG_TEST_HTTPD_HANG */
+        int status; /* 200..599, FG_TEST_HTTPD_DROP, _HANG or _RAW */
         int delay_ms;
         int retry_after_s; /* < 0: no header */
+        size_t raw;        /* _RAW: index into fg_test_httpd.raws */
 } rule_t;
 
 /* One logged request. Its bytes in the arena, from off:
@@ -85,6 +86,23 @@ typedef struct url {
         char s[];
 } url_t;
 
+/* A RAW response being written: the connection taken over from evhttp
+ * (its bufferevent's callbacks are ours from then on). */
+typedef struct raw_conn {
+        struct raw_conn *prev, *next;
+        fg_test_httpd_t *h;
+        struct evhttp_connection *evcon;
+        struct bufferevent *bev;
+        fg_test_httpd_raw_t spec;  /* strings owned by h->raws */
+        size_t fill_len;
+        int64_t filled;            /* fill bytes queued so far */
+        struct event *tick;        /* trickle timer, or NULL */
+        bool ended;                /* the script's bytes are all queued */
+} raw_conn_t;
+
+/* Bytes queued per refill when writing as fast as the client reads. */
+#define RAW_CHUNK (64 * 1024)
+
 struct fg_test_httpd {
         /* Set by start(), read-only afterwards. */
         struct event_base *base;
@@ -94,6 +112,7 @@ struct fg_test_httpd {
         int port;
 
         pending_t *pending; /* server thread */
+        raw_conn_t *raws_live; /* server thread */
 
         pthread_mutex_t lock;
         /* settings (lock) */
@@ -105,6 +124,8 @@ struct fg_test_httpd {
         int64_t fail_until_ns;
         int limit, limit_status;
         bool keep_log;
+        fg_test_httpd_raw_t *raws; /* every RAW entry ever scripted (strings owned) */
+        size_t nraws, raws_cap;
         /* counters (lock); st.script_left is computed on read */
         fg_test_httpd_stats_t st;
         int64_t answered[STATUS_LIMIT];
@@ -288,6 +309,141 @@ static void respond(fg_test_httpd_t *h, struct evhttp_request *req, const rule_t
                 evbuffer_free(body);
 }
 
+/* ---- RAW responses (server thread) ---- */
+
+static void raw_finish(raw_conn_t *rc) {
+        fg_test_httpd_t *h = rc->h;
+
+        if (rc->prev)
+                rc->prev->next = rc->next;
+        else
+                h->raws_live = rc->next;
+        if (rc->next)
+                rc->next->prev = rc->prev;
+        if (rc->tick)
+                event_free(rc->tick);
+        pthread_mutex_lock(&h->lock);
+        h->st.raw_active--;
+        pthread_mutex_unlock(&h->lock);
+        evhttp_connection_free(rc->evcon); /* frees the request and the bufferevent */
+        free(rc);
+}
+
+/* Queues up to @p max bytes of fill. */
+static void raw_fill(raw_conn_t *rc, size_t max) {
+        struct evbuffer *out = bufferevent_get_output(rc->bev);
+        size_t want = max;
+
+        if (rc->spec.fill_bytes >= 0 && (int64_t)want > rc->spec.fill_bytes - rc->filled)
+                want = (size_t)(rc->spec.fill_bytes - rc->filled);
+        for (size_t done = 0; done < want;) {
+                size_t n = want - done < rc->fill_len ? want - done : rc->fill_len;
+                evbuffer_add(out, rc->spec.fill, n);
+                done += n;
+        }
+        rc->filled += (int64_t)want;
+        if (!rc->fill_len || (rc->spec.fill_bytes >= 0 && rc->filled >= rc->spec.fill_bytes))
+                rc->ended = true;
+}
+
+/* Everything queued went out (or nothing was left to send): the end. */
+static void raw_end(raw_conn_t *rc) {
+        if (rc->spec.end == FG_TEST_HTTPD_END_RESET) {
+                /* connect(AF_UNSPEC) aborts a TCP connection: the peer gets
+                 * an RST, not the FIN that closing would send first. */
+                struct sockaddr sa = {.sa_family = AF_UNSPEC};
+                (void)connect(bufferevent_getfd(rc->bev), &sa, sizeof(sa));
+        }
+        if (rc->spec.end == FG_TEST_HTTPD_END_HANG)
+                bufferevent_disable(rc->bev, EV_WRITE);
+        else
+                raw_finish(rc);
+}
+
+static void raw_on_write(struct bufferevent *bev, void *arg) {
+        raw_conn_t *rc = arg;
+
+        if (!rc->ended && !rc->tick)
+                raw_fill(rc, RAW_CHUNK);
+        if (rc->ended && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+                raw_end(rc);
+}
+
+static void raw_on_read(struct bufferevent *bev, void *arg) {
+        struct evbuffer *in = bufferevent_get_input(bev);
+        evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void raw_on_event(struct bufferevent *bev, short what, void *arg) {
+        raw_finish(arg); /* EOF, error or reset: the client is gone */
+}
+
+static void raw_on_tick(evutil_socket_t fd, short what, void *arg) {
+        raw_conn_t *rc = arg;
+
+        raw_fill(rc, rc->fill_len);
+        if (rc->ended) {
+                event_free(rc->tick);
+                rc->tick = NULL;
+                raw_on_write(rc->bev, rc);
+        }
+}
+
+static void raw_count(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
+        raw_conn_t *rc = arg;
+
+        if (info->n_deleted) {
+                pthread_mutex_lock(&rc->h->lock);
+                rc->h->st.raw_bytes += (int64_t)info->n_deleted;
+                pthread_mutex_unlock(&rc->h->lock);
+        }
+}
+
+/* Takes the connection of @p p over from evhttp and starts its RAW
+ * response. Called from a timer, never under evhttp's own callbacks. */
+static void raw_start(fg_test_httpd_t *h, pending_t *p) {
+        raw_conn_t *rc = calloc(1, sizeof(*rc));
+        struct timeval tv;
+
+        pthread_mutex_lock(&h->lock);
+        h->st.inflight--;
+        h->st.raw_responses++;
+        h->st.raw_active++;
+        if (rc)
+                rc->spec = h->raws[p->rule.raw];
+        pthread_mutex_unlock(&h->lock);
+        if (!rc) {
+                fprintf(stderr, "httpd: out of memory, RAW response dropped\n");
+                pthread_mutex_lock(&h->lock);
+                h->st.raw_active--;
+                pthread_mutex_unlock(&h->lock);
+                evhttp_connection_free(p->evcon);
+                return;
+        }
+        rc->h = h;
+        rc->evcon = p->evcon;
+        rc->bev = evhttp_connection_get_bufferevent(p->evcon);
+        rc->fill_len = rc->spec.fill ? strlen(rc->spec.fill) : 0;
+        rc->next = h->raws_live;
+        if (h->raws_live)
+                h->raws_live->prev = rc;
+        h->raws_live = rc;
+        bufferevent_setcb(rc->bev, raw_on_read, raw_on_write, raw_on_event, rc);
+        bufferevent_set_timeouts(rc->bev, NULL, NULL);
+        evbuffer_add_cb(bufferevent_get_output(rc->bev), raw_count, rc);
+        bufferevent_enable(rc->bev, EV_READ | EV_WRITE);
+        evbuffer_add(bufferevent_get_output(rc->bev), rc->spec.head, strlen(rc->spec.head));
+        if (rc->spec.trickle_ms > 0 && rc->fill_len) {
+                tv.tv_sec = rc->spec.trickle_ms / 1000;
+                tv.tv_usec = (rc->spec.trickle_ms % 1000) * 1000;
+                rc->tick = event_new(h->base, -1, EV_PERSIST, raw_on_tick, rc);
+                if (rc->tick)
+                        event_add(rc->tick, &tv);
+        }
+        if (!rc->tick && !rc->fill_len)
+                rc->ended = true;
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg) {
         pending_t *p = arg;
         fg_test_httpd_t *h = p->h;
@@ -299,7 +455,12 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
         }
         if (p->evcon)
                 evhttp_connection_set_closecb(p->evcon, NULL, NULL);
-        if (p->rule.status == FG_TEST_HTTPD_DROP) {
+        if (p->rule.status == FG_TEST_HTTPD_RAW) {
+                if (p->evcon)
+                        raw_start(h, p);
+                else
+                        evhttp_request_free(p->req); /* its client left while it waited */
+        } else if (p->rule.status == FG_TEST_HTTPD_DROP) {
                 pthread_mutex_lock(&h->lock);
                 h->st.dropped++;
                 if (p->evcon)
@@ -402,12 +563,13 @@ static void on_request(struct evhttp_request *req, void *arg) {
         pthread_mutex_unlock(&h->lock);
 
         if (limited || (r.status != FG_TEST_HTTPD_DROP && r.status != FG_TEST_HTTPD_HANG &&
-                        r.delay_ms <= 0)) {
+                        r.status != FG_TEST_HTTPD_RAW && r.delay_ms <= 0)) {
                 respond(h, req, &r, !limited);
                 return;
         }
-        /* A drop always goes through a timer, so the connection is never
-         * freed under evhttp's own callback. */
+        /* A drop or a RAW response always goes through a timer, so the
+         * connection is never freed or taken over under evhttp's own
+         * callback. */
         p = calloc(1, sizeof(*p));
         if (p && r.status != FG_TEST_HTTPD_HANG) {
                 struct timeval tv = {r.delay_ms > 0 ? r.delay_ms / 1000 : 0,
@@ -474,6 +636,7 @@ static void *server_main(void *arg) {
 
 /* Frees what start() built; the thread is not running. */
 static void teardown(fg_test_httpd_t *h) {
+        raw_conn_t *rc;
         pending_t *p;
         url_t *u;
 
@@ -485,6 +648,19 @@ static void teardown(fg_test_httpd_t *h) {
                         evhttp_request_free(p->req); /* detached: ours */
                 pending_free(p);
         }
+        /* evhttp_free below frees their connections. */
+        while ((rc = h->raws_live) != NULL) {
+                h->raws_live = rc->next;
+                if (rc->tick)
+                        event_free(rc->tick);
+                evbuffer_remove_cb(bufferevent_get_output(rc->bev), raw_count, rc);
+                free(rc);
+        }
+        for (size_t i = 0; i < h->nraws; i++) {
+                free((char *)h->raws[i].head);
+                free((char *)h->raws[i].fill);
+        }
+        free(h->raws);
         if (h->http)
                 evhttp_free(h->http);
         if (h->stop_ev)
@@ -516,7 +692,7 @@ fg_test_httpd_t *fg_test_httpd_start_on(int port, char *errstr, size_t errstr_si
                 return NULL;
         }
         pthread_mutex_init(&h->lock, NULL);
-        h->dflt = (rule_t){200, 0, -1};
+        h->dflt = (rule_t){200, 0, -1, 0};
         h->keep_log = true;
         if (port < 0 || port > 65535) {
                 snprintf(errstr, errstr_size, "port %d out of range", port);
@@ -628,14 +804,12 @@ const char *fg_test_httpd_url(fg_test_httpd_t *h, const char *path) {
 void fg_test_httpd_default(fg_test_httpd_t *h, int status, int delay_ms, int retry_after_s) {
         assert(valid_status(status) && delay_ms >= 0);
         pthread_mutex_lock(&h->lock);
-        h->dflt = (rule_t){status, delay_ms, retry_after_s};
+        h->dflt = (rule_t){status, delay_ms, retry_after_s, 0};
         pthread_mutex_unlock(&h->lock);
 }
 
-void fg_test_httpd_script(fg_test_httpd_t *h, int status, int delay_ms, int retry_after_s) {
-        assert((valid_status(status) || status == FG_TEST_HTTPD_DROP ||
-                status == FG_TEST_HTTPD_HANG) && delay_ms >= 0);
-        pthread_mutex_lock(&h->lock);
+/* Appends @p r to the script. Lock held. */
+static void script_push(fg_test_httpd_t *h, rule_t r) {
         if (h->script_len == h->script_cap && h->script_head > 0) {
                 memmove(h->script, h->script + h->script_head,
                         (h->script_len - h->script_head) * sizeof(*h->script));
@@ -643,9 +817,36 @@ void fg_test_httpd_script(fg_test_httpd_t *h, int status, int delay_ms, int retr
                 h->script_head = 0;
         }
         if (grow((void **)&h->script, &h->script_cap, h->script_len + 1, sizeof(*h->script)))
-                h->script[h->script_len++] = (rule_t){status, delay_ms, retry_after_s};
+                h->script[h->script_len++] = r;
         else
                 fprintf(stderr, "httpd: out of memory, script entry lost\n");
+}
+
+void fg_test_httpd_script(fg_test_httpd_t *h, int status, int delay_ms, int retry_after_s) {
+        assert((valid_status(status) || status == FG_TEST_HTTPD_DROP ||
+                status == FG_TEST_HTTPD_HANG) && delay_ms >= 0);
+        pthread_mutex_lock(&h->lock);
+        script_push(h, (rule_t){status, delay_ms, retry_after_s, 0});
+        pthread_mutex_unlock(&h->lock);
+}
+
+void fg_test_httpd_script_raw(fg_test_httpd_t *h, const fg_test_httpd_raw_t *raw) {
+        fg_test_httpd_raw_t copy = *raw;
+
+        assert(raw->head && raw->trickle_ms >= 0);
+        copy.head = strdup(raw->head);
+        copy.fill = raw->fill ? strdup(raw->fill) : NULL;
+        pthread_mutex_lock(&h->lock);
+        if (!copy.head || (raw->fill && !copy.fill) ||
+            !grow((void **)&h->raws, &h->raws_cap, h->nraws + 1, sizeof(*h->raws))) {
+                fprintf(stderr, "httpd: out of memory, RAW entry lost\n");
+                free((char *)copy.head);
+                free((char *)copy.fill);
+                pthread_mutex_unlock(&h->lock);
+                return;
+        }
+        h->raws[h->nraws] = copy;
+        script_push(h, (rule_t){FG_TEST_HTTPD_RAW, 0, -1, h->nraws++});
         pthread_mutex_unlock(&h->lock);
 }
 

@@ -10,8 +10,10 @@
  *   1. the concurrency limit: when `n` requests are already in progress,
  *      the limit's status at once (no script entry is consumed);
  *   2. the next entry of the script (FIFO, one per request): a status, a
- *      DROP (close the connection without answering) or a HANG (never
- *      answer; the connection is closed at stop);
+ *      DROP (close the connection without answering), a HANG (never
+ *      answer; the connection is closed at stop) or a RAW response (see
+ *      fg_test_httpd_script_raw: bytes written as scripted, for what a
+ *      hostile or broken downstream sends);
  *   3. the fail window: its status until the window ends;
  *   4. the default response (200 unless changed).
  * Rules 2-4 wait latency + the rule's own delay before answering. Waits are
@@ -40,6 +42,30 @@
 /* Script actions besides an HTTP status (200..599). */
 #define FG_TEST_HTTPD_DROP (-1) /* close the connection without a response */
 #define FG_TEST_HTTPD_HANG (-2) /* never answer; closed at stop */
+#define FG_TEST_HTTPD_RAW  (-3) /* a scripted byte stream (the log's status) */
+
+/* How a RAW response ends once its bytes are written. */
+typedef enum fg_test_httpd_end {
+        FG_TEST_HTTPD_END_CLOSE = 0, /* close the connection (FIN) */
+        FG_TEST_HTTPD_END_RESET,     /* abort it (RST) */
+        FG_TEST_HTTPD_END_HANG,      /* keep it open, silent, until the client goes or stop */
+} fg_test_httpd_end_t;
+
+/* A RAW response: @c head verbatim (a status line, headers, a chunk
+ * header: anything), then @c fill repeated until @c fill_bytes bytes of it
+ * went out (-1: until the client goes), as fast as the client reads or,
+ * with @c trickle_ms > 0, one copy of @c fill every trickle_ms; then
+ * @c end. Whatever the client sends meanwhile is read and discarded. The
+ * examples in check_http_sink: a 200 with a chunk header of 7fffffffffff
+ * and endless body, a header flood, a trickled body, a reset right after
+ * the status line. */
+typedef struct fg_test_httpd_raw {
+        const char *head;
+        const char *fill;    /* NULL or "": nothing after head */
+        int64_t fill_bytes;
+        int trickle_ms;
+        fg_test_httpd_end_t end;
+} fg_test_httpd_raw_t;
 
 typedef struct fg_test_httpd fg_test_httpd_t;
 
@@ -67,6 +93,9 @@ void fg_test_httpd_default(fg_test_httpd_t *h, int status, int delay_ms, int ret
 /* Appends one entry to the script: a status (with delay and Retry-After as
  * above), FG_TEST_HTTPD_DROP (after the delay) or FG_TEST_HTTPD_HANG. */
 void fg_test_httpd_script(fg_test_httpd_t *h, int status, int delay_ms, int retry_after_s);
+/* Appends a RAW response to the script (strings are copied); it is sent
+ * after the latency like any entry. */
+void fg_test_httpd_script_raw(fg_test_httpd_t *h, const fg_test_httpd_raw_t *raw);
 /* Every request answered with @p status (after the latency, without
  * Retry-After) for the next @p duration_ms; 0 ends a window early. */
 void fg_test_httpd_fail_for(fg_test_httpd_t *h, int status, int duration_ms);
@@ -91,6 +120,9 @@ typedef struct fg_test_httpd_stats {
         int64_t events;        /* "id" keys in bodies: a cheap running count */
         int64_t body_bytes;
         int64_t script_left;   /* script entries not consumed yet */
+        int64_t raw_responses; /* RAW entries started */
+        int64_t raw_bytes;     /* bytes of RAW responses the socket took */
+        int64_t raw_active;    /* RAW responses still writing or hanging */
 } fg_test_httpd_stats_t;
 
 void fg_test_httpd_stats(fg_test_httpd_t *h, fg_test_httpd_stats_t *st);
