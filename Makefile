@@ -5,6 +5,7 @@
 #                     order (docs/ARCHITECTURE.md), run every test
 #   make run          install missing packages, build, run the demo (config/demo.yaml)
 #   make asan / tsan  the tests under ASan+UBSan / ThreadSanitizer (build/asan, build/tsan)
+#   make scale        the multi-instance suite (tests/check_scale.c), SCALE_RUNS times
 #   make faults       the fault-injection suite (tests/check_faults.c) FAULT_RUNS times
 #                     in a row (default 5); stops at the first failing run
 #   make soak         SOAK_SECONDS (default 600) of steady load, /metrics sampled every
@@ -22,6 +23,13 @@
 #   make bench        the pipeline benchmark report, then the HTTPS one
 #   make bench-https  HTTPS vs HTTP CPU per event into the http sink (tests/bench/https.sh;
 #                     HTTPS_COUNT events, default 500000, ROUNDS rounds, default 5)
+#   make bench-commit the commit-pacing benchmark (kafka.commit_every: throughput,
+#                     CPU per event, commits; tests/bench/commit_cost.sh)
+#   make bench-crash  kill -9 during a 1M-event drain, restart: duplicates
+#                     (tests/bench/crash_dups.sh)
+#   make bench-ordering  workers.ordering none/partition/key at 10, 1,000 and
+#                     100,000 keys with a 1 ms http sink (tests/bench/ordering.sh,
+#                     ~12 min): throughput (median, best) and CPU per event over ROUNDS (3)
 #   make bench-burst  the viral-burst benchmark (tests/bench/burst.sh, ~25 min;
 #                     BURST_SCALE=0.25 for 5 s phases): CSVs in build/bench-burst,
 #                     plots and summary in docs/bench; installs gnuplot-nox (as root)
@@ -103,7 +111,9 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC  := $(wildcard tests/check_*.c)
 TEST_BINS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 # Run a subset with: make check TESTS="check_queue check_config"
-TESTS ?= $(notdir $(TEST_BINS))
+# check_scale (several daemons through a burst, minutes) runs in `make scale`.
+SLOW_TESTS := check_scale
+TESTS ?= $(filter-out $(SLOW_TESTS),$(notdir $(TEST_BINS)))
 
 # Sink plugins: the example, and the broken ones the error-path tests load.
 # Built like a plugin author would (only sinks/ on the include path), with
@@ -128,7 +138,7 @@ FUZZ_MERGE   ?=
 # libclang_rt.fuzzer-x86_64.a (the unversioned libclang-rt-dev depends on it).
 FUZZ_APT_PKGS := clang libclang-rt-14-dev
 
-.PHONY: all deps check test run asan tsan bench bench-https bench-burst bench-deps clean fuzz fuzz-deps \
+.PHONY: all deps check test run asan tsan bench bench-https bench-burst bench-ordering bench-deps clean fuzz fuzz-deps \
         fuzz-build fuzz-run
 all: $(BIN) $(PLUGINS)
 
@@ -153,8 +163,14 @@ $(BUILD)/tests/check_fuzz_regressions: $(BUILD)/obj/tests/check_fuzz_regressions
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -rdynamic $^ $(PKG_LIBS) $(CHECK_LIBS) -o $@
 
-# A libFuzzer target (built with SAN=fuzz CC=clang, see `fuzz`).
+# A libFuzzer target (built with SAN=fuzz CC=clang, see `fuzz`); the
+# handler's also links the oracle it is compared with.
 $(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/harness_%.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer $^ $(PKG_LIBS) -o $@
+
+$(BUILD)/fuzz_handler: $(BUILD)/obj/tests/fuzz/fuzz_handler.o \
+                       $(BUILD)/obj/tests/fuzz/harness_handler.o \
+                       $(BUILD)/obj/tests/support/handler_oracle.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer $^ $(PKG_LIBS) -o $@
 
 $(BUILD)/plugins/%.so: plugins/example/%.c
@@ -229,6 +245,22 @@ TSAN_TESTS ?= $(TESTS)
 tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build/tsan SAN=tsan TESTS="$(TSAN_TESTS)" test
 
+# Scale-out: several real daemons in one group on one mock cluster through
+# bursts (tests/check_scale.c): scale 1 -> 3 -> 2, kill -9 and restart,
+# SIGTERM with the sink down, cooperative rebalancing. SCALE_RUNS times in
+# a row (default 1); stops at the first failing run.
+SCALE_RUNS ?= 1
+.PHONY: scale
+scale: deps
+	@$(MAKE) --no-print-directory $(BIN) $(PLUGINS) $(BUILD)/tests/check_scale
+	@for i in $$(seq 1 $(SCALE_RUNS)); do \
+	  t0=$$(date +%s); \
+	  if ! $(MAKE) --no-print-directory test TESTS=check_scale; then \
+	    echo "make scale: run $$i of $(SCALE_RUNS) FAILED"; exit 1; \
+	  fi; \
+	  echo "== make scale: run $$i of $(SCALE_RUNS) passed in $$(( $$(date +%s) - t0 )) s"; \
+	done
+
 # Fault injection, repeated: every scenario must pass FAULT_RUNS times in a
 # row. Works with any BUILD/SAN (make faults SAN=asan BUILD=build/asan).
 FAULT_RUNS ?= 5
@@ -269,6 +301,24 @@ bench: deps
 bench-https: deps
 	@$(MAKE) --no-print-directory OPT=-O2 $(BIN)
 	tests/bench/https.sh $(BUILD)
+
+# What committing every kafka.commit_every events costs (throughput, CPU
+# per event, commits) in one run, and what a kill -9 costs in duplicates;
+# BASE_BIN=<an older build/floodgate> adds its figures as the baseline.
+.PHONY: bench-commit bench-crash
+bench-commit: deps
+	@$(MAKE) --no-print-directory OPT=-O2 $(BIN)
+	tests/bench/commit_cost.sh $(BUILD)
+
+bench-crash: deps
+	@$(MAKE) --no-print-directory OPT=-O2 $(BIN)
+	tests/bench/crash_dups.sh $(BUILD)
+
+# The ordering benchmark: every workers.ordering mode over 10, 1,000 and
+# 100,000 keys against a 1 ms HTTP downstream (tests/bench/httpsink).
+bench-ordering: deps
+	@$(MAKE) --no-print-directory OPT=-O2 $(BIN) $(BENCH_BINS)
+	tests/bench/ordering.sh $(BUILD)
 
 # The burst benchmark samples /stats (tests/bench/stats_sampler) and plots
 # with gnuplot.

@@ -92,10 +92,18 @@ _Static_assert(sizeof(fg_brk_window_t) == sizeof(int), "enum fields are int-size
 _Static_assert(sizeof(fg_brk_when_open_t) == sizeof(int), "enum fields are int-sized");
 _Static_assert(sizeof(fg_tls_version_t) == sizeof(int), "enum fields are int-sized");
 _Static_assert(sizeof(fg_http_compression_t) == sizeof(int), "enum fields are int-sized");
+_Static_assert(sizeof(fg_ordering_t) == sizeof(int), "enum fields are int-sized");
 
 static const fg_opt_enum_t workers_modes[] = {
     {"fixed", FG_WORKERS_FIXED},
     {"dynamic", FG_WORKERS_DYNAMIC},
+    {NULL, 0},
+};
+
+static const fg_opt_enum_t orderings[] = {
+    {"none", FG_ORDER_NONE},
+    {"partition", FG_ORDER_PARTITION},
+    {"key", FG_ORDER_KEY},
     {NULL, 0},
 };
 
@@ -168,6 +176,8 @@ static const fg_opt_reserved_t kafka_reserved[] = {
     {"enable.auto.offset.store",
      "floodgate stores offsets itself so that only finished work is committed"},
     {"enable.partition.eof", "floodgate manages it"},
+    {"enable.auto.commit",
+     "floodgate paces its commits: every kafka.commit_every events or auto.commit.interval.ms"},
     {NULL, NULL},
 };
 
@@ -246,6 +256,7 @@ const fg_opt_t fg_config_opts[] = {
     O_STRMAP_CHECKED("kafka.properties", kafka.properties, kafka_reserved, check_kafka_property, 0, "librdkafka properties, passed verbatim (see librdkafka CONFIGURATION.md); librdkafka checks each"),
     O_INT("kafka.mock.brokers", kafka.mock_brokers, 1, 1, 16, 0, "brokers in the mock cluster (with brokers: mock)"),
     O_INT("kafka.mock.partitions", kafka.mock_partitions, 4, 1, 1000, 0, "partitions per topic in the mock cluster"),
+    O_INT("kafka.commit_every", ingest.commit_every, 10000, 0, 100000000, 0, "commit once this many finished events are stored (or auto.commit.interval.ms passed); bounds the duplicates after a crash; 0 = by time only"),
     O_DURATION("kafka.rebalance_timeout", ingest.rebalance_timeout_ns, 10 * NS_S, 0, 10 * NS_MIN, 0, "how long a rebalance waits for in-flight work of revoked partitions"),
 
     O_INT("queue.capacity", queue.capacity, 10000, 1, 10000000, 0, "messages waiting between ingest and the workers"),
@@ -260,7 +271,9 @@ const fg_opt_t fg_config_opts[] = {
     O_INT("workers.max", workers.max, 64, 1, 1024, LIVE, "dynamic pool: most threads (and most concurrent sink calls)"),
     O_DURATION("workers.idle_linger", workers.idle_linger_ns, 30 * NS_S, NS_S, NS_H, LIVE, "dynamic pool: a thread idle this long may retire (longer than the gap between bursts)"),
     O_DURATION("workers.scale_interval", workers.scale_interval_ns, NS_S, NS_S, NS_MIN, LIVE, "dynamic pool: how often the size is reconsidered (the daemon ticks once a second)"),
+    O_DURATION("workers.drain_within", workers.drain_within_ns, 60 * NS_S, NS_S, 24 * NS_H, LIVE, "floodgate_desired_instances counts the instances needed to clear the lag within this"),
     O_INT("workers.batch_max", workers.batch_max, 256, 1, 10000, 0, "messages a worker takes from the queue at once"),
+    O_ENUM("workers.ordering", workers.ordering, FG_ORDER_NONE, orderings, LIVE, "none: any number of a key's events in flight; partition: at most one event per partition; key: at most one per message key, in offset order (keyless events: per partition)"),
 
     O_ENUM("handler.mode", handler.mode, FG_HANDLER_JSON, handler_modes, 0, "json: parse, filter, shape and re-serialise each event; raw: pass the bytes"),
     O_ENUM("handler.on_invalid", handler.on_invalid, FG_ON_INVALID_DROP, on_invalid_modes, 0, "an event that is not a JSON object (json mode): dead_letter, drop (counted) or fail (stop the daemon)"),
@@ -332,6 +345,8 @@ const fg_opt_t fg_config_opts[] = {
     O_STRING("dead_letter.topic", dead_letter.topic, NULL, NONEMPTY, "topic for events that cannot be delivered (original payload and key, error headers); unset = none"),
     O_STRING("dead_letter.brokers", dead_letter.brokers, NULL, NONEMPTY, "bootstrap brokers of the dead-letter topic (default: kafka.brokers)"),
     O_STRMAP_CHECKED("dead_letter.properties", dead_letter.properties, sink_reserved, check_kafka_property, 0, "librdkafka producer properties for the dead-letter producer"),
+    O_BOOL("dead_letter.park_key", dead_letter.park_key, false, 0, "once an event is dead-lettered, its key's later events follow it (class parked) until floodgate redrive releases the key"),
+    O_INT("dead_letter.max_parked_keys", dead_letter.max_parked_keys, 10000, 1, 1000000, 0, "most keys parked at once; past it a dead letter does not park its key"),
 
     O_STRING("metrics.listen", metrics.listen, "127.0.0.1:9464", 0, "address of the HTTP endpoints /metrics, /stats, /healthz, /readyz (\"host:port\", port 0 = any; \"off\" disables)"),
     O_STRLIST_CHECKED("metrics.allowed_hosts", metrics.allowed_hosts, check_host_name, NONEMPTY | UNIQUE, "Host header names the endpoints answer besides the listen address and loopback names (DNS-rebinding protection)"),
@@ -712,6 +727,21 @@ static int check_listen(const fg_config_t *cfg, const void *sect, const char *sh
         return -1;
 }
 
+static int check_park_key(const fg_config_t *cfg, const void *sect, const char *shown,
+                          char *msg, size_t msg_size) {
+        if (!cfg->dead_letter.park_key)
+                return 0;
+        if (!cfg->dead_letter.topic)
+                snprintf(msg, msg_size, "dead_letter.park_key needs dead_letter.topic");
+        else if (cfg->workers.ordering == FG_ORDER_NONE)
+                snprintf(msg, msg_size, "dead_letter.park_key needs workers.ordering 'key' or "
+                                        "'partition' (with 'none' a key's events overtake each "
+                                        "other, so parking cannot keep their order)");
+        else
+                return 0;
+        return -1;
+}
+
 static int check_workers(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
                          size_t msg_size) {
         if (cfg->workers.min <= cfg->workers.max)
@@ -774,6 +804,7 @@ const fg_config_check_t fg_config_checks[] = {
     ROOT("workers.min", "workers.max"), .fn = check_workers},
     ROOT("metrics.listen"), .fn = check_listen},
     ROOT("routes"), .fn = check_routes},
+    ROOT("dead_letter.park_key", "dead_letter.topic", "workers.ordering"), .fn = check_park_key},
 };
 
 #undef ROOT

@@ -56,6 +56,7 @@
 
 #include "common/hostport.h"
 #include "common/log.h"
+#include "daemon/admin_park.h"
 #include "daemon/daemon_int.h"
 #include "daemon/view.h"
 
@@ -88,6 +89,7 @@ struct fg_admin {
         char **allowed;       /* metrics.allowed_hosts, lower case */
         size_t nallowed;
         conn_t *conns;
+        fg_park_t *park;      /* dead_letter.park_key: POST /parked/release; else NULL */
         int backoff_ms;       /* 0: accepting */
         fg_view_admin_t st;
         fg_admin_t *next_registered;
@@ -365,6 +367,12 @@ static void on_request(struct evhttp_request *req, void *arg) {
                 serve_misdirected(req, a, host);
                 return;
         }
+        /* The one endpoint that changes anything: past the same Host check
+         * and deadline as the others. */
+        if (path && a->park && !strcmp(path, "/parked/release")) {
+                fg_admin_park_serve(req, a->park);
+                return;
+        }
         if (!path || (strcmp(path, "/metrics") && strcmp(path, "/stats") &&
                       strcmp(path, "/healthz") && strcmp(path, "/readyz"))) {
                 evhttp_send_error(req, HTTP_NOTFOUND, NULL);
@@ -408,8 +416,12 @@ static int bound_port(struct evhttp_bound_socket *bs) {
 static fg_view_t *collect_daemon(void *opaque) { return fg_view_collect(opaque); }
 
 fg_admin_t *fg_admin_new(fg_daemon_t *d, const char *listen, char *errstr, size_t errstr_size) {
-        return fg_admin_new_on(d->base, listen, &d->cfg->metrics.allowed_hosts, collect_daemon,
-                               d, errstr, errstr_size);
+        fg_admin_t *a = fg_admin_new_on(d->base, listen, &d->cfg->metrics.allowed_hosts,
+                                        collect_daemon, d, errstr, errstr_size);
+
+        if (a)
+                a->park = d->park;
+        return a;
 }
 
 static bool copy_allowed(fg_admin_t *a, const fg_strlist_t *hosts) {

@@ -7,6 +7,8 @@
  *   GET /healthz  200 when the process and its threads are responsive,
  *                 503 (JSON reason) when the ingest loop or a worker is stuck
  *   GET /readyz   200 when healthy and holding a partition assignment
+ *   POST /parked/release  with dead_letter.park_key: releases a parked key
+ *                 (loopback peers only; see admin_park.h)
  * Anything else: 404; methods other than GET/HEAD: 405; a Host that is
  * not the listen address, a loopback name or in metrics.allowed_hosts (or,
  * listening on a wildcard address, an IP address): 421. What a client can
@@ -36,6 +38,17 @@
  *               "min":N, "max":N, "concurrency_limit":N (0 when fixed),
  *               "rtt_ms":X (the limit's sink RTT estimate), "scale_ups":N,
  *               "scale_downs":N},
+ *   "ordering": {"mode":"none"|"partition"|"key", "switching":bool (a switch
+ *                waits for in-flight events), "in_flight":N, "busy_keys":N,
+ *                "blocked_keys":N (keys with events waiting behind an
+ *                earlier event of theirs), "waiting_events":N (those events),
+ *                "held_partitions":N (paused alone for a hot key)},
+ *   "parked": {"enabled":bool (dead_letter.park_key), "keys":N, "max":N,
+ *              "events":N (dead-lettered as parked), "overflow":N,
+ *              "list": [{"topic":"t", "partition":0, "key":"k" (bytes
+ *              outside printable ASCII as \xNN), "key_bytes":N,
+ *              "since_ms":N, "first_offset":N, "events":N,
+ *              "reason":"rejected: ..."}, ...] (the 20 oldest)},
  *   "lag": {"total":N|null, "updated_ms":N (wall clock of the statistics
  *           it comes from, 0 = none yet), "age_ms":N|null (how old they are),
  *           "partitions": [{"topic":"t", "partition":0, "lag":N|null,

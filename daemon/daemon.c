@@ -250,6 +250,7 @@ static int setup_events(fg_daemon_t *d, char *errstr, size_t errstr_size) {
 static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
         const fg_config_t *cfg = d->cfg;
         const char *bootstrap = cfg->kafka.brokers;
+        fg_handler_cfg_t hc = cfg->handler;
         fg_sink_env_t env;
 
         if (!strcmp(cfg->kafka.brokers, "mock")) {
@@ -269,7 +270,10 @@ static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
         d->sink = fg_sink_new(&cfg->sink, &env, errstr, errstr_size);
         if (!d->sink)
                 return FG_EXIT_FAILURE;
-        d->handler = fg_handler_new(&cfg->handler, errstr, errstr_size);
+        /* Raw payloads must not break the sink's framing (one Kafka message,
+         * one record): the handler refuses what would. */
+        hc.framing = fg_sink_framing(d->sink);
+        d->handler = fg_handler_new(&hc, errstr, errstr_size);
         if (!d->handler)
                 return FG_EXIT_CONFIG;
         if (cfg->dead_letter.topic) {
@@ -286,6 +290,14 @@ static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
                               errstr_size);
         if (!d->pool)
                 return FG_EXIT_FAILURE;
+        if (cfg->dead_letter.park_key) {
+                d->park = fg_park_new((size_t)cfg->dead_letter.max_parked_keys);
+                if (!d->park) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return FG_EXIT_FAILURE;
+                }
+                fg_pool_set_park(d->pool, d->park);
+        }
         /* librdkafka refusing a kafka.properties value is a config error. */
         d->ingest = fg_ingest_new(&cfg->kafka, &cfg->ingest, bootstrap, d->q, d->metrics, errstr,
                                   errstr_size);
@@ -353,6 +365,7 @@ static void teardown(fg_daemon_t *d) {
         if (!stuck)
                 fg_ingest_destroy(d->ingest);
         fg_pool_destroy(d->pool);
+        fg_park_destroy(d->park);
         if (!stuck)
                 fg_queue_destroy(d->q);
         fg_sink_destroy(d->sink);
@@ -427,9 +440,9 @@ int fg_daemon_run(const fg_run_opts_t *opts) {
                 d.stop_deadline_ns = fg_mono_ns();
                 goto done;
         }
-        fg_info("floodgate %s running: group %s, topics %zu, %s sink, %lld workers", FG_VERSION,
-                d.cfg->kafka.group_id, d.cfg->kafka.topics.n, fg_sink_name(d.sink),
-                (long long)d.cfg->workers.size);
+        fg_info("floodgate %s running: group %s, topics %zu, %s sink, %lld workers, ordering %s",
+                FG_VERSION, d.cfg->kafka.group_id, d.cfg->kafka.topics.n, fg_sink_name(d.sink),
+                (long long)d.cfg->workers.size, fg_queue_ordering_name(d.cfg->workers.ordering));
         fg_service_ready(d.svc);
 
         event_base_dispatch(d.base);

@@ -17,6 +17,7 @@
 #include "daemon/child.h"
 #include "ingest/ingest.h"
 #include "metrics/metrics.h"
+#include "pipeline/park.h"
 #include "pipeline/queue.h"
 #include "sinks/sink.h"
 #include "workers/pool.h"
@@ -44,6 +45,7 @@ typedef struct fg_daemon {
         fg_sink_t *sink;
         fg_handler_t *handler;
         fg_dlq_t *dlq;
+        fg_park_t *park;         /* dead_letter.park_key; NULL when off */
         fg_brk_t *brk;
         fg_pool_t *pool;
         fg_ingest_t *ingest;

@@ -33,6 +33,8 @@ static const command_t commands[] = {
      "[--keys N] [--id-prefix P]",
      "produce keyed JSON events {id, ts, ...} at a steady rate or with a spike"},
     {"top", fg_cmd_top, "top [URL] [--interval D] [--once] [--no-color]", "live terminal view of a daemon"},
+    {"redrive", fg_cmd_redrive, "redrive -c FILE [--key K]... [--since T] [--admin HOST:PORT]",
+     "replay the dead-letter topic in key order; release the replayed parked keys"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -86,11 +87,29 @@ void fg_report_summary(fg_daemon_t *d) {
                 ms(fg_hist_quantile_ns(e2e, 0.50)), ms(fg_hist_quantile_ns(e2e, 0.90)),
                 ms(fg_hist_quantile_ns(e2e, 0.99)), ms(fg_hist_max_ns(e2e)));
         if (d->q)
-                fg_info("summary: peak queue depth %zu of %zu, peak RSS %.1f MiB",
+                fg_info("summary: peak queue depth %zu of %zu, peak RSS %.1f MiB, offset commits: "
+                        "%llu",
                         fg_queue_peak_depth(d->q), fg_queue_capacity(d->q),
-                        (double)fg_report_peak_rss_kib(0) / 1024.0);
+                        (double)fg_report_peak_rss_kib(0) / 1024.0,
+                        (unsigned long long)(snap ? snap->ctr[FG_CTR_COMMITS] : 0));
         else
                 fg_info("summary: peak RSS %.1f MiB", (double)fg_report_peak_rss_kib(0) / 1024.0);
         report_children(d);
+        if (snap) {
+                /* The whole process, every thread, from its start. */
+                struct rusage ru;
+                double user, sys;
+
+                if (!getrusage(RUSAGE_SELF, &ru)) {
+                        user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+                        sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+                        fg_info("summary: CPU %.3f s user + %.3f s system, %.2f us per consumed "
+                                "event",
+                                user, sys,
+                                snap->ctr[FG_CTR_CONSUMED]
+                                    ? (user + sys) * 1e6 / (double)snap->ctr[FG_CTR_CONSUMED]
+                                    : 0.0);
+                }
+        }
         free(snap);
 }

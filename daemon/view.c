@@ -88,6 +88,32 @@ static void judge_health(fg_daemon_t *d, fg_view_t *v) {
                          v->draining ? "draining" : "no partitions assigned yet");
 }
 
+/* The instance-count model (workers/scaler.h) over the last 10 s: finished
+ * events, the pool's capacity from its sink calls (most concurrent calls x
+ * events per call / mean call latency), the arrival rate and lag from
+ * librdkafka's statistics. */
+static void demand(fg_daemon_t *d, fg_view_t *v) {
+        const double *ok = v->rate[FG_CTR_OK], *calls = v->rate[FG_CTR_SINK_CALLS];
+        const fg_hist_t *call = &v->window[FG_HIST_SINK_CALL];
+        double per_call = calls[1] > 0 ? (ok[1] + v->rate[FG_CTR_FAILED][1]) / calls[1] : 0;
+        double latency_s = fg_hist_count(call)
+                               ? (double)fg_hist_sum_ns(call) / (double)fg_hist_count(call) / 1e9
+                               : 0;
+        unsigned slots = v->pool.limit && v->pool.limit < v->pool.max ? v->pool.limit : v->pool.max;
+        double arrival = fg_ingest_arrival(d->ingest);
+
+        v->demand_in = (fg_demand_input_t){
+            .partitions = v->assigned,
+            .arrival_per_s = arrival > 0 ? arrival : 0,
+            .finished_per_s = ok[1] + v->rate[FG_CTR_FILTERED][1] + v->rate[FG_CTR_DEAD_LETTER][1] +
+                              v->rate[FG_CTR_DROPPED][1],
+            .capacity_per_s = latency_s > 0 && per_call > 0 ? slots * per_call / latency_s : 0,
+            .lag = v->lag_total,
+            .drain_within_s = (double)d->cfg->workers.drain_within_ns / 1e9,
+        };
+        fg_scaler_demand(&v->demand_in, &v->demand);
+}
+
 fg_view_t *fg_view_collect(fg_daemon_t *d) {
         fg_view_t *v = calloc(1, sizeof(*v));
 
@@ -113,10 +139,22 @@ fg_view_t *fg_view_collect(fg_daemon_t *d) {
         v->pending = fg_ingest_pending(d->ingest);
         v->blocked = fg_ingest_blocked(d->ingest);
         fg_pool_get_stats(d->pool, &v->pool);
+        fg_queue_get_order_stats(d->q, &v->order);
+        v->order_paused = fg_ingest_held(d->ingest);
+        if (d->park) {
+                v->park_on = true;
+                v->parked = fg_park_count(d->park);
+                v->parked_max = fg_park_max(d->park);
+                v->parked_events = fg_park_parked_total(d->park);
+                v->parked_overflow = fg_park_overflow_total(d->park);
+                if (v->parked && (v->park_list = calloc(FG_VIEW_PARK_LIST, sizeof(*v->park_list))))
+                        v->npark_list = fg_park_list(d->park, v->park_list, FG_VIEW_PARK_LIST);
+        }
         v->nlag = fg_ingest_lag(d->ingest, &v->lag, &v->lag_total, &v->lag_updated_ms);
         fg_brk_get_stats(d->brk, v->now_ns, &v->brk);
         v->breaker_enabled = d->cfg->breaker.enabled;
         fg_sink_get_stats(d->sink, &v->sink);
+        demand(d, v);
 
         v->rss_kib = status_kib("VmRSS");
         v->peak_rss_kib = status_kib("VmHWM");
@@ -131,6 +169,7 @@ void fg_view_free(fg_view_t *v) {
         if (!v)
                 return;
         free(v->lag);
+        free(v->park_list);
         free(v);
 }
 
@@ -191,6 +230,10 @@ void fg_view_prometheus(const fg_view_t *v, fg_buf_t *b) {
                 c[FG_CTR_SINK_CALLS]);
         counter(b, "floodgate_rebalances_total", "consumer group assignments and revocations",
                 c[FG_CTR_REBALANCES]);
+        counter(b, "floodgate_offset_commits_total",
+                "offset commits sent: every kafka.commit_every events or auto.commit.interval.ms, "
+                "on revocation and at the end",
+                c[FG_CTR_COMMITS]);
         counter(b, "floodgate_backpressure_pauses_total",
                 "times ingest paused its partitions because the queue stayed full",
                 c[FG_CTR_PAUSES]);
@@ -267,6 +310,35 @@ void fg_view_prometheus(const fg_view_t *v, fg_buf_t *b) {
         counter(b, "floodgate_workers_scale_ups_total", "times a dynamic pool grew", v->pool.scale_ups);
         counter(b, "floodgate_workers_scale_downs_total", "times a dynamic pool shrank",
                 v->pool.scale_downs);
+        fg_prom_header(b, "floodgate_workers_ordering", "gauge",
+                       "1 for workers.ordering's current mode, 0 for the others");
+        for (int m = FG_ORDER_NONE; m <= FG_ORDER_KEY; m++) {
+                fg_buf_reset(&labels);
+                fg_prom_label(&labels, "mode", fg_queue_ordering_name((fg_ordering_t)m));
+                fg_prom_sample(b, "floodgate_workers_ordering", fg_buf_cstr(&labels),
+                               v->order.mode == (fg_ordering_t)m);
+        }
+        gauge(b, "floodgate_ordering_waiting_events",
+              "events in the queue waiting behind an earlier event of their key (or partition)",
+              (double)v->order.blocked);
+        gauge(b, "floodgate_ordering_blocked_keys",
+              "keys (or partitions) with events waiting behind an earlier one",
+              (double)v->order.blocked_keys);
+        gauge(b, "floodgate_ordering_busy_keys", "keys (or partitions) with an event in flight",
+              (double)v->order.busy_keys);
+        gauge(b, "floodgate_ordering_held_partitions",
+              "partitions paused alone because their events wait behind earlier events of their "
+              "keys beyond their share of the queue",
+              v->order_paused);
+        gauge(b, "floodgate_ordering_switching",
+              "1 while a switch into partition or key ordering waits for the events in flight",
+              v->order.switching);
+        gauge(b, "floodgate_parked_keys", "keys parked by dead_letter.park_key", (double)v->parked);
+        counter(b, "floodgate_parked_events_total",
+                "events dead-lettered because their key was parked", v->parked_events);
+        counter(b, "floodgate_parked_keys_overflow_total",
+                "dead letters that did not park their key: dead_letter.max_parked_keys reached",
+                v->parked_overflow);
         gauge(b, "floodgate_sink_concurrency_limit",
               "adaptive limit on concurrent sink calls (dynamic pools; 0 when fixed)", v->pool.limit);
         gauge(b, "floodgate_sink_rtt_seconds",
@@ -288,6 +360,18 @@ void fg_view_prometheus(const fg_view_t *v, fg_buf_t *b) {
         }
         gauge(b, "floodgate_consumer_total_lag", "sum of the known partition lags",
               v->lag_total < 0 ? 0 : (double)v->lag_total);
+
+        gauge(b, "floodgate_desired_instances",
+              "instances this one's partitions need to keep up and drain the lag within "
+              "workers.drain_within (0..its partitions); scale the group to ceil(sum)",
+              v->demand.desired);
+        gauge(b, "floodgate_time_to_drain_seconds",
+              "time this instance needs to clear its lag at the present pace (+Inf: never)",
+              v->demand.time_to_drain_s);
+        gauge(b, "floodgate_service_rate", "events per second one instance finishes, as the "
+              "instance model estimates it (0 = unknown)", v->demand.service_per_s);
+        gauge(b, "floodgate_arrival_rate", "events per second produced into the assigned partitions",
+              v->demand_in.arrival_per_s);
 
         histogram(b, "floodgate_end_to_end_seconds",
                   "Kafka message timestamp to final outcome", &v->snap.hist[FG_HIST_E2E]);
@@ -312,6 +396,44 @@ void fg_view_prometheus(const fg_view_t *v, fg_buf_t *b) {
 /* ---- JSON ---- */
 
 static json_t *json_int_or_null(int64_t v) { return v < 0 ? json_null() : json_integer(v); }
+
+/* A key as JSON text: printable ASCII as is, any other byte as \xNN (keys
+ * are bytes, JSON strings are UTF-8). */
+static json_t *key_json(const char *key, size_t shown) {
+        char buf[4 * FG_PARK_KEY_MAX + 1];
+        size_t n = 0;
+
+        for (size_t i = 0; i < shown; i++) {
+                unsigned char c = (unsigned char)key[i];
+                if (c >= 0x20 && c < 0x7f && c != '\\')
+                        buf[n++] = (char)c;
+                else
+                        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\\x%02x", c);
+        }
+        buf[n] = '\0';
+        return json_string(buf);
+}
+
+/* "parked": {"enabled", "keys", "max", "events", "overflow", "list": [...]} */
+static json_t *park_json(const fg_view_t *v) {
+        json_t *list = json_array();
+
+        for (size_t i = 0; i < v->npark_list; i++) {
+                const fg_park_view_t *p = &v->park_list[i];
+                size_t shown = p->key_len < FG_PARK_KEY_MAX ? p->key_len : FG_PARK_KEY_MAX;
+                json_array_append_new(
+                    list, json_pack("{s:s, s:i, s:o, s:I, s:I, s:I, s:I, s:s}", "topic", p->topic,
+                                    "partition", (int)p->partition, "key", key_json(p->key, shown),
+                                    "key_bytes", (json_int_t)p->key_len, "since_ms",
+                                    (json_int_t)p->since_ms, "first_offset",
+                                    (json_int_t)p->first_offset, "events", (json_int_t)p->events,
+                                    "reason", p->reason));
+        }
+        return json_pack("{s:b, s:I, s:I, s:I, s:I, s:o}", "enabled", (int)v->park_on, "keys",
+                         (json_int_t)v->parked, "max", (json_int_t)v->parked_max, "events",
+                         (json_int_t)v->parked_events, "overflow", (json_int_t)v->parked_overflow,
+                         "list", list);
+}
 
 json_t *fg_view_json(const fg_view_t *v) {
         json_t *root = json_object(), *counters = json_object(), *rates = json_object();
@@ -367,6 +489,16 @@ json_t *fg_view_json(const fg_view_t *v) {
                       "scale_ups", (json_int_t)v->pool.scale_ups, "scale_downs",
                       (json_int_t)v->pool.scale_downs));
 
+        json_object_set_new(
+            root, "ordering",
+            json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:i}", "mode",
+                      fg_queue_ordering_name(v->order.mode), "switching", (int)v->order.switching,
+                      "in_flight", (json_int_t)v->order.in_flight, "busy_keys",
+                      (json_int_t)v->order.busy_keys, "blocked_keys",
+                      (json_int_t)v->order.blocked_keys, "waiting_events",
+                      (json_int_t)v->order.blocked, "held_partitions", (int)v->order_paused));
+        json_object_set_new(root, "parked", park_json(v));
+
         for (size_t i = 0; i < v->nlag; i++)
                 json_array_append_new(parts, json_pack("{s:s, s:i, s:o, s:I, s:o}", "topic",
                                                        v->lag[i].topic, "partition",
@@ -381,6 +513,15 @@ json_t *fg_view_json(const fg_view_t *v) {
                                               : json_null());
         json_object_set_new(lag, "partitions", parts);
         json_object_set_new(root, "lag", lag);
+        json_object_set_new(
+            root, "scale",
+            json_pack("{s:f, s:o, s:f, s:f, s:f, s:f}", "desired_instances", v->demand.desired,
+                      "time_to_drain_s",
+                      isinf(v->demand.time_to_drain_s) ? json_null()
+                                                       : json_real(v->demand.time_to_drain_s),
+                      "service_per_s", v->demand.service_per_s, "arrival_per_s",
+                      v->demand_in.arrival_per_s, "capacity_per_s", v->demand_in.capacity_per_s,
+                      "drain_within_s", v->demand_in.drain_within_s));
 
         {
                 json_t *tr = json_object();
@@ -434,22 +575,29 @@ static const char *human_ms(double ms, char *buf, size_t size) {
 }
 
 void fg_view_status_line(const fg_view_t *v, char *buf, size_t size) {
-        char p99[32], lag[32], limit[32] = "";
+        char p99[32], lag[32], limit[32] = "", order[96] = "";
 
         if (v->pool.limit)
                 snprintf(limit, sizeof(limit), " (limit %u)", v->pool.limit);
+        if (v->order.mode != FG_ORDER_NONE)
+                snprintf(order, sizeof(order), " | %s order: %zu waiting on %zu keys%s",
+                         fg_queue_ordering_name(v->order.mode), v->order.blocked,
+                         v->order.blocked_keys, v->order.switching ? " (switching)" : "");
+        if (v->park_on)
+                snprintf(order + strlen(order), sizeof(order) - strlen(order), ", %zu parked",
+                         v->parked);
         if (v->lag_total < 0)
                 snprintf(lag, sizeof(lag), "?");
         else
                 snprintf(lag, sizeof(lag), "%lld", (long long)v->lag_total);
         snprintf(buf, size,
                  "in %.0f/s out %.0f/s | e2e p99 %s | queue %zu/%zu%s | partitions %u (%u paused) | "
-                 "workers %u/%u busy%s | lag %s | breaker %s | ok %llu dead %llu dropped %llu",
+                 "workers %u/%u busy%s%s | lag %s | breaker %s | ok %llu dead %llu dropped %llu",
                  v->rate[FG_CTR_CONSUMED][1], v->rate[FG_CTR_OK][1],
                  human_ms((double)fg_hist_quantile_ns(&v->window[FG_HIST_E2E], 0.99) / 1e6, p99,
                           sizeof(p99)),
                  v->q_depth, v->q_capacity, v->blocked ? " (full)" : "", v->assigned, v->paused,
-                 v->pool.busy, v->pool.running, limit, lag, fg_brk_state_name(v->brk.state),
+                 v->pool.busy, v->pool.running, limit, order, lag, fg_brk_state_name(v->brk.state),
                  (unsigned long long)v->snap.ctr[FG_CTR_OK],
                  (unsigned long long)v->snap.ctr[FG_CTR_DEAD_LETTER],
                  (unsigned long long)v->snap.ctr[FG_CTR_DROPPED]);

@@ -21,7 +21,10 @@
 #include "ingest/lag.h"
 #include "metrics/metrics.h"
 #include "sinks/sink.h"
+#include "pipeline/park.h"
+#include "pipeline/queue.h"
 #include "workers/pool.h"
+#include "workers/scaler.h"
 
 struct fg_daemon;
 
@@ -49,11 +52,22 @@ typedef struct fg_view {
         unsigned assigned, paused, pending;
         bool blocked;
         fg_pool_stats_t pool;
+        fg_queue_order_stats_t order;
+        unsigned order_paused;             /* partitions held back by a hot key */
+
+        bool park_on;                      /* dead_letter.park_key */
+        size_t parked, parked_max;
+        uint64_t parked_events, parked_overflow;
+        fg_park_view_t *park_list;         /* the oldest few parked keys */
+        size_t npark_list;
 
         fg_lag_entry_t *lag;
         size_t nlag;
         int64_t lag_total;                 /* -1 unknown */
         int64_t lag_updated_ms;
+
+        fg_demand_input_t demand_in;       /* the instance-count model's inputs */
+        fg_demand_t demand;                /* and its answer */
 
         fg_brk_stats_t brk;
         bool breaker_enabled;
@@ -71,6 +85,8 @@ typedef struct fg_view {
 } fg_view_t;
 
 extern const unsigned fg_view_rate_windows[3]; /* 1, 10, 60 */
+/* Parked keys a view lists (the oldest first); the rest are counted. */
+#define FG_VIEW_PARK_LIST 20
 
 fg_view_t *fg_view_collect(struct fg_daemon *d);
 void fg_view_free(fg_view_t *v);

@@ -3,19 +3,25 @@
  * shape (handler.* in the config).
  *
  * json mode: the payload must be a JSON object (else INVALID, with a
- * reason); the filter decides SEND or FILTERED; shaping (drop, keep,
- * add_metadata — in that order) rewrites it, serialised compactly with the
- * original key order. Without shaping a valid payload is passed on byte for
- * byte (no re-serialisation cost) — unless it spans lines: JSON-lines and
- * NDJSON consumers need one line per event, so such a payload is
- * re-serialised compactly. raw mode: bytes pass unchanged; a
- * contains_any filter matches anywhere in the payload.
+ * reason); the filter (filter.h) decides SEND or FILTERED; shaping (drop,
+ * keep, add_metadata — in that order) rewrites it, serialised compactly
+ * with the original key order, exactly as jansson's compact dump of the
+ * shaped document would be (a key given twice keeps its first place and
+ * its last value). Without shaping a valid payload is passed on byte for
+ * byte — unless it spans lines: JSON-lines and NDJSON consumers need one
+ * line per event, so such a payload is compacted the same way. No DOM is
+ * built: the payload is read in place (json_scan.h, json_walk.h).
  *
- * Filter (json mode): field is a dotted path through objects. equals
- * compares the field's text (a string's value, or the JSON text of a number
- * or boolean); exists needs the path present (null counts as present);
- * contains_any matches when the field is a string containing any keyword,
- * or an array with such a string. case_insensitive folds ASCII only.
+ * raw mode: bytes pass unchanged; a contains_any filter matches anywhere in
+ * the payload. One Kafka message stays one record: a payload the sink's
+ * framing would split or corrupt (fg_framing_t: a line break for
+ * line-framed sinks, anything but one JSON value for a JSON array) is
+ * INVALID, with a reason, and handler.on_invalid decides.
+ *
+ * Memory: handling one event of n bytes holds at most FG_HANDLER_EVENT_BOUND(n)
+ * bytes of the ctx (output, scratch) beyond the payload itself, whatever
+ * its shape; an invalid payload too big for jansson to diagnose within
+ * that bound gets a reason from the scanner instead of jansson's.
  *
  * Threading: an fg_handler_t is immutable after fg_handler_new and shared
  * by all workers; each worker owns one fg_handler_ctx_t.
@@ -31,7 +37,13 @@
 #include <stdbool.h>
 
 #include "common/strlist.h"
+#include "handler/filter.h"
 #include "pipeline/event.h"
+
+/* The per-event memory bound (see the top): 12 bytes per payload byte and
+ * 256 KiB (shape.c works out 10.4 at worst; check_handler measures at most
+ * 10.3, for {"":{},"":{},...}). */
+#define FG_HANDLER_EVENT_BOUND(n) ((size_t)(n) * 12 + (size_t)256 * 1024)
 
 typedef enum fg_handler_mode {
         FG_HANDLER_JSON = 0,  /* parse, filter, shape, re-serialise compactly */
@@ -45,15 +57,6 @@ typedef enum fg_on_invalid {
         FG_ON_INVALID_FAIL,   /* stop the daemon, leaving the event uncommitted */
 } fg_on_invalid_t;
 
-/* One filter (handler.filter): at most one of equals, exists, contains_any. */
-typedef struct fg_filter_cfg {
-        char *field;                /* dotted path; NULL = whole event */
-        char *equals;
-        bool exists;
-        fg_strlist_t contains_any;
-        bool case_insensitive;
-} fg_filter_cfg_t;
-
 /* The handler section of the configuration. Strings and lists belong to the
  * config that holds it. */
 typedef struct fg_handler_cfg {
@@ -64,6 +67,9 @@ typedef struct fg_handler_cfg {
         char *metadata_field;
         fg_strlist_t keep;          /* keep only these top-level fields */
         fg_strlist_t drop;          /* drop these (dotted) fields */
+        /* Not an option: how the sink frames events (fg_sink_framing), which
+         * raw payloads must not break. The daemon sets it. */
+        fg_framing_t framing;
 } fg_handler_cfg_t;
 
 typedef enum fg_handle_verdict {

@@ -7,7 +7,8 @@
  * after a value — with the open containers as a bit stack (1 = object)
  * on the C stack: jansson's depth limit bounds it at 2048 bits. Strings
  * are the bulk of a typical event, so their plain bytes (0x20..0x7F but
- * '"' and '\\') are skipped eight at a time with word-wide tests; escapes,
+ * '"' and '\\') are skipped sixteen at a time with SSE2 (eight with
+ * word-wide tests without it, and in the last 15 bytes); escapes,
  * control bytes and UTF-8 sequences take the byte-by-byte path.
  *
  * Numbers are checked without converting them: an integer by its digit
@@ -15,17 +16,27 @@
  * below 1e308 it is finite, at 1e309 or above it overflows, and only in
  * between does strtod decide, on a locale-free copy of its significant
  * digits ("17976931348623159e292"; jansson's strtod sees the same value
- * and both are correctly rounded). Past FG_JSON_SCAN_MAX_DIGITS digits
- * that copy would not fit: the answer is UNSURE.
+ * and both are correctly rounded), cut at FG_JSON_SCAN_MAX_DIGITS digits
+ * with a sticky last digit that keeps it on the same side of the overflow
+ * threshold.
+ *
+ * The tape variant also notes, per container in the order they open, the
+ * offset just past its closing bracket and how many containers it holds,
+ * so the handler's shaper can step over a nested value in O(1) and walk
+ * every byte a bounded number of times whatever the nesting.
  *
  * Threading: any thread; everything is on the caller's stack.
  */
 #include "handler/json_scan.h"
 
 #include "common/utf8.h"
+#include "handler/json_walk.h"
 
 #include <float.h>
 #include <stdint.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +44,6 @@
 typedef enum tok {
         TOK_OK = 0,
         TOK_BAD,
-        TOK_UNSURE,
 } tok_t;
 
 /* Bytes a string may contain as they are: 0x20..0x7F except '"', '\\'. */
@@ -48,6 +58,16 @@ static const uint8_t str_plain[256] = {
     /* 0x70 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     /* 0x80..0xFF: 0 (UTF-8, checked sequence by sequence) */
 };
+
+#if defined(__SSE2__)
+/* Sixteen copies of '"', '\\' and ' ' (constant loads rather than
+ * set1 sequences in the inner loop). */
+#define SSE_SPLAT(c) {c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c}
+static const __v16qi sse_quote = SSE_SPLAT('"');
+static const __v16qi sse_bslash = SSE_SPLAT('\\');
+static const __v16qi sse_space = SSE_SPLAT(' ');
+#undef SSE_SPLAT
+#endif
 
 #define ONES  0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
@@ -75,8 +95,16 @@ static inline uint64_t swar_special(uint64_t v) {
         return (ctl | q | b | v) & HIGHS;
 }
 
-/* Whitespace as jansson's lex_scan skips it; notes raw line breaks. */
-static inline const uint8_t *skip_ws(const uint8_t *p, const uint8_t *end, bool *nl) {
+/* Whitespace as jansson's lex_scan skips it; notes raw line breaks, and
+ * any whitespace in *@p ws unless NULL. */
+static inline __attribute__((always_inline)) const uint8_t *
+skip_ws(const uint8_t *p, const uint8_t *end, bool *nl, bool *ws) {
+        /* Compact JSON: the next token is right there (every whitespace
+         * byte is at most ' '). */
+        if (p < end && *p > ' ')
+                return p;
+        if (ws && p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+                *ws = true;
         while (p < end) {
                 switch (*p) {
                 case '\n':
@@ -115,13 +143,40 @@ static inline int32_t hex4(const uint8_t *p) {
 
 /* *@p pp is just past the opening quote; on TOK_OK it is just past the
  * closing one, else at the byte refused. A key may not contain \u0000. */
-static tok_t scan_string(const uint8_t **pp, const uint8_t *end, bool key) {
+static inline __attribute__((always_inline)) tok_t scan_string(const uint8_t **pp,
+                                                               const uint8_t *end, bool key,
+                                                               bool *esc, bool *dirty) {
         const uint8_t *p = *pp;
         tok_t rc = TOK_BAD;
 
         for (;;) {
                 uint8_t c;
 
+#if defined(__SSE2__)
+                /* Sixteen at a time: '"', '\\', and below 0x20 as signed
+                 * bytes, which takes in 0x80..0xFF too. */
+                while (end - p >= 16) {
+                        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+                        unsigned quote = (unsigned)_mm_movemask_epi8(
+                            _mm_cmpeq_epi8(v, (__m128i)sse_quote));
+                        unsigned hit = quote | (unsigned)_mm_movemask_epi8(_mm_or_si128(
+                                                   _mm_cmpeq_epi8(v, (__m128i)sse_bslash),
+                                                   _mm_cmplt_epi8(v, (__m128i)sse_space)));
+
+                        if (hit) {
+                                p += __builtin_ctz(hit);
+                                /* The closing quote, known from the masks
+                                 * without reading the byte again. */
+                                if (hit & quote & (0u - hit)) {
+                                        p++;
+                                        rc = TOK_OK;
+                                        goto out;
+                                }
+                                goto special;
+                        }
+                        p += 16;
+                }
+#endif
                 while (end - p >= 8) {
                         uint64_t v, hit;
 
@@ -139,6 +194,9 @@ static tok_t scan_string(const uint8_t **pp, const uint8_t *end, bool key) {
                         p++;
                 if (p == end)
                         goto out;
+#if defined(__SSE2__)
+        special:
+#endif
                 c = *p;
                 if (c == '"') {
                         p++;
@@ -156,12 +214,17 @@ static tok_t scan_string(const uint8_t **pp, const uint8_t *end, bool key) {
                         continue;
                 }
                 /* c == '\\' */
+                if (esc)
+                        *esc = true;
                 if (end - p < 2)
                         goto out;
                 switch (p[1]) {
+                case '/':
+                        if (dirty)
+                                *dirty = true; /* jansson writes a plain '/' */
+                        /* fall through */
                 case '"':
                 case '\\':
-                case '/':
                 case 'b':
                 case 'f':
                 case 'n':
@@ -187,6 +250,8 @@ static tok_t scan_string(const uint8_t **pp, const uint8_t *end, bool key) {
                                         goto out;
                                 p += 6;
                         }
+                        if (dirty && !(cp < 0x20 && fg_jw_escape_canonical(p)))
+                                *dirty = true; /* jansson writes it decoded */
                         p += 6;
                         break;
                 }
@@ -201,11 +266,16 @@ out:
 
 /* A real whose significant digits are @p a[0..na) then @p b[0..nb) (the
  * first nonzero, no '.'), of magnitude [1e308, 1e309): does strtod
- * overflow? @p mag is the decimal magnitude (309): value = 0.digits * 10^mag. */
+ * overflow? @p mag is the decimal magnitude (309): value = 0.digits * 10^mag.
+ * Past FG_JSON_SCAN_MAX_DIGITS digits the copy keeps that many and a
+ * sticky 1 for the rest (nonzero: trailing zeros are gone): the overflow
+ * threshold, 2^1024 - 2^970, has 309 significant digits, so the value and
+ * the copy fall on the same side of it and strtod rounds both alike. */
 static tok_t real_overflows(const uint8_t *a, size_t na, const uint8_t *b, size_t nb,
                             int64_t mag) {
         char buf[FG_JSON_SCAN_MAX_DIGITS + 32];
-        size_t m = 0;
+        bool cut = false;
+        size_t m;
 
         /* Trailing zeros do not count. */
         while (nb && b[nb - 1] == '0')
@@ -213,19 +283,55 @@ static tok_t real_overflows(const uint8_t *a, size_t na, const uint8_t *b, size_
         if (!nb)
                 while (na && a[na - 1] == '0')
                         na--;
-        if (na + nb > FG_JSON_SCAN_MAX_DIGITS)
-                return TOK_UNSURE;
+        if (na > FG_JSON_SCAN_MAX_DIGITS) {
+                na = FG_JSON_SCAN_MAX_DIGITS;
+                nb = 0;
+                cut = true;
+        } else if (na + nb > FG_JSON_SCAN_MAX_DIGITS) {
+                nb = FG_JSON_SCAN_MAX_DIGITS - na;
+                cut = true;
+        }
         memcpy(buf, a, na);
         if (nb)
                 memcpy(buf + na, b, nb);
         m = na + nb;
+        if (cut)
+                buf[m++] = '1';
         snprintf(buf + m, sizeof(buf) - m, "e%lld", (long long)(mag - (int64_t)m));
         return strtod(buf, NULL) > DBL_MAX ? TOK_BAD : TOK_OK;
 }
 
-/* *@p pp is at '-' or a digit; on TOK_OK/TOK_UNSURE it is past the number,
- * else at the byte refused. */
-static tok_t scan_number(const uint8_t **pp, const uint8_t *end) {
+/* Past the run of digits at @p p: eight at a time while they last (a
+ * timestamp in ms has 13). */
+static inline const uint8_t *skip_digits(const uint8_t *p, const uint8_t *end) {
+        while (end - p >= 8) {
+                uint64_t v, x;
+
+                memcpy(&v, p, sizeof(v));
+                /* Zero bytes exactly where v has a digit: 0x3N with N < 10. */
+                x = ((v & (ONES * 0xF0)) ^ (ONES * 0x30)) |
+                    (((v + ONES * 0x06) & (ONES * 0xF0)) ^ (ONES * 0x30));
+                x = (((x & (ONES * 0x7F)) + ONES * 0x7F) | x) & HIGHS;
+                if (x) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                        /* A carry can spoil bytes after the first non-digit
+                         * only: the lowest flag is right. */
+                        return p + (__builtin_ctzll(x) >> 3);
+#else
+                        break;
+#endif
+                }
+                p += 8;
+        }
+        while (p < end && is_digit(*p))
+                p++;
+        return p;
+}
+
+/* *@p pp is at '-' or a digit; on TOK_OK it is past the number,
+ * else at the byte refused. *@p real: it has a fraction or an exponent. */
+static inline __attribute__((always_inline)) tok_t scan_number(const uint8_t **pp,
+                                                               const uint8_t *end, bool *real) {
         static const char int64_max[] = "9223372036854775807";
         static const char int64_min[] = "9223372036854775808"; /* without '-' */
         const uint8_t *p = *pp, *ib, *ie, *fb, *fe, *q;
@@ -245,14 +351,14 @@ static tok_t scan_number(const uint8_t **pp, const uint8_t *end) {
                 if (p < end && is_digit(*p))
                         goto out; /* leading zero */
         } else if (is_digit(*p)) {
-                while (p < end && is_digit(*p))
-                        p++;
+                p = skip_digits(p, end);
         } else {
                 goto out;
         }
         ie = p;
 
-        if (p == end || (*p != '.' && *p != 'e' && *p != 'E')) {
+        *real = !(p == end || (*p != '.' && *p != 'e' && *p != 'E'));
+        if (!*real) {
                 /* An integer: strtoll must not overflow. */
                 size_t nd = (size_t)(ie - ib);
 
@@ -327,12 +433,32 @@ static tok_t scan_word(const uint8_t **pp, const uint8_t *end, const char *w, si
         return TOK_OK;
 }
 
-/* Any thread. */
-fg_json_scan_t fg_json_check_object(const void *data, size_t n, fg_json_check_t *out) {
+/* Container @p i just closed at offset @p at, @p n containers opened so
+ * far: record where, and how many it held (every one opened since). */
+static inline void tape_close(fg_json_tape_t *tape, uint32_t i, size_t at, size_t n) {
+        if (i < tape->cap) {
+                tape->end[i] = (uint32_t)at;
+                tape->inner[i] = (uint32_t)(n - i - 1);
+        }
+}
+
+/* The scanner, specialised by its callers: @p tape NULL or not, @p any
+ * (a value of any type at the top) or not — constants that inlining folds,
+ * so the passthrough check carries no tape code. */
+static inline __attribute__((always_inline)) fg_json_scan_t
+scan(const void *data, size_t n, fg_json_check_t *out, fg_json_tape_t *tape, bool any) {
         const uint8_t *start = data, *p = start, *end;
         uint8_t is_obj[FG_JSON_SCAN_MAX_DEPTH / 8]; /* bit per open container */
+        uint32_t open[FG_JSON_SCAN_MAX_DEPTH]; /* tape index per open container (tape only) */
         size_t depth = 0;
-        bool nl = false, unsure = false;
+        bool in_obj = false; /* the innermost open container is an object */
+        /* ws: whitespace inside the object; dirty: an escape or a number
+         * jansson writes otherwise (tape only: the shaper's fast path). */
+        bool nl = false, ws = false, dirty = false, real = false;
+        /* The tape's counters and top-level index, in registers until the
+         * end. */
+        size_t tn = 0, tkeys = 0, tntop = 0, top_cap = tape ? tape->top_cap : 0;
+        uint32_t *top = tape ? tape->top : NULL;
         fg_json_scan_t res = FG_JSON_SCAN_INVALID;
         tok_t t;
 
@@ -340,8 +466,8 @@ fg_json_scan_t fg_json_check_object(const void *data, size_t n, fg_json_check_t 
                 goto out;
         end = start + n;
 
-        p = skip_ws(p, end, &nl);
-        if (p == end || *p != '{')
+        p = skip_ws(p, end, &nl, NULL);
+        if (p == end || (!any && *p != '{'))
                 goto out; /* empty, or not an object */
 
 value:  /* at the first byte of a value, inside depth containers */
@@ -357,13 +483,19 @@ value:  /* at the first byte of a value, inside depth containers */
                         is_obj[depth >> 3] |= bit;
                 else
                         is_obj[depth >> 3] &= (uint8_t)~bit;
+                if (tape)
+                        open[depth] = (uint32_t)tn++;
                 depth++;
-                p = skip_ws(p + 1, end, &nl);
+                in_obj = close == '}';
+                p = skip_ws(p + 1, end, &nl, tape ? &ws : NULL);
                 if (p == end)
                         goto out;
                 if (*p == close) {
                         p++;
                         depth--;
+                        in_obj = depth && (is_obj[(depth - 1) >> 3] >> ((depth - 1) & 7) & 1);
+                        if (tape)
+                                tape_close(tape, open[depth], (size_t)(p - start), tn);
                         goto after;
                 }
                 if (close == '}')
@@ -372,7 +504,7 @@ value:  /* at the first byte of a value, inside depth containers */
         }
         case '"':
                 p++;
-                t = scan_string(&p, end, false);
+                t = scan_string(&p, end, false, NULL, tape ? &dirty : NULL);
                 break;
         case 't':
                 t = scan_word(&p, end, "true", 4);
@@ -386,41 +518,50 @@ value:  /* at the first byte of a value, inside depth containers */
         case '-':
         case '0': case '1': case '2': case '3': case '4':
         case '5': case '6': case '7': case '8': case '9':
-                t = scan_number(&p, end);
+        {
+                const uint8_t *num = p;
+
+                t = scan_number(&p, end, &real);
+                if (tape && t == TOK_OK &&
+                    (real ? !fg_jw_real_canonical(num, p)
+                          : p - num == 2 && num[0] == '-' && num[1] == '0'))
+                        dirty = true; /* a real printed otherwise, or -0 */
+        }
         literal:
                 /* jansson's lexer drops one NUL right after a number or a
                  * literal (see json_scan.h). */
-                if (t != TOK_BAD && p < end && *p == '\0')
+                if (t != TOK_BAD && p < end && *p == '\0') {
                         p++;
+                        ws = tape != NULL;
+                }
                 break;
         default:
                 goto out;
         }
         if (t == TOK_BAD)
                 goto out;
-        if (t == TOK_UNSURE)
-                unsure = true;
 
 after:  /* just past a value, inside depth containers */
-        p = skip_ws(p, end, &nl);
+        p = skip_ws(p, end, &nl, tape && depth ? &ws : NULL);
         if (depth == 0) {
                 if (p == end)
-                        res = unsure ? FG_JSON_SCAN_UNSURE : FG_JSON_SCAN_OBJECT;
+                        res = FG_JSON_SCAN_OBJECT;
                 goto out;
         }
         if (p == end)
                 goto out;
         {
-                bool in_obj = is_obj[(depth - 1) >> 3] >> ((depth - 1) & 7) & 1;
-
                 if (*p == (in_obj ? '}' : ']')) {
                         p++;
                         depth--;
+                        in_obj = depth && (is_obj[(depth - 1) >> 3] >> ((depth - 1) & 7) & 1);
+                        if (tape)
+                                tape_close(tape, open[depth], (size_t)(p - start), tn);
                         goto after;
                 }
                 if (*p != ',')
                         goto out;
-                p = skip_ws(p + 1, end, &nl);
+                p = skip_ws(p + 1, end, &nl, tape ? &ws : NULL);
                 if (p == end)
                         goto out;
                 if (!in_obj)
@@ -430,21 +571,59 @@ after:  /* just past a value, inside depth containers */
 key:    /* at what must be an object key */
         if (*p != '"')
                 goto out;
-        p++;
-        if (scan_string(&p, end, true) != TOK_OK)
-                goto out;
-        p = skip_ws(p, end, &nl);
-        if (p == end || *p != ':')
-                goto out;
-        p = skip_ws(p + 1, end, &nl);
-        if (p == end)
-                goto out;
+        {
+                const uint8_t *k = ++p;
+                bool kesc = false;
+
+                if (scan_string(&p, end, true, &kesc, tape ? &dirty : NULL) != TOK_OK)
+                        goto out;
+                const uint8_t *kq = p - 1; /* its closing quote */
+
+                p = skip_ws(p, end, &nl, tape ? &ws : NULL);
+                if (p == end || *p != ':')
+                        goto out;
+                p = skip_ws(p + 1, end, &nl, tape ? &ws : NULL);
+                if (p == end)
+                        goto out;
+                if (tape) {
+                        tkeys++;
+                        if (depth == 1 && tntop++ < top_cap) {
+                                uint32_t *e = top + 3 * (tntop - 1);
+
+                                e[0] = (uint32_t)(k - start);
+                                e[1] = (uint32_t)(kq - start) | (uint32_t)kesc << 31;
+                                e[2] = (uint32_t)(p - start);
+                        }
+                }
+        }
         goto value;
 
 out:
+        if (tape) {
+                tape->n = tn;
+                tape->keys = tkeys;
+                tape->ntop = tntop;
+                tape->clean = !ws && !dirty;
+        }
         if (out) {
                 out->has_raw_newline = res != FG_JSON_SCAN_INVALID && nl;
                 out->pos = start ? (size_t)(p - start) : 0;
         }
         return res;
+}
+
+/* Any thread. */
+fg_json_scan_t fg_json_check_object(const void *p, size_t n, fg_json_check_t *out) {
+        return scan(p, n, out, NULL, false);
+}
+
+/* Any thread. */
+fg_json_scan_t fg_json_check_object_tape(const void *p, size_t n, fg_json_check_t *out,
+                                         fg_json_tape_t *tape) {
+        return scan(p, n, out, tape, false);
+}
+
+/* Any thread. */
+bool fg_json_is_value(const void *p, size_t n) {
+        return scan(p, n, NULL, NULL, true) == FG_JSON_SCAN_OBJECT;
 }

@@ -12,8 +12,7 @@
  * json_loadb(p, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, ...) followed by
  * json_is_object(): FG_JSON_SCAN_OBJECT exactly when jansson returns an
  * object, FG_JSON_SCAN_INVALID exactly when it returns NULL or a
- * non-object. Where the scanner cannot decide cheaply it says
- * FG_JSON_SCAN_UNSURE and the caller must ask jansson. The rules, as
+ * non-object. The rules, as
  * jansson 2.14 (src/load.c, src/utf.c, src/strconv.c) applies them:
  *
  *   - Whitespace is ' ', '\t', '\n', '\r', allowed before and after the
@@ -54,9 +53,9 @@
  *     a NUL anywhere else outside a string, are refused. The scanner
  *     reproduces this: accepting is what jansson does.
  *
- * UNSURE: a real whose magnitude is in [1e308, 1e309) and that has more
- * than FG_JSON_SCAN_MAX_DIGITS significant digits (the scanner decides
- * overflow there with strtod on a bounded copy). Nothing else.
+ * A real whose magnitude is in [1e308, 1e309) is decided with strtod on
+ * a bounded copy of its significant digits (see json_scan.c): exactly,
+ * however many digits it has.
  *
  * has_raw_newline: set on FG_JSON_SCAN_OBJECT when the input has a '\n'
  * or '\r' byte (in valid JSON these can only be whitespace between
@@ -70,6 +69,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* jansson's JSON_PARSER_MAX_DEPTH (jansson_private.h, not installed). */
 #define FG_JSON_SCAN_MAX_DEPTH 2048
@@ -79,7 +79,6 @@
 typedef enum fg_json_scan {
         FG_JSON_SCAN_INVALID = 0, /* jansson refuses it, or it is not an object */
         FG_JSON_SCAN_OBJECT,      /* jansson loads it, as an object */
-        FG_JSON_SCAN_UNSURE,      /* ask jansson (see above) */
 } fg_json_scan_t;
 
 typedef struct fg_json_check {
@@ -89,7 +88,45 @@ typedef struct fg_json_check {
                                * n when the input ended too early */
 } fg_json_check_t;
 
+/* Where each container of an accepted object ends, numbered in the order
+ * their brackets open (the top-level object is 0), and where the top-level
+ * object's members are: what the handler's shaper needs to step over a
+ * nested value without scanning it again, and the filter to find a field
+ * without walking to it. The caller provides the arrays; the scan fills
+ * what fits and counts the rest. */
+typedef struct fg_json_tape {
+        uint32_t *end;   /* [i]: offset just past container i's closing bracket */
+        uint32_t *inner; /* [i]: containers inside container i, at any depth */
+        size_t cap;      /* entries end[] and inner[] have room for */
+        size_t n;        /* out: containers in the input; past cap nothing
+                          * was written: grow to n and scan again */
+        size_t keys;     /* out: object members in the input, at any depth */
+        /* 3 per top-level member, in order: the offset of its key's first
+         * byte, of the key's closing quote (bit 31 set when the key has
+         * escapes), of its value. */
+        uint32_t *top;
+        size_t top_cap;  /* members top has room for */
+        size_t ntop;     /* out: top-level members (past top_cap: as n) */
+        /* out: the object is already what jansson's compact writer would
+         * make of it, but for repeated keys: no whitespace inside it (nor
+         * the NUL jansson skips), only escapes it would write the same
+         * (\" \\ \b \f \n \r \t, \u00XX for other control bytes, upper
+         * case), no -0, and reals only as it prints them — as far as the
+         * scanner can tell from the digits: a real with an exponent or more
+         * than 15 significant digits makes it false even when it would
+         * print the same. */
+        bool clean;
+} fg_json_tape_t;
+
 /* Any thread. @p p may be NULL when @p n is 0; @p out may be NULL. */
 fg_json_scan_t fg_json_check_object(const void *p, size_t n, fg_json_check_t *out);
+/* The same, also filling @p tape (valid on FG_JSON_SCAN_OBJECT only).
+ * Offsets are 31-bit: @p n must be below 2 GiB. Any thread. */
+fg_json_scan_t fg_json_check_object_tape(const void *p, size_t n, fg_json_check_t *out,
+                                         fg_json_tape_t *tape);
+/* True when jansson (JSON_DECODE_ANY | JSON_ALLOW_NUL) loads @p p as a
+ * value of any type: the test of raw mode's json_array framing and of
+ * "valid JSON, but not an object". Any thread. */
+bool fg_json_is_value(const void *p, size_t n);
 
 #endif

@@ -72,6 +72,7 @@ static fg_ingest_prec_t *prec_add(fg_ingest_t *in, const char *topic, int32_t pa
         pr->part = fg_part_new(topic, partition);
         pr->partition = partition;
         pr->eof_offset = -1;
+        pr->finished = -1;
         t->parts[partition] = pr;
         in->nassigned++;
         return pr;
@@ -127,22 +128,54 @@ void fg_ingest_mark_paused(fg_ingest_t *in, const rd_kafka_topic_partition_list_
                 fg_ingest_prec_t *pr = prec_find(in, list->elems[i].topic, list->elems[i].partition);
                 if (pr)
                         pr->paused = paused;
+                if (pr && !paused)
+                        pr->held = false; /* resumed with the rest; admit.c holds it again if need be */
         }
         publish_gauges(in);
 }
 
-rd_kafka_topic_partition_list_t *fg_ingest_advance_all(fg_ingest_t *in) {
+/* Retires @p pr's completed prefix into pr->finished. */
+static size_t prec_advance(fg_ingest_prec_t *pr) {
+        int64_t next;
+        size_t n = fg_part_advance(pr->part, &next);
+
+        if (n) {
+                pr->finished = next;
+                pr->unstored = true;
+        }
+        return n;
+}
+
+uint64_t fg_ingest_advance_all(fg_ingest_t *in) {
+        uint64_t retired = 0;
+
+        for (size_t i = 0; i < in->ntab; i++)
+                for (int32_t p = 0; p < in->tab[i].nparts; p++)
+                        if (in->tab[i].parts[p])
+                                retired += prec_advance(in->tab[i].parts[p]);
+        return retired;
+}
+
+int fg_ingest_store_all(fg_ingest_t *in) {
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+        rd_kafka_resp_err_t err;
+        int n;
 
         for (size_t i = 0; i < in->ntab; i++) {
                 fg_ingest_topic_t *t = &in->tab[i];
                 for (int32_t p = 0; p < t->nparts; p++) {
-                        int64_t next;
-                        if (t->parts[p] && fg_part_advance(t->parts[p]->part, &next))
-                                rd_kafka_topic_partition_list_add(list, t->name, p)->offset = next;
+                        fg_ingest_prec_t *pr = t->parts[p];
+                        if (!pr || !pr->unstored)
+                                continue;
+                        rd_kafka_topic_partition_list_add(list, t->name, p)->offset = pr->finished;
+                        pr->unstored = false;
                 }
         }
-        return list;
+        n = list->cnt;
+        if (n && (err = rd_kafka_offsets_store(in->rk, list)))
+                fg_debug("offsets_store: %s", rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(list);
+        return n;
 }
 
 bool fg_ingest_all_at_end(fg_ingest_t *in) {
@@ -219,6 +252,7 @@ static void on_assign(fg_ingest_t *in, rd_kafka_topic_partition_list_t *parts, b
 
 typedef struct revoked_set {
         fg_part_t **parts;
+        fg_ingest_prec_t **precs;
         size_t n;
 } revoked_set_t;
 
@@ -242,33 +276,39 @@ static bool part_is_revoked(const fg_part_t *part, void *opaque) {
  * in-flight work, commits their final offsets unless the assignment was
  * lost, then forgets them. */
 static void on_revoke(fg_ingest_t *in, rd_kafka_topic_partition_list_t *parts, bool lost) {
-        revoked_set_t set = {calloc((size_t)parts->cnt + 1, sizeof(fg_part_t *)), 0};
+        revoked_set_t set = {calloc((size_t)parts->cnt + 1, sizeof(fg_part_t *)),
+                             calloc((size_t)parts->cnt + 1, sizeof(fg_ingest_prec_t *)), 0};
         rd_kafka_topic_partition_list_t *final = rd_kafka_topic_partition_list_new(parts->cnt + 1);
         int64_t deadline = fg_mono_ns() + in->rebalance_timeout_ns;
         size_t dropped;
 
-        if (!set.parts)
+        if (!set.parts || !set.precs)
                 abort();
         for (int i = 0; i < parts->cnt; i++) {
                 fg_ingest_prec_t *pr = prec_find(in, parts->elems[i].topic, parts->elems[i].partition);
-                if (pr)
+                if (pr) {
+                        set.precs[set.n] = pr;
                         set.parts[set.n++] = pr->part;
+                }
         }
         fg_ingest_drop_pending(in, part_is_revoked, &set);
         dropped = fg_queue_remove_if(in->q, item_is_revoked, item_drop, &set);
 
         for (size_t i = 0; i < set.n && !lost; i++) {
-                int64_t next, left = deadline - fg_mono_ns();
+                int64_t left = deadline - fg_mono_ns();
                 if (!fg_part_wait_idle(set.parts[i], left > 0 ? left : 0))
                         fg_warn("revoke: %s [%d] still has %zu events in flight after %lld ms; "
                                 "they will be redelivered to the next owner",
                                 fg_part_topic(set.parts[i]), (int)fg_part_partition(set.parts[i]),
                                 fg_part_pending(set.parts[i]),
                                 (long long)(in->rebalance_timeout_ns / FG_NS_PER_MS));
-                if (fg_part_advance(set.parts[i], &next))
+                /* What finished before, maybe not stored yet (commit
+                 * pacing), and what finished while we waited. */
+                prec_advance(set.precs[i]);
+                if (set.precs[i]->finished >= 0)
                         rd_kafka_topic_partition_list_add(final, fg_part_topic(set.parts[i]),
                                                           fg_part_partition(set.parts[i]))
-                            ->offset = next;
+                            ->offset = set.precs[i]->finished;
         }
         if (final->cnt) {
                 rd_kafka_resp_err_t err;
@@ -288,6 +328,7 @@ static void on_revoke(fg_ingest_t *in, rd_kafka_topic_partition_list_t *parts, b
         publish_gauges(in);
         rd_kafka_topic_partition_list_destroy(final);
         free(set.parts);
+        free(set.precs);
 }
 
 void fg_ingest_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,

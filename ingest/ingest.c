@@ -34,6 +34,50 @@
 /* While blocked: how long one wait for the low watermark lasts before the
  * loop looks at its other duties (drain, stop, ticks, membership). */
 #define BLOCKED_WAIT_NS (20 * FG_NS_PER_MS)
+/* librdkafka's auto-commit timer: how often it commits what was stored
+ * since its last commit (nothing stored, nothing sent). The mock hands a
+ * drain over in waves of well over 1M events/s: with this at 50 ms a kill
+ * -9 cost 36,000-48,000 duplicates of a 1M-event drain, at 20 ms
+ * 7,900-45,700 (two runs of kills at 100k..900k), at 5 ms 1,200-14,100.
+ * But each firing costs librdkafka's main thread up to 1 ms of spinning
+ * on the clock (it rounds its wait down to whole ms): an idle daemon used
+ * 0.5% of a core with librdkafka's 1 s, 3.9-4.9% at 20 ms, 7.3% at 10 ms,
+ * and a 1M drain 0.9 s more CPU at 5 ms.
+ * Commits of our own, which need no timer, were tried and dropped: see
+ * ingest.h. */
+#define COMMIT_CHECK_MS 20
+/* --until-drained: everything must have been at its end this long before
+ * it counts as drained (a consumer keeping up with a stream is "at its
+ * end" between messages all the time). */
+#define DRAINED_FOR_NS  (200 * FG_NS_PER_MS)
+
+/* A duration property in ms as librdkafka parsed it (its default, or the
+ * user's value from kafka.properties). */
+static int64_t conf_ms_ns(rd_kafka_conf_t *conf, const char *name, long long dflt) {
+        char buf[32];
+        size_t size = sizeof(buf);
+        long long ms = dflt;
+
+        if (rd_kafka_conf_get(conf, name, buf, &size) == RD_KAFKA_CONF_OK)
+                ms = strtoll(buf, NULL, 10);
+        return (int64_t)ms * FG_NS_PER_MS;
+}
+
+/* Every commit's result, librdkafka's periodic ones and ours (ingest
+ * thread, inside consumer_poll). A failed commit leaves its offsets
+ * stored: the next one carries them. */
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque) {
+        fg_ingest_t *in = opaque;
+
+        if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+                return;
+        fg_mshard_add(in->shard, FG_CTR_COMMITS, 1);
+        if (err)
+                fg_debug("commit: %s", rd_kafka_err2str(err));
+        else
+                in->commit_ok_ns = fg_mono_ns();
+}
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
         fg_log(err == RD_KAFKA_RESP_ERR__FATAL ? FG_LOG_ERROR : FG_LOG_WARN, "kafka: %s: %s",
@@ -64,9 +108,20 @@ fg_ingest_t *fg_ingest_new(const fg_kafka_cfg_t *kc, const fg_ingest_cfg_t *ic,
         conf = fg_kconf_consumer(kc, bootstrap, errstr, errstr_size);
         if (!conf)
                 goto init_error;
+        in->commit_every = ic->commit_every > 0 ? (uint64_t)ic->commit_every : 0;
+        in->commit_interval_ns = conf_ms_ns(conf, "auto.commit.interval.ms", 5000);
+        if (in->commit_interval_ns > COMMIT_CHECK_MS * FG_NS_PER_MS) {
+                char ms[16];
+                snprintf(ms, sizeof(ms), "%d", COMMIT_CHECK_MS);
+                if (fg_kconf_set(conf, "auto.commit.interval.ms", ms, errstr, errstr_size)) {
+                        rd_kafka_conf_destroy(conf);
+                        goto init_error;
+                }
+        }
         rd_kafka_conf_set_opaque(conf, in);
         rd_kafka_conf_set_error_cb(conf, error_cb);
         rd_kafka_conf_set_rebalance_cb(conf, fg_ingest_rebalance_cb);
+        rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
         rd_kafka_conf_set_stats_cb(conf, fg_ingest_stats_cb);
         in->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof(reason));
         if (!in->rk) {
@@ -147,7 +202,9 @@ void fg_ingest_flush(fg_ingest_t *in) {
                 memmove(in->batch, in->batch + pushed, (in->nbatch - pushed) * sizeof(fg_item_t));
         in->nbatch -= pushed;
         in->ntracked -= pushed;
+        in->pushed_since_tick += pushed;
         atomic_store(&in->pending_pub, (unsigned)in->nbatch);
+        fg_ingest_admit(in);
         if ((above_high || in->nbatch) && !in->blocked) {
                 in->blocked = true;
                 in->blocked_since_ns = now;
@@ -220,30 +277,47 @@ static void handle_message(fg_ingest_t *in, rd_kafka_message_t *rkm) {
                 fg_ingest_flush(in);
 }
 
-/* Stores every advanced offset; once everything assigned is at its end and
- * finished, commits and reports drained. */
-static void tick(fg_ingest_t *in) {
-        rd_kafka_topic_partition_list_t *list = fg_ingest_advance_all(in);
+/* Stores the finished offsets once kafka.commit_every more messages have
+ * finished or auto.commit.interval.ms has passed since the last store
+ * (@p force: now); librdkafka's auto-commit sends them within
+ * COMMIT_CHECK_MS. Drained: everything assigned has been at its end with
+ * nothing outstanding for DRAINED_FOR_NS, everything is stored, and a
+ * commit succeeded after the last store. No commit is sent for it: a
+ * synchronous commit sent while this member rejoins a rebalancing group
+ * waits for the join and then loses the assignment (see ingest.h), and a
+ * consumer keeping up with a stream is "at its end" all the time. */
+static void tick(fg_ingest_t *in, bool force) {
+        int64_t now = fg_mono_ns();
         bool drained;
 
-        if (list->cnt) {
-                rd_kafka_resp_err_t err = rd_kafka_offsets_store(in->rk, list);
-                if (err)
-                        fg_debug("offsets_store: %s", rd_kafka_err2str(err));
-                atomic_store(&in->drained_pub, false);
+        in->pushed_since_tick = 0;
+        in->unstored += fg_ingest_advance_all(in);
+        if (force || (in->commit_every && in->unstored >= in->commit_every) ||
+            (in->unstored && now - in->last_store_ns >= in->commit_interval_ns)) {
+                if (fg_ingest_store_all(in)) {
+                        atomic_store(&in->drained_pub, false);
+                        in->stored_ns = now;
+                }
+                in->unstored = 0;
+                in->last_store_ns = now;
         }
-        rd_kafka_topic_partition_list_destroy(list);
+        fg_ingest_admit(in);
 
         drained = in->nbatch == 0 && fg_ingest_all_at_end(in);
-        if (drained && !atomic_load(&in->drained_pub)) {
-                rd_kafka_resp_err_t err = rd_kafka_commit(in->rk, NULL, 0);
-                if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
-                        atomic_store(&in->drained_pub, true);
-                else
-                        fg_warn("commit: %s", rd_kafka_err2str(err));
-        } else if (!drained) {
+        if (!drained) {
+                in->drained_since_ns = 0;
                 atomic_store(&in->drained_pub, false);
+                return;
         }
+        if (!in->drained_since_ns)
+                in->drained_since_ns = now;
+        if (atomic_load(&in->drained_pub) || now - in->drained_since_ns < DRAINED_FOR_NS)
+                return;
+        if (fg_ingest_store_all(in))
+                in->stored_ns = now;
+        in->unstored = 0;
+        if (in->commit_ok_ns > in->stored_ns || !in->stored_ns)
+                atomic_store(&in->drained_pub, true);
 }
 
 static void poll_once(fg_ingest_t *in, int timeout_ms) {
@@ -308,8 +382,9 @@ static void *ingest_main(void *arg) {
 
                 now = fg_mono_ns();
                 atomic_store_explicit(&in->heartbeat_ns, now, memory_order_relaxed);
-                if (now >= next_tick) {
-                        tick(in);
+                if (now >= next_tick ||
+                    (in->commit_every >= 4 && in->pushed_since_tick >= in->commit_every / 4)) {
+                        tick(in, false);
                         next_tick = now + TICK_NS;
                 }
         }
@@ -318,7 +393,7 @@ static void *ingest_main(void *arg) {
          * before the group is left (the revoke that close triggers commits
          * again, harmlessly). Pending messages were never queued: they stay
          * uncommitted and are redelivered. */
-        tick(in);
+        tick(in, true);
         err = rd_kafka_commit(in->rk, NULL, 0);
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
                 fg_warn("final commit: %s", rd_kafka_err2str(err));
@@ -411,3 +486,5 @@ int64_t fg_ingest_heartbeat_ns(const fg_ingest_t *in) {
 size_t fg_ingest_lag(fg_ingest_t *in, fg_lag_entry_t **entries, int64_t *total, int64_t *updated_ms) {
         return fg_lag_get(&in->lag, entries, total, updated_ms);
 }
+
+double fg_ingest_arrival(fg_ingest_t *in) { return fg_lag_arrival(&in->lag); }

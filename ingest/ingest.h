@@ -20,12 +20,43 @@
  * polled but not yet queued wait in a small pending batch (at most
  * 2 x 256), never dropped.
  *
- * At-least-once: offsets are stored (rd_kafka_offsets_store, auto-commit on)
- * only for the contiguous prefix of messages that reached a final outcome
- * (see offsets.h). On revocation, queued messages of the revoked partitions
+ * Ordered queues (workers.ordering): a partition whose events pile up
+ * behind earlier events of their keys beyond its share of the queue is
+ * paused alone until they drain, so one hot key cannot fill the queue for
+ * everyone (admit.c).
+ *
+ * At-least-once: offsets are stored (rd_kafka_offsets_store) only for the
+ * contiguous prefix of messages that reached a final outcome (see
+ * offsets.h). On revocation, queued messages of the revoked partitions
  * are dropped, their in-flight work is awaited for kafka.rebalance_timeout,
  * the final offsets are committed synchronously, then the partitions are
- * given up. Lost partitions are dropped without committing.
+ * given up. Lost partitions are dropped without committing. With the
+ * cooperative protocol (the default) only the moved partitions go through
+ * this; the others keep flowing, paused or not as they were.
+ *
+ * Commit pacing: duplicates after a crash are what was polled but not
+ * committed, so commits are paced by work, not only by time. Finished
+ * offsets are retired every 20 ms (and after every commit_every / 4
+ * messages pushed, so a fast drain does not outrun the pacing) but stored
+ * only once kafka.commit_every more messages have finished, or
+ * auto.commit.interval.ms after the last store. librdkafka's auto-commit,
+ * its timer set to 20 ms (the trade-off is measured in ingest.c), sends
+ * what was stored, and nothing when nothing new was stored. It does so
+ * only in a stable group: it skips while the group rebalances. Commits of
+ * our own (rd_kafka_commit_queue, one outstanding) were tried first and
+ * dropped: with cooperative rebalancing a member keeps consuming while the
+ * group rejoins, and a manual commit sent while this member rejoins is
+ * deferred by librdkafka and, on the mock at least, comes back
+ * ILLEGAL_GENERATION once the join completes, which librdkafka takes for a
+ * lost assignment: every partition stopped for the rebalance and
+ * everything uncommitted came again (216,559 duplicates of 200,000 in the
+ * 1-3-2 scale test; guessing when the group might be rebalancing from
+ * commit errors and callbacks still left 29,000-107,000). As stores come
+ * at most once per commit_every messages, commits do not overlap unless
+ * one takes longer than the time between two stores (waiting for each
+ * commit's result before storing again was measured too: its callback
+ * comes through consumer_poll, which a busy ingest reaches late, and the
+ * kill -9 duplicates grew by half).
  *
  * Stopping: fg_ingest_drain() pauses everything and stops taking messages;
  * once the workers have drained, fg_ingest_stop() stores and commits the
@@ -53,10 +84,11 @@
 typedef struct fg_ingest fg_ingest_t;
 
 /* What ingest itself needs beyond the Kafka clients' settings
- * (kafka.rebalance_timeout, queue.pause_after). */
+ * (kafka.rebalance_timeout, kafka.commit_every, queue.pause_after). */
 typedef struct fg_ingest_cfg {
         int64_t rebalance_timeout_ns; /* bounded wait for revoked in-flight work */
         int64_t pause_after_ns;       /* a queue stall this long pauses the partitions */
+        int64_t commit_every;         /* kafka.commit_every: finished messages per commit; 0 = by time only */
 } fg_ingest_cfg_t;
 
 /* Creates the consumer (configuration errors surface here). @p bootstrap
@@ -80,6 +112,9 @@ unsigned fg_ingest_assigned(const fg_ingest_t *in);
 unsigned fg_ingest_paused(const fg_ingest_t *in);
 /* Messages polled but not yet queued. */
 unsigned fg_ingest_pending(const fg_ingest_t *in);
+/* Partitions held back because their events wait behind earlier ones of
+ * their keys beyond their share of an ordered queue (admit.c). */
+unsigned fg_ingest_held(const fg_ingest_t *in);
 /* True while the queue is full and ingest waits for it to drain. */
 bool fg_ingest_blocked(const fg_ingest_t *in);
 /* True once at least one partition is assigned and every assigned partition
@@ -92,5 +127,8 @@ int64_t fg_ingest_heartbeat_ns(const fg_ingest_t *in);
 /* Consumer lag per partition from librdkafka's statistics (see lag.h);
  * the caller frees *entries. */
 size_t fg_ingest_lag(fg_ingest_t *in, fg_lag_entry_t **entries, int64_t *total, int64_t *updated_ms);
+/* Events per second produced into the assigned partitions, from the same
+ * statistics; -1 before two of them came. */
+double fg_ingest_arrival(fg_ingest_t *in);
 
 #endif

@@ -23,7 +23,10 @@ typedef struct fg_ingest_prec {
         fg_part_t *part;        /* the table's reference */
         int32_t partition;
         int64_t eof_offset;     /* end offset reported at EOF, -1 when not at end */
+        int64_t finished;       /* offset after the retired prefix; -1 = nothing retired yet */
+        bool unstored;          /* finished moved since it was last stored */
         bool paused;            /* paused by us */
+        bool held;              /* paused alone: a hot key clogs it (admit.c) */
 } fg_ingest_prec_t;
 
 /* Assigned partitions of one topic, indexed by partition number. */
@@ -43,6 +46,18 @@ struct fg_ingest {
         fg_mshard_t *shard;
         int64_t rebalance_timeout_ns;
         int64_t pause_after_ns;
+
+        /* Commit pacing (see ingest.h): finished messages not yet stored,
+         * when offsets were last stored, and since when everything
+         * assigned has been drained (0 = not drained). */
+        uint64_t commit_every;          /* 0 = by time only */
+        int64_t commit_interval_ns;     /* the user's auto.commit.interval.ms */
+        uint64_t unstored;
+        int64_t last_store_ns;          /* last store decision */
+        int64_t stored_ns;              /* last store that stored something */
+        int64_t commit_ok_ns;           /* last successful commit */
+        int64_t drained_since_ns;
+        uint64_t pushed_since_tick;
         pthread_t thread;
         bool started;
 
@@ -71,6 +86,7 @@ struct fg_ingest {
         _Atomic bool drained_pub;
         _Atomic unsigned pending_pub;
         _Atomic bool blocked_pub;
+        _Atomic unsigned held_pub;
         _Atomic int64_t first_msg_ns; /* monotonic, 0 = none yet */
         _Atomic int64_t heartbeat_ns; /* monotonic, last loop turn */
 };
@@ -98,11 +114,19 @@ void fg_ingest_flush(fg_ingest_t *in);
 /* Drops pending (never queued) messages of the partitions @p drop selects. */
 void fg_ingest_drop_pending(fg_ingest_t *in, bool (*drop)(const fg_part_t *part, void *opaque),
                             void *opaque);
-/* Retires completed prefixes; returns a new list of offsets to store. */
-rd_kafka_topic_partition_list_t *fg_ingest_advance_all(fg_ingest_t *in);
+/* Retires completed prefixes into each partition's finished offset;
+ * returns how many messages were retired. */
+uint64_t fg_ingest_advance_all(fg_ingest_t *in);
+/* Stores every finished offset not stored yet (rd_kafka_offsets_store);
+ * returns how many partitions it stored. */
+int fg_ingest_store_all(fg_ingest_t *in);
 /* Every assigned partition is at its end with nothing outstanding. */
 bool fg_ingest_all_at_end(fg_ingest_t *in);
 /* Drops the whole table (after the consumer closed). */
 void fg_ingest_table_clear(fg_ingest_t *in);
+/* admit.c: holds (pauses alone) the partitions whose events wait behind
+ * earlier events of their keys beyond their share of the queue; resumes
+ * them once they drain. */
+void fg_ingest_admit(fg_ingest_t *in);
 
 #endif

@@ -11,7 +11,36 @@
 
 void fg_lag_init(fg_lag_t *lag) {
         memset(lag, 0, sizeof(*lag));
+        lag->arrival_per_s = -1;
         pthread_mutex_init(&lag->lock, NULL);
+}
+
+/* The entry of @p old for @p e's partition; documents list partitions in
+ * the same order, so index @p hint is tried first. */
+static const fg_lag_entry_t *find_entry(const fg_lag_entry_t *old, size_t n, size_t hint,
+                                        const fg_lag_entry_t *e) {
+        if (hint < n && old[hint].partition == e->partition && !strcmp(old[hint].topic, e->topic))
+                return &old[hint];
+        for (size_t i = 0; i < n; i++)
+                if (old[i].partition == e->partition && !strcmp(old[i].topic, e->topic))
+                        return &old[i];
+        return NULL;
+}
+
+/* Lock held. Growth of the end offsets from the current table to @p v,
+ * per second; partitions that came or went in between do not count. */
+static double arrival_rate(const fg_lag_t *lag, const fg_lag_entry_t *v, size_t n, int64_t now_ns) {
+        double dt = (double)(now_ns - lag->updated_ns) / 1e9;
+        int64_t grown = 0;
+
+        if (!lag->updated_ns || dt <= 0)
+                return -1;
+        for (size_t i = 0; i < n; i++) {
+                const fg_lag_entry_t *o = find_entry(lag->v, lag->n, i, &v[i]);
+                if (o && o->end_offset >= 0 && v[i].end_offset > o->end_offset)
+                        grown += v[i].end_offset - o->end_offset;
+        }
+        return (double)grown / dt;
 }
 
 void fg_lag_clear(fg_lag_t *lag) {
@@ -31,6 +60,7 @@ int fg_lag_update(fg_lag_t *lag, const char *json, size_t len) {
         const char *tname;
         fg_lag_entry_t *v = NULL;
         size_t n = 0, cap = 0;
+        int64_t now_ns;
 
         if (!root)
                 return -1;
@@ -69,11 +99,14 @@ int fg_lag_update(fg_lag_t *lag, const char *json, size_t len) {
         }
         json_decref(root);
 
+        now_ns = fg_mono_ns();
         pthread_mutex_lock(&lag->lock);
+        lag->arrival_per_s = arrival_rate(lag, v, n, now_ns);
         free(lag->v);
         lag->v = v;
         lag->n = n;
         lag->updated_ms = fg_wall_ms();
+        lag->updated_ns = now_ns;
         pthread_mutex_unlock(&lag->lock);
         return 0;
 }
@@ -100,4 +133,13 @@ size_t fg_lag_get(fg_lag_t *lag, fg_lag_entry_t **out, int64_t *total, int64_t *
                 *updated_ms = lag->updated_ms;
         pthread_mutex_unlock(&lag->lock);
         return n;
+}
+
+double fg_lag_arrival(fg_lag_t *lag) {
+        double r;
+
+        pthread_mutex_lock(&lag->lock);
+        r = lag->arrival_per_s;
+        pthread_mutex_unlock(&lag->lock);
+        return r;
 }

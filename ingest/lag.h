@@ -5,7 +5,9 @@
  * on the ingest thread; fg_lag_update() parses it (jansson) and keeps, for
  * each partition the consumer is fetching, how many messages lie between
  * the partition's end and the work floodgate has finished (the stored
- * offset, or the committed one before anything was stored). The per-partition
+ * offset, or the committed one before anything was stored), and how fast
+ * the ends of the partitions present in two consecutive documents grew
+ * (the arrival rate the instance-count model needs). The per-partition
  * fetchq_cnt is deliberately ignored: with the high-level consumer every
  * partition reports the shared queue.
  *
@@ -34,6 +36,8 @@ typedef struct fg_lag {
         fg_lag_entry_t *v;
         size_t n;
         int64_t updated_ms; /* wall time of the last update, 0 = never */
+        int64_t updated_ns; /* monotonic time of the last update */
+        double arrival_per_s; /* end offsets' growth between the last two updates; -1 = unknown */
 } fg_lag_t;
 
 void fg_lag_init(fg_lag_t *lag);
@@ -44,5 +48,8 @@ int fg_lag_update(fg_lag_t *lag, const char *json, size_t len);
 /* Copies the table out; sets *total to the summed known lag (-1 if none
  * known). Returns the entry count. */
 size_t fg_lag_get(fg_lag_t *lag, fg_lag_entry_t **out, int64_t *total, int64_t *updated_ms);
+/* Events per second produced into the partitions of the last two updates
+ * (those in both); -1 before two updates. */
+double fg_lag_arrival(fg_lag_t *lag);
 
 #endif

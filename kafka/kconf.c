@@ -236,16 +236,23 @@ rd_kafka_conf_t *fg_kconf_consumer(const fg_kafka_cfg_t *kc, const char *bootstr
         static const char *const defaults[][2] = {
             {"client.id", "floodgate"},
             {"auto.offset.reset", "earliest"},
-            {"enable.auto.commit", "true"},
             {"auto.commit.interval.ms", "1000"},
+            /* Incremental rebalancing: when an instance joins or leaves,
+             * only the partitions that move stop; the rest keep flowing.
+             * range or roundrobin stay selectable (every member of a group
+             * must list the same first strategy). */
+            {"partition.assignment.strategy", "cooperative-sticky"},
             {"queued.min.messages", "50000"},
             {"queued.max.messages.kbytes", "16384"},
             {"fetch.max.bytes", "4194304"},
             {"statistics.interval.ms", "1000"},
         };
-        /* What at-least-once and --until-drained rely on. */
+        /* What at-least-once, commit pacing (ingest decides what is
+         * stored when, librdkafka's auto-commit sends it: see ingest.h)
+         * and --until-drained rely on. */
         static const char *const forced[][2] = {
             {"enable.auto.offset.store", "false"},
+            {"enable.auto.commit", "true"},
             {"enable.partition.eof", "true"},
         };
         rd_kafka_conf_t *conf = rd_kafka_conf_new();

@@ -48,6 +48,7 @@ static const char *const ctr_names[FG_CTR__CNT] = {
     [FG_CTR_REBALANCES] = "rebalances",
     [FG_CTR_PAUSES] = "pauses",
     [FG_CTR_RESUMES] = "resumes",
+    [FG_CTR_COMMITS] = "commits",
 };
 
 static const char *const hist_names[FG_HIST__CNT] = {

@@ -45,6 +45,7 @@ typedef enum fg_ctr {
         FG_CTR_REBALANCES,      /* assignments + revocations */
         FG_CTR_PAUSES,          /* times ingest paused for backpressure */
         FG_CTR_RESUMES,
+        FG_CTR_COMMITS,         /* offset commits sent (periodic, revoke, final) */
         FG_CTR__CNT
 } fg_ctr_t;
 

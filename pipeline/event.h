@@ -13,6 +13,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* How a sink puts events into its output, and so what one event's bytes
+ * must not contain for a reader to find exactly one record there. */
+typedef enum fg_framing {
+        FG_FRAMING_NONE = 0,   /* each event is a message of its own (kafka, http json, null, plugin) */
+        FG_FRAMING_LINES,      /* one event per line (file, stdout, http ndjson) */
+        FG_FRAMING_JSON_ARRAY, /* events are the elements of a JSON array (http json_array) */
+} fg_framing_t;
+
 typedef struct fg_event {
         const char *topic;
         int32_t partition;

@@ -10,19 +10,23 @@
  *   fg_item_abandon() - the message is given up without an outcome
  *                       (revoked partition, shutdown deadline): its offset
  *                       stays uncommitted so Kafka redelivers it.
- * Both release the message and the item's reference on its partition.
+ * Both release the message and the item's reference on its partition and,
+ * when an ordered queue handed it out (workers.ordering: partition or key),
+ * its scheduling key, so that key's next item may go (fg_queue_release).
  *
  * Threading: an item belongs to one thread at a time (ingest, then the
  * queue under its lock, then one worker).
- * Ownership: the item owns rkm and one reference on part.
+ * Ownership: the item owns rkm and one reference on part; q is borrowed.
  */
 #ifndef FG_ITEM_H
 #define FG_ITEM_H
 
 #include <librdkafka/rdkafka.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct fg_part;
+struct fg_queue;
 
 typedef struct fg_item {
         rd_kafka_message_t *rkm; /* owned */
@@ -31,6 +35,10 @@ typedef struct fg_item {
         int64_t enq_ns;          /* monotonic time it entered the queue */
         int64_t ingest_ms;       /* wall clock, the same moment */
         uint32_t bytes;          /* bytes it counts against queue.max_bytes */
+        uint8_t sched;           /* fg_ordering_t it was handed out under */
+        uint64_t skey;           /* its scheduling key in an ordered queue */
+        struct fg_queue *q;      /* set by fg_queue_pop: the queue it counts in
+                                  * as in flight until it ends; NULL before */
 } fg_item_t;
 
 /* Any thread that owns the item. */

@@ -12,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/cond.h"
+#include "common/hash.h"
 
 enum { SLOT_PENDING = 0, SLOT_DONE = 1, SLOT_DISCARDED = 2 };
 
@@ -24,6 +25,8 @@ struct fg_part {
         _Atomic int refcnt;
         char *topic;
         int32_t partition;
+        uint64_t id;       /* fg_part_id */
+        _Atomic int64_t blocked_msgs, blocked_bytes; /* the ordered queue's */
         pthread_mutex_t lock;
         pthread_cond_t idle;
         slot_t *ring;
@@ -47,6 +50,7 @@ fg_part_t *fg_part_new(const char *topic, int32_t partition) {
                 abort();
         p->cap = RING_INITIAL;
         p->partition = partition;
+        p->id = fg_hash_bytes((uint64_t)(uint32_t)partition, topic, strlen(topic));
         atomic_init(&p->refcnt, 1);
         pthread_mutex_init(&p->lock, NULL);
         fg_cond_init_monotonic(&p->idle);
@@ -76,6 +80,26 @@ void fg_part_unref_n(fg_part_t *p, int n) {
 const char *fg_part_topic(const fg_part_t *p) { return p->topic; }
 
 int32_t fg_part_partition(const fg_part_t *p) { return p->partition; }
+
+uint64_t fg_part_id(const fg_part_t *p) { return p->id; }
+
+void fg_part_blocked_add(fg_part_t *p, int64_t msgs, int64_t bytes) {
+        /* One writer at a time (the queue's lock): load + store suffices. */
+        atomic_store_explicit(&p->blocked_msgs,
+                              atomic_load_explicit(&p->blocked_msgs, memory_order_relaxed) + msgs,
+                              memory_order_relaxed);
+        atomic_store_explicit(&p->blocked_bytes,
+                              atomic_load_explicit(&p->blocked_bytes, memory_order_relaxed) + bytes,
+                              memory_order_relaxed);
+}
+
+void fg_part_blocked(const fg_part_t *p, size_t *msgs, size_t *bytes) {
+        int64_t m = atomic_load_explicit(&p->blocked_msgs, memory_order_relaxed);
+        int64_t b = atomic_load_explicit(&p->blocked_bytes, memory_order_relaxed);
+
+        *msgs = m > 0 ? (size_t)m : 0;
+        *bytes = b > 0 ? (size_t)b : 0;
+}
 
 static slot_t *slot_of(fg_part_t *p, uint64_t seq) { return &p->ring[seq & (p->cap - 1)]; }
 
@@ -166,8 +190,8 @@ void fg_part_discard(fg_part_t *p, uint64_t seq) {
         pthread_mutex_unlock(&p->lock);
 }
 
-bool fg_part_advance(fg_part_t *p, int64_t *next_offset) {
-        bool moved = false;
+size_t fg_part_advance(fg_part_t *p, int64_t *next_offset) {
+        size_t moved = 0;
         int64_t last = -1;
 
         pthread_mutex_lock(&p->lock);
@@ -177,7 +201,7 @@ bool fg_part_advance(fg_part_t *p, int64_t *next_offset) {
                         break;
                 last = s->offset;
                 p->head++;
-                moved = true;
+                moved++;
         }
         pthread_mutex_unlock(&p->lock);
         if (moved)

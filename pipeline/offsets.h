@@ -18,10 +18,17 @@
  * messages of one partition under one lock acquisition (fg_part_lock +
  * the _locked calls), which is what keeps the per-message cost low.
  *
+ * Ordered queues (workers.ordering) also keep here how many of the
+ * partition's events wait behind an earlier event of their key
+ * (fg_part_blocked_add), so
+ * ingest can hold back just the partition that a hot key clogs.
+ *
  * Threading: fg_part_new, fg_part_track, fg_part_untrack_last,
  * fg_part_advance, fg_part_wait_idle: ingest thread. fg_part_done,
  * fg_part_discard: whichever thread owns the item (workers, or ingest when
- * it purges the queue). fg_part_ref/unref, fg_part_pending: any thread.
+ * it purges the queue). fg_part_ref/unref, fg_part_pending, fg_part_id,
+ * fg_part_blocked: any thread. fg_part_blocked_add: the queue, under its
+ * lock.
  * Locks: one mutex per partition, a leaf lock (never held while taking
  * another).
  * Ownership: reference counted. fg_part_new returns one reference for the
@@ -52,6 +59,15 @@ void fg_part_done_locked(fg_part_t *p, uint64_t seq);
 
 const char *fg_part_topic(const fg_part_t *p);
 int32_t fg_part_partition(const fg_part_t *p);
+/* A hash of (topic, partition), fixed at creation: the same for every
+ * assignment of that partition. */
+uint64_t fg_part_id(const fg_part_t *p);
+
+/* Events of the partition waiting in an ordered queue behind an earlier
+ * event of their key (in flight or not yet taken), and their bytes: the queue adds (and subtracts) under its lock; anyone
+ * reads (relaxed atomics). */
+void fg_part_blocked_add(fg_part_t *p, int64_t msgs, int64_t bytes);
+void fg_part_blocked(const fg_part_t *p, size_t *msgs, size_t *bytes);
 
 /* Registers @p offset, which must be greater than any tracked before;
  * returns its sequence number. */
@@ -68,9 +84,11 @@ void fg_part_done(fg_part_t *p, uint64_t seq);
  * never retired, so no later offset is committed either. */
 void fg_part_discard(fg_part_t *p, uint64_t seq);
 
-/* Retires the completed prefix. When it moved, sets @p *next_offset to the
- * offset to store (last retired offset + 1) and returns true. */
-bool fg_part_advance(fg_part_t *p, int64_t *next_offset);
+/* Retires the completed prefix. Returns how many messages it retired; when
+ * that is not 0, sets @p *next_offset to the offset to store (last retired
+ * offset + 1). The count is what commit pacing counts (kafka.commit_every):
+ * messages, not offsets, which a compacted or transactional topic skips. */
+size_t fg_part_advance(fg_part_t *p, int64_t *next_offset);
 
 /* Tracked messages neither done nor discarded. */
 size_t fg_part_pending(fg_part_t *p);

@@ -1,9 +1,13 @@
 /*
- * queue: bounded ring of items between ingest and the workers (see queue.h).
+ * queue: bounded ring of items between ingest and the workers (see queue.h);
+ * in an ordered mode the items live in the scheduler (sched.h) instead.
  *
- * Locks: q->lock guards the ring, closed and the waiter flags. depth
- * and bytes are mirrored into atomics under the lock so that gauges read
- * them without taking it.
+ * Locks: q->lock guards the ring, the scheduler, the mode, closed, the
+ * in-flight count of ordered items and the waiter flags. depth and bytes
+ * are mirrored into atomics under the lock so that gauges read them
+ * without taking it. Items popped in `none` mode count in flight in an
+ * atomic (released without the lock: the fast path stays one lock per pop
+ * batch, as before ordering existed).
  */
 #include "pipeline/queue.h"
 
@@ -15,6 +19,9 @@
 
 #include "common/clock.h"
 #include "common/cond.h"
+#include "common/hash.h"
+#include "pipeline/offsets.h"
+#include "pipeline/sched.h"
 
 struct fg_queue {
         pthread_mutex_t lock;
@@ -33,6 +40,18 @@ struct fg_queue {
         unsigned wake_gen;  /* bumped by fg_queue_wake_all: poppers return */
         bool low_waiter;    /* ingest blocked on low */
         bool closed;
+
+        /* Ordering. mode says where the items are (ring or sched); want is
+         * what was asked; switching while want != mode waits for the
+         * in-flight items. */
+        fg_sched_t *sched;  /* allocated at the first ordered mode */
+        fg_ordering_t mode, want;
+        bool switching;
+        size_t inflight;    /* popped in an ordered mode, not released */
+        _Atomic size_t inflight_free; /* popped in none, not released */
+        _Atomic bool switch_pub;
+        _Atomic int want_pub;
+
         _Atomic size_t depth_pub;
         _Atomic size_t bytes_pub;
 };
@@ -49,7 +68,7 @@ fg_queue_t *fg_queue_new(const fg_queue_cfg_t *qc, char *errstr, size_t errstr_s
         size_t capacity, max_bytes;
         double high_watermark = qc->high_watermark, low_watermark = qc->low_watermark;
 
-        if (qc->capacity < 1 || qc->max_bytes < 1 || (uint64_t)qc->capacity > SIZE_MAX ||
+        if (qc->capacity < 1 || qc->max_bytes < 1 || (uint64_t)qc->capacity >= UINT32_MAX ||
             !(high_watermark > 0 && high_watermark <= 1) ||
             !(low_watermark >= 0 && low_watermark < high_watermark)) {
                 snprintf(errstr, errstr_size, "invalid queue bounds");
@@ -80,9 +99,17 @@ fg_queue_t *fg_queue_new(const fg_queue_cfg_t *qc, char *errstr, size_t errstr_s
         return q;
 }
 
+/* Lock held: the waiting items back into the ring, in arrival order. */
+static void sched_to_ring(fg_queue_t *q) {
+        q->head = 0;
+        fg_sched_take_all(q->sched, q->ring);
+}
+
 void fg_queue_destroy(fg_queue_t *q) {
         if (!q)
                 return;
+        if (q->mode != FG_ORDER_NONE)
+                sched_to_ring(q);
         while (q->count) {
                 fg_item_abandon(&q->ring[q->head]);
                 q->head = (q->head + 1) % q->capacity;
@@ -91,6 +118,7 @@ void fg_queue_destroy(fg_queue_t *q) {
         pthread_cond_destroy(&q->not_empty);
         pthread_cond_destroy(&q->low);
         pthread_mutex_destroy(&q->lock);
+        fg_sched_destroy(q->sched);
         free(q->ring);
         free(q);
 }
@@ -115,12 +143,54 @@ static bool fits(const fg_queue_t *q, const fg_item_t *it) {
         return q->count < q->capacity && (q->count == 0 || q->nbytes + it->bytes <= q->max_bytes);
 }
 
+/* The item's scheduling key under @p mode: its partition's identity, mixed
+ * with its message key in key mode (keyless messages keep the partition's). */
+static uint64_t skey_of(fg_ordering_t mode, const fg_item_t *it) {
+        uint64_t pid = it->part ? fg_part_id(it->part) : 0;
+
+        if (mode == FG_ORDER_KEY && it->rkm && it->rkm->key)
+                return fg_hash_bytes(pid, it->rkm->key, it->rkm->key_len);
+        return pid;
+}
+
+/* Lock held: items a pop may hand out right now. */
+static bool poppable(const fg_queue_t *q) {
+        if (q->switching)
+                return false;
+        return q->mode == FG_ORDER_NONE ? q->count > 0 : fg_sched_ready(q->sched) > 0;
+}
+
+/* Lock held: completes a pending switch once nothing popped before it is in
+ * flight: the waiting items are re-keyed for the new mode in arrival order. */
+static void maybe_switch(fg_queue_t *q) {
+        if (!q->switching || q->inflight || atomic_load(&q->inflight_free))
+                return;
+        if (q->mode != FG_ORDER_NONE)
+                sched_to_ring(q);
+        for (size_t i = 0; i < q->count; i++) {
+                fg_item_t *it = &q->ring[(q->head + i) % q->capacity];
+                fg_sched_push(q->sched, it, skey_of(q->want, it));
+        }
+        q->mode = q->want;
+        q->switching = false;
+        atomic_store(&q->switch_pub, false);
+        pthread_cond_broadcast(&q->not_empty);
+}
+
 size_t fg_queue_push_batch(fg_queue_t *q, const fg_item_t *items, size_t n, bool *above_high) {
         size_t i = 0;
 
         pthread_mutex_lock(&q->lock);
         for (; !q->closed && i < n && fits(q, &items[i]); i++) {
-                q->ring[(q->head + q->count) % q->capacity] = items[i];
+                if (q->mode == FG_ORDER_NONE) {
+                        fg_item_t *slot = &q->ring[(q->head + q->count) % q->capacity];
+                        *slot = items[i];
+                        slot->q = NULL;
+                } else {
+                        fg_item_t it = items[i];
+                        it.q = NULL;
+                        fg_sched_push(q->sched, &it, skey_of(q->mode, &it));
+                }
                 q->count++;
                 q->nbytes += items[i].bytes;
         }
@@ -130,7 +200,7 @@ size_t fg_queue_push_batch(fg_queue_t *q, const fg_item_t *items, size_t n, bool
                 publish(q);
                 /* One wake-up per batch: a popper that leaves items behind
                  * wakes the next (see fg_queue_pop). */
-                if (q->waiters)
+                if (q->waiters && poppable(q))
                         pthread_cond_signal(&q->not_empty);
         }
         *above_high = q->count >= q->high_msgs || q->nbytes >= q->high_bytes;
@@ -138,7 +208,8 @@ size_t fg_queue_push_batch(fg_queue_t *q, const fg_item_t *items, size_t n, bool
         return i;
 }
 
-/* What a popper waits for: an item, the close, or a wake_all since it
+/* What a popper waits for: an item it may take, the close (of an empty
+ * queue, or of one whose items need no ordering), or a wake_all since it
  * started waiting. */
 typedef struct pop_wait {
         const fg_queue_t *q;
@@ -147,7 +218,38 @@ typedef struct pop_wait {
 
 static bool pop_may_return(void *arg) {
         const pop_wait_t *pw = arg;
-        return pw->q->count > 0 || pw->q->closed || pw->gen != pw->q->wake_gen;
+        const fg_queue_t *q = pw->q;
+
+        return poppable(q) || (q->closed && q->count == 0) || pw->gen != q->wake_gen;
+}
+
+/* Lock held, not switching: takes up to @p max items in the current mode. */
+static size_t take(fg_queue_t *q, fg_item_t *out, size_t max) {
+        size_t n = 0;
+
+        if (q->mode != FG_ORDER_NONE) {
+                n = fg_sched_pop(q->sched, out, max);
+                for (size_t i = 0; i < n; i++) {
+                        q->nbytes -= out[i].bytes;
+                        out[i].q = q;
+                        out[i].sched = (uint8_t)q->mode;
+                }
+                q->count -= n;
+                q->inflight += n;
+                return n;
+        }
+        while (n < max && q->count) {
+                out[n] = q->ring[q->head];
+                out[n].q = q;
+                out[n].sched = FG_ORDER_NONE;
+                q->nbytes -= out[n].bytes;
+                q->head = (q->head + 1) % q->capacity;
+                q->count--;
+                n++;
+        }
+        if (n)
+                atomic_fetch_add_explicit(&q->inflight_free, n, memory_order_relaxed);
+        return n;
 }
 
 size_t fg_queue_pop(fg_queue_t *q, fg_item_t *out, size_t max, int64_t timeout_ns) {
@@ -161,23 +263,124 @@ size_t fg_queue_pop(fg_queue_t *q, fg_item_t *out, size_t max, int64_t timeout_n
         q->waiters++;
         fg_cond_wait_for(&q->not_empty, &q->lock, timeout_ns, pop_may_return, &pw);
         q->waiters--;
-        while (n < max && q->count) {
-                out[n] = q->ring[q->head];
-                q->nbytes -= out[n].bytes;
-                q->head = (q->head + 1) % q->capacity;
-                q->count--;
-                n++;
-        }
+        if (!q->switching)
+                n = take(q, out, max);
         if (n) {
                 publish(q);
                 maybe_wake_low(q);
                 /* Items remain and others wait: pass the wake-up on, since a
                  * push signals only one popper. */
-                if (q->count && q->waiters)
+                if (q->waiters && poppable(q))
                         pthread_cond_signal(&q->not_empty);
         }
         pthread_mutex_unlock(&q->lock);
         return n;
+}
+
+void fg_queue_release(fg_queue_t *q, fg_item_t *items, const size_t *idx, size_t n) {
+        size_t nfree = 0, nord = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                const fg_item_t *it = &items[idx ? idx[i] : i];
+                if (it->q != q)
+                        continue;
+                if (it->sched == FG_ORDER_NONE)
+                        nfree++;
+                else
+                        nord++;
+        }
+        if (nord) {
+                size_t ready = 0;
+
+                pthread_mutex_lock(&q->lock);
+                for (size_t i = 0; i < n; i++) {
+                        const fg_item_t *it = &items[idx ? idx[i] : i];
+                        if (it->q == q && it->sched != FG_ORDER_NONE)
+                                ready += fg_sched_release(q->sched, it->skey);
+                }
+                q->inflight -= nord;
+                maybe_switch(q);
+                /* One wake-up: the popper passes it on when it leaves keys
+                 * ready (see fg_queue_pop); waking every waiter for a few
+                 * keys would only make them fight for the lock. */
+                if (ready && q->waiters && poppable(q))
+                        pthread_cond_signal(&q->not_empty);
+                pthread_mutex_unlock(&q->lock);
+        }
+        /* The last item popped in none mode lets a pending switch happen
+         * (set_ordering and this both look at the other's flag). */
+        if (nfree && atomic_fetch_sub(&q->inflight_free, nfree) == nfree &&
+            atomic_load(&q->switch_pub)) {
+                pthread_mutex_lock(&q->lock);
+                maybe_switch(q);
+                pthread_mutex_unlock(&q->lock);
+        }
+        for (size_t i = 0; i < n; i++) {
+                fg_item_t *it = &items[idx ? idx[i] : i];
+                if (it->q == q)
+                        it->q = NULL;
+        }
+}
+
+int fg_queue_set_ordering(fg_queue_t *q, fg_ordering_t mode, char *errstr, size_t errstr_size) {
+        fg_sched_t *fresh = NULL;
+
+        /* Allocated outside the lock, once; only this thread sets it. */
+        if (mode != FG_ORDER_NONE && !q->sched && !(fresh = fg_sched_new(q->capacity))) {
+                snprintf(errstr, errstr_size, "cannot allocate the ordering scheduler for %zu items",
+                         q->capacity);
+                return -1;
+        }
+        pthread_mutex_lock(&q->lock);
+        if (fresh)
+                q->sched = fresh;
+        q->want = mode;
+        atomic_store(&q->want_pub, (int)mode);
+        if (mode == q->mode) {
+                q->switching = false;
+        } else if (mode == FG_ORDER_NONE) {
+                /* Nothing to wait for: in-flight items still release their
+                 * keys, and none mode keeps no order to protect. */
+                sched_to_ring(q);
+                q->mode = FG_ORDER_NONE;
+                q->switching = false;
+        } else {
+                q->switching = true;
+        }
+        atomic_store(&q->switch_pub, q->switching);
+        maybe_switch(q);
+        pthread_cond_broadcast(&q->not_empty);
+        pthread_mutex_unlock(&q->lock);
+        return 0;
+}
+
+fg_ordering_t fg_queue_ordering(const fg_queue_t *q) {
+        return (fg_ordering_t)atomic_load(&q->want_pub);
+}
+
+const char *fg_queue_ordering_name(fg_ordering_t mode) {
+        switch (mode) {
+        case FG_ORDER_PARTITION: return "partition";
+        case FG_ORDER_KEY: return "key";
+        default: return "none";
+        }
+}
+
+void fg_queue_get_order_stats(fg_queue_t *q, fg_queue_order_stats_t *out) {
+        fg_sched_stats_t st = {0};
+
+        pthread_mutex_lock(&q->lock);
+        if (q->sched)
+                fg_sched_get_stats(q->sched, &st);
+        *out = (fg_queue_order_stats_t){
+            .mode = q->want,
+            .switching = q->switching,
+            .in_flight = q->inflight + atomic_load(&q->inflight_free),
+            .busy_keys = st.busy_keys,
+            .blocked = st.blocked,
+            .blocked_keys = st.blocked_keys,
+        };
+        pthread_mutex_unlock(&q->lock);
 }
 
 static bool low_or_closed(void *arg) {
@@ -196,12 +399,11 @@ bool fg_queue_wait_below_low(fg_queue_t *q, int64_t timeout_ns) {
         return below;
 }
 
-size_t fg_queue_remove_if(fg_queue_t *q, bool (*pred)(const fg_item_t *it, void *opaque),
-                          void (*dispose)(fg_item_t *it, void *opaque), void *opaque) {
+/* Lock held, none mode: compact in place, keeping the order of the rest. */
+static size_t ring_remove_if(fg_queue_t *q, bool (*pred)(const fg_item_t *it, void *opaque),
+                             void (*dispose)(fg_item_t *it, void *opaque), void *opaque) {
         size_t removed = 0, kept = 0;
 
-        pthread_mutex_lock(&q->lock);
-        /* Compact in place, preserving order of the kept items. */
         for (size_t i = 0; i < q->count; i++) {
                 fg_item_t *it = &q->ring[(q->head + i) % q->capacity];
                 if (pred(it, opaque)) {
@@ -215,6 +417,22 @@ size_t fg_queue_remove_if(fg_queue_t *q, bool (*pred)(const fg_item_t *it, void 
                 }
         }
         q->count = kept;
+        return removed;
+}
+
+size_t fg_queue_remove_if(fg_queue_t *q, bool (*pred)(const fg_item_t *it, void *opaque),
+                          void (*dispose)(fg_item_t *it, void *opaque), void *opaque) {
+        size_t removed;
+
+        pthread_mutex_lock(&q->lock);
+        if (q->mode == FG_ORDER_NONE) {
+                removed = ring_remove_if(q, pred, dispose, opaque);
+        } else {
+                size_t bytes = 0;
+                removed = fg_sched_remove_if(q->sched, pred, dispose, opaque, &bytes);
+                q->count -= removed;
+                q->nbytes -= bytes;
+        }
         publish(q);
         if (removed)
                 maybe_wake_low(q);

@@ -13,9 +13,28 @@
  * fg_queue_wait_below_low() until the workers have drained it to the low
  * watermark (the pop or removal that gets there wakes it).
  *
+ * Ordering (workers.ordering, fg_queue_set_ordering): `none` pops in
+ * arrival order from the ring, as fast as it goes. `partition` and `key`
+ * keep the items in a scheduler (sched.h) instead: each item gets a
+ * scheduling key at push — a hash of its partition, or of its partition and
+ * message key (keyless messages: the partition's) — and a pop hands out at
+ * most one item per key that has none in flight, oldest first. A popped
+ * item stays "in flight" until fg_queue_release (called when the item is
+ * finished or abandoned, see item.h), which lets its key's next item go.
+ * A hash collision only serialises two keys. Items waiting behind a busy
+ * key count against capacity and max_bytes like any other.
+ *
+ * Switching modes live: to `none` at once (in-flight items still release
+ * their keys); to an ordered mode only once nothing popped before is in
+ * flight — until then pops hand out nothing (ingest keeps pushing), then
+ * the waiting items are re-keyed in arrival order. So no two items of one
+ * key are ever in flight together, even across a switch.
+ *
  * Threading: fg_queue_push_batch, fg_queue_remove_if, fg_queue_wait_below_low:
- * ingest thread. fg_queue_pop: worker threads. fg_queue_close: main thread.
- * fg_queue_depth/bytes/is_below_low: any thread (atomics).
+ * ingest thread. fg_queue_pop: worker threads. fg_queue_release: whichever
+ * thread owns the items. fg_queue_close, fg_queue_set_ordering: main thread.
+ * fg_queue_depth/bytes/is_below_low/ordering: any thread (atomics);
+ * fg_queue_get_order_stats: any thread (the lock).
  * Locks: one internal mutex.
  * Ownership: the queue owns the items it holds. fg_queue_destroy() abandons
  * any left (fg_item_abandon).
@@ -30,6 +49,13 @@
 #include "pipeline/item.h"
 
 typedef struct fg_queue fg_queue_t;
+
+/* workers.ordering: what may be in flight at once. */
+typedef enum fg_ordering {
+        FG_ORDER_NONE = 0,   /* anything: arrival order, any number per key */
+        FG_ORDER_PARTITION,  /* at most one item per partition */
+        FG_ORDER_KEY,        /* at most one per (partition, message key) */
+} fg_ordering_t;
 
 /* The queue section of the configuration (queue.pause_after is ingest's). */
 typedef struct fg_queue_cfg {
@@ -51,8 +77,10 @@ void fg_queue_destroy(fg_queue_t *q);
 size_t fg_queue_push_batch(fg_queue_t *q, const fg_item_t *items, size_t n, bool *above_high);
 
 /* Moves up to @p max items into @p out, waiting up to @p timeout_ns for the
- * first one. Returns how many; 0 on timeout or when closed and empty.
- * Worker threads. */
+ * first one. Returns how many; 0 on timeout or when closed and empty. Each
+ * is in flight until fg_queue_release. In an ordered mode a closed queue
+ * whose items all wait behind busy keys still waits for one to go. Worker
+ * threads. */
 size_t fg_queue_pop(fg_queue_t *q, fg_item_t *out, size_t max, int64_t timeout_ns);
 
 /* Waits up to @p timeout_ns for the fill to be at or below the low
@@ -64,6 +92,31 @@ bool fg_queue_wait_below_low(fg_queue_t *q, int64_t timeout_ns);
  * @p dispose (which takes ownership). Returns how many. Ingest thread. */
 size_t fg_queue_remove_if(fg_queue_t *q, bool (*pred)(const fg_item_t *it, void *opaque),
                           void (*dispose)(fg_item_t *it, void *opaque), void *opaque);
+
+/* Items popped from @p q reached their end (finished or abandoned):
+ * items[idx[k]] for k < n (idx NULL: items[0..n)) whose q is @p q stop
+ * counting as in flight, their keys' next items may go, and their q is
+ * cleared. Any thread that owns the items; takes the lock only for items
+ * popped in an ordered mode. */
+void fg_queue_release(fg_queue_t *q, fg_item_t *items, const size_t *idx, size_t n);
+
+/* Switches what may be in flight at once (see the top). Returns 0, or -1
+ * when the scheduler cannot be allocated (the mode stays). Main thread. */
+int fg_queue_set_ordering(fg_queue_t *q, fg_ordering_t mode, char *errstr, size_t errstr_size);
+/* The mode asked for last (a switch into it may still wait for in-flight
+ * items). Any thread. */
+fg_ordering_t fg_queue_ordering(const fg_queue_t *q);
+const char *fg_queue_ordering_name(fg_ordering_t mode);
+
+typedef struct fg_queue_order_stats {
+        fg_ordering_t mode;     /* as asked */
+        bool switching;         /* waiting for in-flight items to switch */
+        size_t in_flight;       /* popped and not yet released */
+        size_t busy_keys;       /* keys with an item in flight (ordered modes) */
+        size_t blocked;         /* items waiting behind an earlier item of their key */
+        size_t blocked_keys;    /* keys with such items */
+} fg_queue_order_stats_t;
+void fg_queue_get_order_stats(fg_queue_t *q, fg_queue_order_stats_t *out);
 
 /* Wakes every waiting popper; later pops return what is left, then 0. */
 void fg_queue_close(fg_queue_t *q);

@@ -71,12 +71,23 @@ static rd_kafka_headers_t *dlq_headers(const fg_dlq_entry_t *e, int64_t now_ms) 
         add_str(h, "fg.error.class", e->error_class);
         add_str(h, "fg.error.message", e->error_message);
         add_int(h, "fg.attempts", (long long)e->attempts);
-        add_str(h, "fg.source.topic", rd_kafka_topic_name(rkm->rkt));
-        add_int(h, "fg.source.partition", (long long)rkm->partition);
-        add_int(h, "fg.source.offset", (long long)rkm->offset);
+        if (e->source) {
+                add_str(h, "fg.source.topic", e->source->topic);
+                add_int(h, "fg.source.partition", (long long)e->source->partition);
+                add_int(h, "fg.source.offset", (long long)e->source->offset);
+                ts = e->source->ts_ms;
+        } else {
+                add_str(h, "fg.source.topic", rd_kafka_topic_name(rkm->rkt));
+                add_int(h, "fg.source.partition", (long long)rkm->partition);
+                add_int(h, "fg.source.offset", (long long)rkm->offset);
+        }
         if (ts >= 0)
                 add_int(h, "fg.source.timestamp", (long long)ts);
         add_int(h, "fg.time", (long long)now_ms);
+        if (e->parked_since_ms > 0) {
+                add_int(h, "fg.parked.since", (long long)e->parked_since_ms);
+                add_int(h, "fg.parked.seq", (long long)e->parked_seq);
+        }
         return h;
 }
 

@@ -8,6 +8,12 @@
  *   fg.source.topic, fg.source.partition, fg.source.offset
  *   fg.source.timestamp Kafka timestamp of the original, ms (if any)
  *   fg.time             when it was dead-lettered, ms since the epoch
+ *   fg.parked.since, fg.parked.seq  with dead_letter.park_key, when the
+ *                       event's key is parked: the park's start (ms since
+ *                       the epoch) and the event's place in it (0 = the
+ *                       failure that parked the key; see pipeline/park.h)
+ * Class `parked` marks an event dead-lettered only because its key is
+ * parked; its message names the failure that parked the key.
  * An event counts as dead-lettered (and its offset may be committed) only
  * once the dead-letter topic acknowledged it; if that produce fails, the
  * worker retries it and the offset stays uncommitted.
@@ -19,6 +25,7 @@
 #define FG_DEAD_LETTER_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,15 +36,29 @@ typedef struct fg_dlq_cfg {
         char *topic;            /* NULL = no dead-letter topic */
         char *brokers;          /* NULL = kafka.brokers */
         fg_strmap_t properties;
+        bool park_key;          /* a dead letter parks its key (pipeline/park.h) */
+        int64_t max_parked_keys;
 } fg_dlq_cfg_t;
 
 typedef struct fg_dlq fg_dlq_t;
+
+/* Where a dead letter came from, when that is not its message's own
+ * topic/partition/offset (a replayed dead letter keeps its original's). */
+typedef struct fg_dlq_source {
+        const char *topic;
+        int32_t partition;
+        int64_t offset;
+        int64_t ts_ms;        /* -1: none */
+} fg_dlq_source_t;
 
 typedef struct fg_dlq_entry {
         const rd_kafka_message_t *src; /* the original message */
         const char *error_class;
         const char *error_message;
         unsigned attempts;
+        int64_t parked_since_ms;       /* > 0: fg.parked.since and .seq */
+        int64_t parked_seq;
+        const fg_dlq_source_t *source; /* NULL: src's own coordinates */
 } fg_dlq_entry_t;
 
 /* NULL with a reason on failure; only call when @p dc->topic is set.

@@ -12,12 +12,27 @@ struct fg_sink {
         void *shared;
         fg_retry_cfg_t retry;
         int64_t batch_wait_ns;
+        fg_framing_t framing;
 };
 
 struct fg_sink_conn {
         fg_sink_t *sink;
         void *conn;
 };
+
+static fg_framing_t framing_of(const fg_sink_cfg_t *sc) {
+        switch (sc->type) {
+        case FG_SINK_STDOUT:
+        case FG_SINK_FILE:
+                return FG_FRAMING_LINES;
+        case FG_SINK_HTTP:
+                return sc->format == FG_HTTP_NDJSON       ? FG_FRAMING_LINES
+                       : sc->format == FG_HTTP_JSON_ARRAY ? FG_FRAMING_JSON_ARRAY
+                                                          : FG_FRAMING_NONE;
+        default:
+                return FG_FRAMING_NONE;
+        }
+}
 
 static const fg_sink_class_t *class_of(fg_sink_type_t type) {
         switch (type) {
@@ -59,6 +74,7 @@ fg_sink_t *fg_sink_new(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char *
         sink->cls = cls;
         sink->retry = sc->retry;
         sink->batch_wait_ns = sc->batch_max_wait_ns;
+        sink->framing = framing_of(sc);
         sink->shared = cls->create(sc, env, errstr, errstr_size);
         if (!sink->shared) {
                 free(sink);
@@ -80,6 +96,8 @@ void fg_sink_reopen(fg_sink_t *sink) {
 }
 
 const char *fg_sink_name(const fg_sink_t *sink) { return sink->cls->name; }
+
+fg_framing_t fg_sink_framing(const fg_sink_t *sink) { return sink->framing; }
 
 size_t fg_sink_batch_hint(const fg_sink_t *sink) {
         return sink->cls->batch_hint ? sink->cls->batch_hint(sink->shared) : 0;

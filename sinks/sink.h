@@ -190,6 +190,10 @@ void fg_sink_reopen(fg_sink_t *sink);
 const char *fg_sink_name(const fg_sink_t *sink);
 /* Events per send the sink prefers; 0 = no preference. */
 size_t fg_sink_batch_hint(const fg_sink_t *sink);
+/* How the sink puts events into its output (file and stdout: lines; http:
+ * by sink.format; others: each its own message): what a raw-mode handler
+ * must not let through. Any thread (immutable). */
+fg_framing_t fg_sink_framing(const fg_sink_t *sink);
 /* How the workers retry what this sink refuses for now (sink.retry.*), and
  * how long they wait to fill a batch for it (sink.batch.max_wait): policy
  * that travels with the sink. Any thread (immutable). */

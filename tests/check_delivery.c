@@ -3,15 +3,19 @@
  * mock Kafka cluster and a scriptable HTTP server, both started by the
  * test: HTTP batching and keep-alive, retries and Retry-After, permanent
  * rejections to the dead-letter topic with their headers, the kafka sink
- * keeping keys and headers, and a mixed stream (invalid JSON, empty and
- * 1 MB messages, filtered events) where every event is accounted for.
+ * keeping keys and headers, a mixed stream (invalid JSON, empty and
+ * 1 MB messages, filtered events) where every event is accounted for, and
+ * raw mode keeping one Kafka message one record in the file sink and the
+ * NDJSON and JSON-array HTTP bodies.
  */
 #include <check.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/clock.h"
 #include "tests/support/fgtest.h"
 #include "tests/support/httpd.h"
@@ -384,6 +388,132 @@ START_TEST(test_delivery_on_invalid_fail_stops) {
 }
 END_TEST
 
+/* Raw payloads, some with line breaks, some not one JSON value. */
+static const char *const raw_payloads[] = {
+    "plain text", "two\nlines", "{\"a\":1}", "{\n \"a\": 2\n}",
+    "[1,2]",      "1],[2",      "cr\ronly",  "\"str\"",
+};
+#define NRAW (sizeof(raw_payloads) / sizeof(raw_payloads[0]))
+
+/* Runs a raw-mode daemon over the topic into @p sink with a dead-letter
+ * topic; @p refused[i] says which payloads the sink's framing refuses:
+ * checks that exactly those are dead-lettered, whole (class invalid, the
+ * framing's reason, the original bytes), and that the rest was delivered. */
+static void raw_run(const char *bs, const char *group, const char *sink, const bool *refused) {
+        char *dir = fg_test_tmpdir(), *log = fg_test_path(dir, "d.log"), dlq_topic[64],
+             body[1024], summary[128];
+        fg_test_topic_t dlq;
+        size_t want_dead = 0, k = 0;
+        char *cfg, *v;
+
+        snprintf(dlq_topic, sizeof(dlq_topic), "events.dlq.%s", group);
+        snprintf(body, sizeof(body),
+                 "workers: {size: 1}\nhandler: {mode: raw, on_invalid: dead_letter}\n%s"
+                 "dead_letter:\n  topic: %s\n",
+                 sink, dlq_topic);
+        cfg = write_config(dir, bs, group, body);
+        ck_assert_int_eq(run_until_drained(cfg, log, 0), 0);
+        fg_test_read_topic(&dlq, bs, dlq_topic, 1);
+        for (size_t i = 0; i < NRAW; i++)
+                want_dead += refused[i];
+        ck_assert_uint_eq(dlq.n, want_dead);
+        for (size_t i = 0; i < NRAW; i++) {
+                if (!refused[i])
+                        continue;
+                ck_assert_uint_eq(dlq.msgs[k].len, strlen(raw_payloads[i]));
+                ck_assert_str_eq(dlq.msgs[k].value, raw_payloads[i]);
+                ck_assert_str_eq((v = fg_test_header(&dlq.msgs[k], "fg.error.class")), "invalid");
+                free(v);
+                v = fg_test_header(&dlq.msgs[k], "fg.error.message");
+                ck_assert_msg(v && !strncmp(v, "raw payload ", 12), "%s", v ? v : "no message");
+                free(v);
+                k++;
+        }
+        snprintf(summary, sizeof(summary), "ok %zu, filtered 0, dead-lettered %zu",
+                 NRAW - want_dead, want_dead);
+        ck_assert_msg(fg_test_file_contains(log, summary), "summary lacks: %s", summary);
+        fg_test_topic_free(&dlq);
+        fg_test_rmtree(dir);
+        free(dir), free(log), free(cfg);
+}
+
+/* One Kafka message is one record (issue 16, item 7): in raw mode a
+ * payload with a line break goes to the dead-letter topic, whole, instead
+ * of becoming two lines in the file sink or in an NDJSON body; with a
+ * JSON-array body, so does a payload that is not one JSON value (which
+ * would corrupt the array, or add elements to it). Everything else
+ * arrives byte for byte. */
+START_TEST(test_delivery_raw_one_message_one_record) {
+        static const bool lines[NRAW] = {false, true, false, true, false, false, true, false};
+        static const bool array[NRAW] = {true, true, false, false, false, true, true, false};
+        char *dir = fg_test_tmpdir(), *out = fg_test_path(dir, "out.txt"), sink[512], err[256];
+        fg_mock_t *mock = fg_test_mock(1, TOPIC, 1);
+        const char *bs = fg_mock_bootstrap(mock);
+        fg_test_httpd_t *nd = fg_test_httpd_start(), *ar = fg_test_httpd_start();
+        fg_buf_t want = FG_BUF_INIT, got = FG_BUF_INIT;
+        fg_test_msg_t msgs[NRAW];
+        fg_test_httpd_log_t *hl;
+        size_t elements = 0;
+        char *s;
+
+        ck_assert(nd && ar);
+        for (size_t i = 0; i < NRAW; i++) {
+                msgs[i] = (fg_test_msg_t){.key = "k", .value = raw_payloads[i],
+                                          .len = strlen(raw_payloads[i])};
+                if (!lines[i])
+                        fg_buf_printf(&want, "%s\n", raw_payloads[i]);
+        }
+        ck_assert(!fg_mock_create_topic(mock, "events.dlq.rawfile", 1, err, sizeof(err)));
+        ck_assert(!fg_mock_create_topic(mock, "events.dlq.rawnd", 1, err, sizeof(err)));
+        ck_assert(!fg_mock_create_topic(mock, "events.dlq.rawarr", 1, err, sizeof(err)));
+        fg_test_produce_msgs(bs, TOPIC, msgs, NRAW);
+
+        /* The file sink: each accepted payload on a line of its own. */
+        snprintf(sink, sizeof(sink), "sink: {type: file, path: \"%s\"}\n", out);
+        raw_run(bs, "rawfile", sink, lines);
+        s = fg_test_slurp(out, NULL);
+        ck_assert_str_eq(s, fg_buf_cstr(&want));
+        free(s);
+
+        /* NDJSON bodies: the same lines. */
+        snprintf(sink, sizeof(sink), "sink: {type: http, url: \"%s\", format: ndjson}\n",
+                 fg_test_httpd_url(nd, "/"));
+        raw_run(bs, "rawnd", sink, lines);
+        hl = fg_test_httpd_snapshot(nd, 0);
+        for (size_t i = 0; i < hl->n; i++)
+                if (hl->reqs[i].status == 200)
+                        fg_buf_append(&got, hl->reqs[i].body, hl->reqs[i].body_len);
+        ck_assert_str_eq(fg_buf_cstr(&got), fg_buf_cstr(&want));
+        fg_test_httpd_log_free(hl);
+
+        /* JSON-array bodies: each one a JSON array, its elements exactly the
+         * payloads that are one JSON value. */
+        snprintf(sink, sizeof(sink), "sink: {type: http, url: \"%s\", format: json_array}\n",
+                 fg_test_httpd_url(ar, "/"));
+        raw_run(bs, "rawarr", sink, array);
+        hl = fg_test_httpd_snapshot(ar, 0);
+        for (size_t i = 0; i < hl->n; i++) {
+                json_error_t jerr;
+                json_t *a = json_loadb(hl->reqs[i].body, hl->reqs[i].body_len, 0, &jerr);
+
+                ck_assert_msg(json_is_array(a), "body %.*s: %s", (int)hl->reqs[i].body_len,
+                              hl->reqs[i].body, jerr.text);
+                elements += json_array_size(a);
+                json_decref(a);
+        }
+        ck_assert_uint_eq(elements, 4);
+        fg_test_httpd_log_free(hl);
+
+        fg_buf_free(&want);
+        fg_buf_free(&got);
+        fg_test_httpd_stop(ar);
+        fg_test_httpd_stop(nd);
+        fg_mock_destroy(mock);
+        fg_test_rmtree(dir);
+        free(dir), free(out);
+}
+END_TEST
+
 static Suite *delivery_suite(void) {
         Suite *s = suite_create("delivery");
         TCase *tc = tcase_create("e2e");
@@ -395,6 +525,7 @@ static Suite *delivery_suite(void) {
         tcase_add_test(tc, test_delivery_kafka_round_trip);
         tcase_add_test(tc, test_delivery_mixed_stream_accounted);
         tcase_add_test(tc, test_delivery_on_invalid_fail_stops);
+        tcase_add_test(tc, test_delivery_raw_one_message_one_record);
         suite_add_tcase(s, tc);
         return s;
 }

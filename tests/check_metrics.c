@@ -251,7 +251,7 @@ END_TEST
 START_TEST(test_metrics_names) {
         static const char *const ctr[FG_CTR__CNT] = {
             "consumed", "consumed_bytes", "ok", "filtered", "failed", "dead_letter",
-            "dropped", "retries", "sink_calls", "rebalances", "pauses", "resumes",
+            "dropped", "retries", "sink_calls", "rebalances", "pauses", "resumes", "commits",
         };
         static const char *const hist[FG_HIST__CNT] = {"end_to_end", "queue_wait", "sink_call"};
 

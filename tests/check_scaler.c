@@ -978,6 +978,88 @@ START_TEST(test_scaler_zero_load_returns_to_min) {
 }
 END_TEST
 
+/* ---- the instance-count model ---- */
+
+static fg_demand_t demand(fg_demand_input_t in) {
+        fg_demand_t d;
+        fg_scaler_demand(&in, &d);
+        return d;
+}
+
+/* Backlogged, an instance finishes what it can: that is the service rate.
+ * Keeping up with 3000/s at 1000/s each takes 3; draining a 60000 backlog
+ * within 60 s takes one more; it never drains at this pace. */
+START_TEST(test_scaler_demand_backlog) {
+        fg_demand_t d = demand((fg_demand_input_t){.partitions = 16, .arrival_per_s = 3000,
+                                                   .finished_per_s = 1000, .capacity_per_s = 5000,
+                                                   .lag = 60000, .drain_within_s = 60});
+        ck_assert_double_eq_tol(d.service_per_s, 1000, 1e-9);
+        ck_assert_double_eq_tol(d.desired, 4, 1e-9);
+        ck_assert(isinf(d.time_to_drain_s) && d.time_to_drain_s > 0);
+
+        /* The arrival stopped: the backlog drains at 1000/s in 60 s, which
+         * one instance does within the 60 s target. */
+        d = demand((fg_demand_input_t){.partitions = 16, .arrival_per_s = 0, .finished_per_s = 1000,
+                                       .capacity_per_s = 5000, .lag = 60000, .drain_within_s = 60});
+        ck_assert_double_eq_tol(d.desired, 1, 1e-9);
+        ck_assert_double_eq_tol(d.time_to_drain_s, 60, 1e-9);
+
+        /* A tighter target wants more instances for the same backlog. */
+        d = demand((fg_demand_input_t){.partitions = 16, .arrival_per_s = 500, .finished_per_s = 1000,
+                                       .lag = 60000, .drain_within_s = 10});
+        ck_assert_double_eq_tol(d.desired, 6.5, 1e-9);
+        ck_assert_double_eq_tol(d.time_to_drain_s, 120, 1e-9);
+}
+END_TEST
+
+/* Never more than the partitions held: a partition goes to one member. */
+START_TEST(test_scaler_demand_capped_by_partitions) {
+        fg_demand_t d = demand((fg_demand_input_t){.partitions = 3, .arrival_per_s = 50000,
+                                                   .finished_per_s = 1000, .lag = 1000000,
+                                                   .drain_within_s = 10});
+        ck_assert_double_eq_tol(d.desired, 3, 1e-9);
+        d = demand((fg_demand_input_t){.partitions = 0, .arrival_per_s = 50000, .lag = 1000});
+        ck_assert_double_eq_tol(d.desired, 0, 1e-9);
+        ck_assert(isinf(d.time_to_drain_s));
+}
+END_TEST
+
+/* Keeping up, the pool's own capacity estimate is the service rate when it
+ * is higher than what arrives, so a lightly loaded group scales in. */
+START_TEST(test_scaler_demand_keeping_up) {
+        fg_demand_t d = demand((fg_demand_input_t){.partitions = 8, .arrival_per_s = 1000,
+                                                   .finished_per_s = 1000, .capacity_per_s = 4000,
+                                                   .lag = 200, .drain_within_s = 60});
+        ck_assert_double_eq_tol(d.service_per_s, 4000, 1e-9);
+        ck_assert_double_eq_tol(d.desired, (1000 + 200 / 60.0) / 4000, 1e-9);
+        ck_assert_double_eq_tol(d.time_to_drain_s, 200 / 3000.0, 1e-9);
+
+        /* No estimate (no sink calls yet): what it finishes. */
+        d = demand((fg_demand_input_t){.partitions = 8, .arrival_per_s = 1000, .finished_per_s = 1000,
+                                       .lag = 0, .drain_within_s = 60});
+        ck_assert_double_eq_tol(d.desired, 1, 1e-9);
+        ck_assert_double_eq_tol(d.time_to_drain_s, 0, 1e-9);
+
+        /* Idle: nothing arrives, nothing is behind. */
+        d = demand((fg_demand_input_t){.partitions = 8, .capacity_per_s = 4000, .drain_within_s = 60});
+        ck_assert_double_eq_tol(d.desired, 0, 1e-9);
+        ck_assert_double_eq_tol(d.time_to_drain_s, 0, 1e-9);
+}
+END_TEST
+
+/* Nothing finished while work waits (the sink is down): no service rate
+ * is known, so the instance asks for itself only; more instances would
+ * not help a dead downstream. */
+START_TEST(test_scaler_demand_outage_does_not_scale_out) {
+        fg_demand_t d = demand((fg_demand_input_t){.partitions = 8, .arrival_per_s = 2000,
+                                                   .finished_per_s = 0, .capacity_per_s = 0,
+                                                   .lag = 500000, .drain_within_s = 60});
+        ck_assert_double_eq_tol(d.desired, 1, 1e-9);
+        ck_assert(isinf(d.time_to_drain_s));
+        ck_assert_double_eq_tol(d.service_per_s, 0, 1e-9);
+}
+END_TEST
+
 static Suite *scaler_suite(void) {
         Suite *s = suite_create("scaler");
         TCase *arc = tcase_create("arc"), *thr = tcase_create("threads"),
@@ -1009,6 +1091,10 @@ static Suite *scaler_suite(void) {
         tcase_add_test(sc, test_scaler_shrink_hysteresis);
         tcase_add_test(sc, test_scaler_at_target_resets_hysteresis);
         tcase_add_test(sc, test_scaler_zero_load_returns_to_min);
+        tcase_add_test(sc, test_scaler_demand_backlog);
+        tcase_add_test(sc, test_scaler_demand_capped_by_partitions);
+        tcase_add_test(sc, test_scaler_demand_keeping_up);
+        tcase_add_test(sc, test_scaler_demand_outage_does_not_scale_out);
         suite_add_tcase(s, sc);
         return s;
 }

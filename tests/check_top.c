@@ -435,6 +435,32 @@ START_TEST(test_top_render_breaker_states) {
 }
 END_TEST
 
+START_TEST(test_top_render_ordering) {
+        static const char doc[] =
+            "{\"ordering\":{\"mode\":\"key\",\"switching\":false,\"waiting_events\":1234,"
+            "\"blocked_keys\":7,\"held_partitions\":1},"
+            "\"parked\":{\"enabled\":true,\"keys\":3,\"list\":[{\"key\":\"k242\"},"
+            "{\"key\":\"k\\u001b[2J\"},{\"key\":\"user-000000000000000000000000000099\"}]}}";
+        char *out = render(doc, 80, 0, false), *colored = render(doc, 80, 24, true);
+
+        /* As many parked keys as fit, escapes from the daemon neutralised. */
+        assert_has(out, "ordering   key  waiting 1234 on 7 keys  held 1  parked 3: k242, k?[2J\n");
+        assert_plain(out);
+        assert_fits(colored, 80, 24);
+        assert_has(colored, "held \033[33m1\033[0m  parked \033[31m3\033[0m");
+        free(out);
+        free(colored);
+        /* none and nothing parked: no line at all. */
+        out = render("{\"ordering\":{\"mode\":\"none\"},\"parked\":{\"enabled\":false}}", 80, 0,
+                     false);
+        ck_assert_ptr_null(strstr(out, "ordering"));
+        free(out);
+        out = render("{\"ordering\":{\"mode\":\"partition\",\"switching\":true}}", 80, 0, false);
+        assert_has(out, "ordering   partition  waiting - on - keys (switching)\n");
+        free(out);
+}
+END_TEST
+
 START_TEST(test_top_render_health) {
         char *out = render("{\"version\":\"0.1.0\",\"state\":\"draining\",\"health\":"
                            "{\"healthy\":false,\"ready\":false,\"reason\":\"worker 3 stuck\"}}",
@@ -1101,6 +1127,7 @@ static Suite *top_suite(void) {
         tcase_add_test(tc, test_top_render_lag_sorted_and_truncated);
         tcase_add_test(tc, test_top_render_breaker_states);
         tcase_add_test(tc, test_top_render_health);
+        tcase_add_test(tc, test_top_render_ordering);
         tcase_add_test(tc, test_top_render_plain_is_ascii);
         tcase_add_test(tc, test_top_render_malformed);
         tcase_add_test(tc, test_top_render_no_data_and_errors);

@@ -8,7 +8,8 @@
  * in plain mode: plain output is printable ASCII and '\n', nothing else.
  *
  * Layout at 80x24 (wider terminals get longer bars and more lag columns):
- *   header (2) | throughput (4) | latency (4) | queue, ingest, workers (3) |
+ *   header (2) | throughput (4) | latency (4) | queue, ingest, workers (3)
+ *   [+ ordering (1), with workers.ordering partition or key or parked keys] |
  *   lag total (1) + as many partition rows as are left, then "... N more".
  * Blank lines separate the groups only when the screen has 24 rows or more.
  *
@@ -648,6 +649,47 @@ static void section_workers(scr_t *s, const json_t *st) {
         line_end(s);
 }
 
+/* Only with workers.ordering partition or key, or parked keys: what waits
+ * behind earlier events of its key, partitions held back, parked keys. */
+static void section_ordering(scr_t *s, const json_t *st) {
+        const json_t *o = get(st, "ordering"), *pk = get(st, "parked"), *list = get(pk, "list");
+        char mode[32], n[32], m[32], key[48], piece[96];
+        double held = getnum(o, "held_partitions"), parked = getnum(pk, "keys");
+        bool park_on = json_is_true(get(pk, "enabled"));
+
+        if (!getstr(o, "mode", mode, sizeof(mode)) || (!strcmp(mode, "none") && !park_on))
+                return;
+        label(s, "ordering");
+        putf(s, "%s  waiting %s on %s keys", mode,
+             fg_top_fmt_count(getnum(o, "waiting_events"), n, sizeof(n)),
+             fg_top_fmt_count(getnum(o, "blocked_keys"), m, sizeof(m)));
+        if (json_is_true(get(o, "switching")))
+                put(s, " (switching)");
+        if (held > 0) {
+                put(s, "  held ");
+                attr(s, SGR_YELLOW);
+                put(s, fg_top_fmt_count(held, n, sizeof(n)));
+                attr_off(s);
+        }
+        if (park_on) {
+                put(s, "  parked ");
+                if (parked > 0)
+                        attr(s, SGR_RED);
+                put(s, fg_top_fmt_count(parked, n, sizeof(n)));
+                attr_off(s);
+                /* The oldest parked keys, as many as fit. */
+                for (size_t i = 0; i < json_array_size(list); i++) {
+                        if (!getstr(json_array_get(list, i), "key", key, sizeof(key)))
+                                continue;
+                        snprintf(piece, sizeof(piece), "%s%s", i ? ", " : ": ", key);
+                        if (!fits(s, piece))
+                                break;
+                        put(s, piece);
+                }
+        }
+        line_end(s);
+}
+
 typedef struct lag_row {
         char topic[TOPIC_MAX];
         int64_t partition; /* -1 = unknown */
@@ -784,6 +826,7 @@ void fg_top_render(fg_buf_t *b, const json_t *stats, const fg_top_view_t *view) 
         section_queue(&s, stats);
         section_ingest(&s, stats);
         section_workers(&s, stats);
+        section_ordering(&s, stats);
         blank(&s);
         section_lag(&s, stats);
 }

@@ -68,10 +68,17 @@ fg_pool_t *fg_pool_new(const fg_pool_cfg_t *wc, fg_queue_t *q, fg_sink_t *sink,
         if (fg_sink_batch_hint(sink) && fg_sink_batch_hint(sink) < pool->batch_max)
                 pool->batch_max = fg_sink_batch_hint(sink);
         apply_sizing(pool, wc);
+        if (fg_queue_set_ordering(q, wc->ordering, errstr, errstr_size)) {
+                fg_arc_destroy(pool->arc);
+                free(pool);
+                return NULL;
+        }
         pthread_mutex_init(&pool->lock, NULL);
         fg_cond_init_monotonic(&pool->cond);
         return pool;
 }
+
+void fg_pool_set_park(fg_pool_t *pool, fg_park_t *park) { pool->park = park; }
 
 static bool pool_is_aborting(void *arg) {
         const fg_pool_t *pool = arg;
@@ -201,6 +208,7 @@ static void worker_free(fg_worker_t *w) {
         free(w->dlq);
         free(w->dlq_idx);
         free(w->dlq_err);
+        free(w->park_msg);
         free(w);
 }
 
@@ -226,9 +234,12 @@ static fg_worker_t *worker_new(fg_pool_t *pool, unsigned id, char *errstr, size_
         w->dlq = calloc(bm, sizeof(*w->dlq));
         w->dlq_idx = calloc(bm, sizeof(*w->dlq_idx));
         w->dlq_err = calloc(bm, sizeof(*w->dlq_err));
+        if (pool->park)
+                w->park_msg = calloc(bm, FG_PARK_MSG_SIZE);
         w->hctx = fg_handler_ctx_new(pool->handler);
         if (!w->items || !w->evs || !w->slots || !w->send_evs || !w->res || !w->send_idx ||
-            !w->done || !w->dlq || !w->dlq_idx || !w->dlq_err || !w->hctx) {
+            !w->done || !w->dlq || !w->dlq_idx || !w->dlq_err || !w->hctx ||
+            (pool->park && !w->park_msg)) {
                 snprintf(errstr, errstr_size, "out of memory");
                 worker_free(w);
                 return NULL;
@@ -396,6 +407,8 @@ void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns) {
         fg_scaler_input_t in;
         fg_scaler_decision_t dec;
         fg_arc_stats_t as;
+        fg_queue_order_stats_t os;
+        size_t depth, ready;
         char errstr[256] = "no free worker slot";
 
         reap(pool, false);
@@ -414,6 +427,12 @@ void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns) {
         pool->next_scale_ns = now_ns + pool->interval_ns;
 
         fg_arc_get_stats(pool->arc, &as);
+        fg_queue_get_order_stats(pool->q, &os);
+        depth = fg_queue_depth(pool->q);
+        /* Events waiting behind an earlier event of their key are no work
+         * for another thread: only what may go counts as fill, and when
+         * most of the queue waits for its keys, so does the queue wait. */
+        ready = depth > os.blocked ? depth - os.blocked : 0;
         in = (fg_scaler_input_t){
             .running = active(pool),
             .busy = fg_pool_busy(pool),
@@ -421,8 +440,8 @@ void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns) {
             .arrival_per_s = load->arrival_per_s,
             .call_latency_s = load->call_latency_s,
             .events_per_call = load->events_per_call,
-            .queue_fill = (double)fg_queue_depth(pool->q) / (double)fg_queue_capacity(pool->q),
-            .queue_wait_p90_ns = load->queue_wait_p90_ns,
+            .queue_fill = (double)ready / (double)fg_queue_capacity(pool->q),
+            .queue_wait_p90_ns = os.blocked > depth / 2 ? 0 : load->queue_wait_p90_ns,
             .concurrency_limit = as.limit,
         };
         fg_scaler_decide(&sc, &pool->sst, &in, &dec);
@@ -446,7 +465,20 @@ void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns) {
 
 void fg_pool_reconfigure(fg_pool_t *pool, const fg_pool_cfg_t *wc) {
         bool was_dynamic = atomic_load(&pool->dynamic);
+        fg_ordering_t was_ordering = fg_queue_ordering(pool->q);
         int64_t now = fg_mono_ns();
+        char errstr[256];
+
+        if (wc->ordering != was_ordering) {
+                if (fg_queue_set_ordering(pool->q, wc->ordering, errstr, sizeof(errstr)))
+                        fg_error("workers.ordering: %s; keeping %s", errstr,
+                                 fg_queue_ordering_name(was_ordering));
+                else
+                        fg_info("workers.ordering: %s -> %s%s", fg_queue_ordering_name(was_ordering),
+                                fg_queue_ordering_name(wc->ordering),
+                                wc->ordering == FG_ORDER_NONE ? ""
+                                                              : " (once the events in flight finish)");
+        }
 
         apply_sizing(pool, wc);
         pool->sst = (fg_scaler_state_t){0};

@@ -13,6 +13,10 @@
  * loss. Each item ends with fg_item_finish() (final outcome, its offset may
  * be committed) or, when the pool is aborted, fg_item_abandon().
  *
+ * Ordering: workers.ordering is the queue's (fg_queue_set_ordering, at
+ * fg_pool_new and on reconfigure): in partition or key mode a batch holds
+ * at most one event per key, and an item's end releases its key.
+ *
  * Sizing: fixed mode runs workers.size threads. Dynamic mode (scaler.h)
  * grows at once to what the load needs and retires long-idle threads
  * lazily, between workers.min and workers.max; an adaptive limit (arc.h)
@@ -45,6 +49,7 @@
 #include "breaker/breaker.h"
 #include "handler/handler.h"
 #include "metrics/metrics.h"
+#include "pipeline/park.h"
 #include "pipeline/queue.h"
 #include "sinks/dead_letter.h"
 #include "sinks/sink.h"
@@ -64,6 +69,8 @@ typedef struct fg_pool_cfg {
         int64_t idle_linger_ns; /* dynamic: idle this long before retiring */
         int64_t scale_interval_ns;
         int64_t batch_max;      /* messages a worker takes at once (not live) */
+        int64_t drain_within_ns; /* instance model's drain target (read by the daemon's view) */
+        fg_ordering_t ordering; /* what may be in flight at once (the queue applies it) */
 } fg_pool_cfg_t;
 
 /* @p dlq may be NULL (no dead-letter topic); @p brk guards every sink
@@ -74,6 +81,10 @@ typedef struct fg_pool_cfg {
 fg_pool_t *fg_pool_new(const fg_pool_cfg_t *wc, fg_queue_t *q, fg_sink_t *sink,
                        const fg_handler_t *handler, fg_dlq_t *dlq, fg_brk_t *brk,
                        fg_metrics_t *metrics, char *errstr, size_t errstr_size);
+/* Parks keys of dead-lettered events (dead_letter.park_key): later events
+ * of a parked key are dead-lettered as `parked` (see pipeline/park.h).
+ * Main thread, before fg_pool_start; @p park must outlive the pool. */
+void fg_pool_set_park(fg_pool_t *pool, fg_park_t *park);
 /* Starts the workers. Returns 0, or -1 with a reason. */
 int fg_pool_start(fg_pool_t *pool, char *errstr, size_t errstr_size);
 /* Drains and joins the workers; aborts them once @p timeout_ns passes.
@@ -93,7 +104,8 @@ typedef struct fg_pool_load {
  * workers.scale_interval, resizes. */
 void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns);
 /* Main thread: applies workers.* from @p wc (mode, size, min, max,
- * idle_linger, scale_interval; not batch_max) to the running pool. */
+ * idle_linger, scale_interval, ordering; not batch_max) to the running
+ * pool. */
 void fg_pool_reconfigure(fg_pool_t *pool, const fg_pool_cfg_t *wc);
 
 typedef struct fg_pool_stats {

@@ -65,3 +65,39 @@ void fg_scaler_decide(const fg_scaler_cfg_t *conf, fg_scaler_state_t *st,
                 out->reason[0] = '\0';
         }
 }
+
+void fg_scaler_demand(const fg_demand_input_t *in, fg_demand_t *out) {
+        double lag = in->lag > 0 ? (double)in->lag : 0;
+        double arrival = in->arrival_per_s > 0 ? in->arrival_per_s : 0;
+        double finished = in->finished_per_s > 0 ? in->finished_per_s : 0;
+        /* More than a second of work waiting: the instance is not waiting
+         * for input, so what it finishes is what it can finish. */
+        bool backlogged = lag > finished;
+        double service = backlogged || in->capacity_per_s < finished ? finished
+                                                                      : in->capacity_per_s;
+        double need;
+
+        out->service_per_s = service;
+        if (in->partitions == 0) {
+                out->desired = 0;
+                out->time_to_drain_s = lag > 0 ? INFINITY : 0;
+                return;
+        }
+        if (finished <= 0 && (lag > 0 || arrival > 0)) {
+                out->desired = 1;
+                out->time_to_drain_s = lag > 0 ? INFINITY : 0;
+                out->service_per_s = 0;
+                return;
+        }
+        if (service <= 0) {
+                out->desired = 0;
+                out->time_to_drain_s = 0;
+                return;
+        }
+        need = (arrival + (in->drain_within_s > 0 ? lag / in->drain_within_s : 0)) / service;
+        out->desired = need < (double)in->partitions ? need : (double)in->partitions;
+        if (lag <= 0)
+                out->time_to_drain_s = 0;
+        else
+                out->time_to_drain_s = service > arrival ? lag / (service - arrival) : INFINITY;
+}

@@ -19,7 +19,15 @@
  * ignored if the sink only rejected events (their fault, not the sink's).
  * Every final outcome finishes the item (its offset may be committed) and
  * records the end-to-end latency. An abort (shutdown deadline) abandons what
- * is not final: uncommitted, so Kafka redelivers it.
+ * is not final: uncommitted, so Kafka redelivers it. Finishing or abandoning
+ * an item also releases its key in an ordered queue (workers.ordering), so
+ * an event held through retries holds its key, and its key's next event
+ * goes only once it is final.
+ *
+ * Parked keys (dead_letter.park_key): an event whose key is parked skips the
+ * handler and the sink and is dead-lettered as `parked`; an event about to
+ * be dead-lettered parks its key first (before its item ends and lets the
+ * key's next event go), so that next event already finds it parked.
  *
  * Threading: the worker's own thread; shared state is read-only (handler,
  * config copies in the pool) or thread-safe (sink conn is ours, dlq).
@@ -100,15 +108,57 @@ typedef struct dead_letters {
         size_t n;
 } dead_letters_t;
 
+/* dead_letter.park_key: the event about to be dead-lettered parks its key,
+ * before its item ends (and lets the key's next event go), so that event
+ * already finds the key parked. */
+static void park_key(fg_worker_t *w, size_t i, const char *cls, const char *reason) {
+        const fg_event_t *ev = &w->evs[i];
+        fg_park_t *park = w->pool->park;
+        bool full;
+
+        if (fg_park_add(park, ev->topic, ev->partition, ev->key, ev->key_len, ev->offset, cls,
+                        reason, &w->slots[i].park, &full)) {
+                warn_event(ev, "dead-lettered and its key parked: its later events follow it to "
+                               "the dead-letter topic until `floodgate redrive` releases it",
+                           cls);
+        } else if (full) {
+                uint64_t n = fg_park_overflow_total(park);
+                /* The 1st, 2nd, 4th, 8th... overflow: a flood stays a trickle. */
+                if ((n & (n - 1)) == 0)
+                        warn_event(ev, "dead-lettered without parking its key: "
+                                       "dead_letter.max_parked_keys reached",
+                                   cls);
+        }
+}
+
 static void to_dead_letter(fg_worker_t *w, size_t i, const char *cls, const char *reason,
                            dead_letters_t *dl) {
+        fg_slot_t *s = &w->slots[i];
+
+        if (w->pool->park && !s->park.since_ms)
+                park_key(w, i, cls, reason);
         w->dlq[dl->n] = (fg_dlq_entry_t){
             .src = w->items[i].rkm,
             .error_class = cls,
             .error_message = reason,
-            .attempts = w->slots[i].attempts,
+            .attempts = s->attempts,
+            .parked_since_ms = s->park.since_ms,
+            .parked_seq = s->park.seq,
         };
         w->dlq_idx[dl->n++] = i;
+}
+
+/* Is the event's key parked? Then its dead letter names the failure that
+ * parked it (in this item's reason buffer). */
+static bool is_parked(fg_worker_t *w, size_t i, const char **reason) {
+        const fg_event_t *ev = &w->evs[i];
+        char *msg = w->park_msg + i * FG_PARK_MSG_SIZE;
+
+        if (!fg_park_check(w->pool->park, ev->topic, ev->partition, ev->key, ev->key_len,
+                           &w->slots[i].park, msg, FG_PARK_MSG_SIZE))
+                return false;
+        *reason = msg;
+        return true;
 }
 
 /* Runs the handler over the batch. Returns how many events to send (their
@@ -127,6 +177,10 @@ static long handle_all(fg_worker_t *w, size_t n, dead_letters_t *dl) {
                 fg_mshard_observe(w->shard, FG_HIST_QUEUE_WAIT, now - w->items[i].enq_ns);
                 event_from(&w->evs[i], &w->items[i]);
                 w->slots[i] = (fg_slot_t){0};
+                if (pool->park && is_parked(w, i, &reason)) {
+                        to_dead_letter(w, i, "parked", reason, dl);
+                        continue;
+                }
                 v = fg_handler_apply(pool->handler, w->hctx, &w->evs[i], now_ms, &reason);
                 if (v == FG_HANDLE_SEND) {
                         w->send_idx[nsend++] = i;

@@ -13,6 +13,7 @@
 
 #include "breaker/breaker.h"
 #include "handler/handler.h"
+#include "pipeline/park.h"
 #include "sinks/dead_letter.h"
 #include "workers/arc.h"
 #include "workers/pool.h"
@@ -23,6 +24,7 @@ typedef struct fg_slot {
         uint32_t attempts;      /* sink attempts so far */
         int64_t first_try_ns;   /* monotonic, first attempt */
         bool exhausted_logged;
+        fg_park_ticket_t park;  /* its place in its key's park (since 0: none) */
 } fg_slot_t;
 
 typedef struct fg_worker {
@@ -43,6 +45,7 @@ typedef struct fg_worker {
         fg_dlq_entry_t *dlq;     /* dead letters being produced */
         size_t *dlq_idx;
         rd_kafka_resp_err_t *dlq_err;
+        char *park_msg;          /* with a park table: one reason per item */
         uint64_t rng;            /* jitter state */
         _Atomic int64_t call_started_ns; /* monotonic; 0 = not in a sink call */
         _Atomic int64_t idle_since_ns;   /* monotonic; 0 = working */
@@ -54,6 +57,9 @@ typedef struct fg_worker {
 
 enum { FG_W_RUN = 0, FG_W_RETIRE, FG_W_LEAVING };
 
+/* Room for one parked event's reason (the first failure it follows). */
+#define FG_PARK_MSG_SIZE (FG_PARK_REASON_MAX + 64)
+
 /* The most threads a pool may ever run (workers.max's bound). */
 #define FG_POOL_MAX_THREADS 1024
 
@@ -62,6 +68,7 @@ struct fg_pool {
         fg_sink_t *sink;
         const fg_handler_t *handler;
         fg_dlq_t *dlq;           /* NULL: no dead-letter topic */
+        fg_park_t *park;         /* NULL: dead_letter.park_key off */
         fg_brk_t *brk;           /* always set; DISABLED mode when turned off */
         fg_metrics_t *metrics;
         size_t batch_max;

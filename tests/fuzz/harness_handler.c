@@ -4,11 +4,20 @@
  *
  * Input: byte 0 picks the setup (modulo fg_fuzz_handler_nsetups), byte 1
  * the event's metadata (bit 0: no Kafka timestamp, bit 1: no topic, bits
- * 2-7: the partition), the rest is the payload.
+ * 2-7: the partition; in raw mode, where no metadata is written, bits 2-7
+ * modulo 3 pick the sink's framing: none, lines, JSON array), the rest is
+ * the payload.
  *
- * Every verdict is checked against a small reference written from
- * handler.h's contract, not from handler.c, reading the filter and shaping
- * options back from the loaded config:
+ * Every apply is checked against two references:
+ *   - the handler as it was before it stopped building a DOM
+ *     (tests/support/handler_oracle.c, jansson all the way): the same
+ *     verdict, the same output bytes (reals included), the same reason —
+ *     except the scanner's own reason for an invalid payload too big for
+ *     jansson within the memory bound — and in raw mode the same, save
+ *     what the framing refuses;
+ *   - a small reference written from handler.h's contract, not from
+ *     handler.c, reading the filter and shaping options back from the
+ *     loaded config:
  *   - json mode: INVALID exactly when jansson refuses the payload or it is
  *     not an object, with a reason of at most 120 bytes of printable UTF-8;
  *     FILTERED exactly when the reference filter does not match;
@@ -18,19 +27,25 @@
  *     last), keys in the original order, and byte-identical to jansson's
  *     compact dump when no reals are involved;
  *   - raw mode: the payload passes unchanged unless the reference
- *     contains_any says FILTERED;
+ *     contains_any says FILTERED, or the framing says INVALID (lines: a CR
+ *     or LF; JSON array: jansson does not load it as one value);
+ *   - memory: the first apply, on a fresh ctx, holds at most
+ *     FG_HANDLER_EVENT_BOUND(payload) bytes of the ctx and of jansson
+ *     together (jansson's allocations counted through
+ *     json_set_alloc_funcs);
  *   - the same event applied again gives the same result, and an earlier
  *     output stays intact while later applies (and a reset) reuse the ctx;
  *   - the passthrough scanner (handler/json_scan.h) agrees with jansson on
  *     the payload and on the whole input: OBJECT exactly when json_loadb
- *     returns an object, INVALID exactly when it does not (UNSURE is
- *     allowed: the handler then asks jansson), and on OBJECT
+ *     returns an object, INVALID exactly when it does not, and on OBJECT
  *     has_raw_newline exactly when there is a CR or LF byte.
  */
 #include "tests/fuzz/harness.h"
 
 #include <jansson.h>
+#include <malloc.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +54,9 @@
 #include "config/config.h"
 #include "sinks/sink.h"
 #include "handler/handler.h"
+#include "handler/handler_int.h"
 #include "handler/json_scan.h"
+#include "tests/support/handler_oracle.h"
 
 #define REASON_MAX 120
 #define NOW_MS     1700000000500LL
@@ -74,13 +91,56 @@ static const char *const setups[] = {
 #define NSETUPS (sizeof(setups) / sizeof(setups[0]))
 const unsigned fg_fuzz_handler_nsetups = NSETUPS;
 
+#define NFRAMINGS 3 /* fg_framing_t: none, lines, JSON array */
+
 typedef struct setup {
         fg_config_t *cfg;
-        fg_handler_t *h;
+        fg_handler_t *h[NFRAMINGS]; /* json mode: only [0] */
+        fg_oracle_t *oracle;
         json_t *equals_num; /* filter.equals as a JSON number, or NULL */
 } setup_t;
 
 static setup_t built[NSETUPS];
+
+/* ---- jansson's allocations, counted ---- */
+
+/* What jansson holds now and at most since the last reset; signed, since
+ * blocks from before the counting began may be freed through it. */
+static _Atomic long long jansson_held, jansson_peak;
+
+static void *counting_malloc(size_t n) {
+        void *p = malloc(n);
+
+        if (p) {
+                long long now = atomic_fetch_add(&jansson_held, (long long)malloc_usable_size(p)) +
+                                (long long)malloc_usable_size(p);
+                long long peak = atomic_load(&jansson_peak);
+
+                while (now > peak && !atomic_compare_exchange_weak(&jansson_peak, &peak, now))
+                        ;
+        }
+        return p;
+}
+
+static void counting_free(void *p) {
+        if (p)
+                atomic_fetch_sub(&jansson_held, (long long)malloc_usable_size(p));
+        free(p);
+}
+
+static void jansson_count_from_here(void) {
+        static bool installed;
+
+        if (!installed) {
+                json_set_alloc_funcs(counting_malloc, counting_free);
+                installed = true;
+        }
+        atomic_store(&jansson_peak, atomic_load(&jansson_held));
+}
+
+static long long jansson_peak_since(long long base) {
+        return atomic_load(&jansson_peak) - base;
+}
 
 
 static setup_t *get_setup(unsigned i, char *why, size_t why_size) {
@@ -88,7 +148,7 @@ static setup_t *get_setup(unsigned i, char *why, size_t why_size) {
         fg_config_errs_t errs = {0};
         char text[1024], errstr[256] = "";
 
-        if (s->h)
+        if (s->oracle)
                 return s;
         snprintf(text, sizeof(text), "%s%s\n", base_yaml, setups[i]);
         s->cfg = fg_config_load_string("setup.yaml", text, strlen(text), &errs);
@@ -97,11 +157,18 @@ static setup_t *get_setup(unsigned i, char *why, size_t why_size) {
                 fg_config_errs_clear(&errs);
                 return NULL;
         }
-        s->h = fg_handler_new(&s->cfg->handler, errstr, sizeof(errstr));
-        if (!s->h) {
-                fg_fuzz_fail(why, why_size, "setup %u: fg_handler_new: %s", i, errstr);
-                fg_config_destroy(s->cfg);
-                s->cfg = NULL;
+        for (int f = 0; f < (s->cfg->handler.mode == FG_HANDLER_RAW ? NFRAMINGS : 1); f++) {
+                s->cfg->handler.framing = (fg_framing_t)f;
+                s->h[f] = fg_handler_new(&s->cfg->handler, errstr, sizeof(errstr));
+                if (!s->h[f]) {
+                        fg_fuzz_fail(why, why_size, "setup %u: fg_handler_new: %s", i, errstr);
+                        return NULL;
+                }
+        }
+        s->cfg->handler.framing = FG_FRAMING_NONE;
+        s->oracle = fg_oracle_new(&s->cfg->handler, errstr, sizeof(errstr));
+        if (!s->oracle) {
+                fg_fuzz_fail(why, why_size, "setup %u: fg_oracle_new: %s", i, errstr);
                 return NULL;
         }
         if (s->cfg->handler.filter.equals) {
@@ -411,8 +478,6 @@ static int check_scanner(const void *p, size_t n, const char *what, char *why, s
         bool want = json_is_object(root);
 
         json_decref(root);
-        if (got == FG_JSON_SCAN_UNSURE)
-                return 0;
         if ((got == FG_JSON_SCAN_OBJECT) != want)
                 return fg_fuzz_fail(why, why_size, "json_scan on the %s: %s (pos %zu), jansson: %s", what,
                             got == FG_JSON_SCAN_OBJECT ? "OBJECT" : "INVALID", chk.pos,
@@ -424,27 +489,109 @@ static int check_scanner(const void *p, size_t n, const char *what, char *why, s
         return 0;
 }
 
-/* One apply with every check; *@p out gets the event as the handler left it. */
-static int apply_checked(const setup_t *s, fg_handler_ctx_t *ctx, const fg_event_t *in,
-                         fg_event_t *out, fg_handle_verdict_t *verdict, char *why,
-                         size_t why_size) {
+/* The scanner's own reason, which the handler gives instead of jansson's
+ * for a payload too big for jansson to diagnose within the bound. */
+static bool scan_reason(const char *reason) {
+        return reason && (!strncmp(reason, "not JSON: invalid input at byte ", 32) ||
+                          !strncmp(reason, "not JSON: unexpected end at byte ", 33));
+}
+
+/* The handler's answer against the oracle's (the DOM handler of before). */
+static int check_oracle(const setup_t *s, const fg_event_t *in, const fg_event_t *out,
+                        fg_handle_verdict_t verdict, const char *reason, char *why,
+                        size_t why_size) {
+        fg_handle_verdict_t want;
+        char *oout, *oreason;
+        size_t olen;
+        int rc = -1;
+
+        want = fg_oracle_apply(s->oracle, in, NOW_MS, &oout, &olen, &oreason);
+        if (s->cfg->handler.mode == FG_HANDLER_RAW && verdict == FG_HANDLE_INVALID &&
+            want == FG_HANDLE_SEND) {
+                rc = 0; /* the framing refused it: checked against the reference */
+                goto out;
+        }
+        if (verdict != want) {
+                fg_fuzz_fail(why, why_size, "%s (%s), the oracle says %s (%s)", verdict_name(verdict),
+                             reason ? reason : "no reason", verdict_name(want),
+                             oreason ? oreason : "no reason");
+                goto out;
+        }
+        if (verdict == FG_HANDLE_INVALID && strcmp(reason, oreason) &&
+            !(scan_reason(reason) && in->len > 1024)) {
+                fg_fuzz_fail(why, why_size, "reason \"%s\", the oracle's \"%s\"", reason, oreason);
+                goto out;
+        }
+        if (verdict == FG_HANDLE_SEND && !oout &&
+            (out->value != in->value || out->len != in->len)) {
+                fg_fuzz_fail(why, why_size, "rewrote what the oracle passes unchanged: %.*s",
+                             (int)out->len, (const char *)out->value);
+                goto out;
+        }
+        if (verdict == FG_HANDLE_SEND && oout &&
+            (out->len != olen || memcmp(out->value, oout, olen))) {
+                fg_fuzz_fail(why, why_size, "output %.*s, the oracle's %.*s", (int)out->len,
+                             (const char *)out->value, (int)olen, oout);
+                goto out;
+        }
+        rc = 0;
+out:
+        free(oout);
+        free(oreason);
+        return rc;
+}
+
+/* One apply with every check; *@p out gets the event as the handler left
+ * it. @p framing picks the raw-mode handler; @p fresh: @p ctx is new, so
+ * its peak is this apply's memory. */
+static int apply_checked(const setup_t *s, fg_framing_t framing, fg_handler_ctx_t *ctx,
+                         const fg_event_t *in, fg_event_t *out, fg_handle_verdict_t *verdict,
+                         bool fresh, char *why, size_t why_size) {
         const fg_config_t *cfg = s->cfg;
         const char *reason = NULL;
         fg_handle_verdict_t want;
         json_t *root = NULL;
+        long long jbase = atomic_load(&jansson_held), jpeak;
         int rc = -1;
 
         *out = *in;
-        *verdict = fg_handler_apply(s->h, ctx, out, NOW_MS, &reason);
+        jansson_count_from_here();
+        *verdict = fg_handler_apply(s->h[framing], ctx, out, NOW_MS, &reason);
+        jpeak = jansson_peak_since(jbase);
+        if (fresh && fg_handler_ctx_peak(ctx) + (size_t)(jpeak > 0 ? jpeak : 0) >
+                         FG_HANDLER_EVENT_BOUND(in->len))
+                return fg_fuzz_fail(why, why_size,
+                                    "%zu-byte event: the ctx held %zu bytes and jansson %lld, "
+                                    "over the bound of %zu",
+                                    in->len, fg_handler_ctx_peak(ctx), jpeak,
+                                    FG_HANDLER_EVENT_BOUND(in->len));
+        if (check_oracle(s, in, out, *verdict, reason, why, why_size) < 0)
+                return -1;
 
         if (cfg->handler.mode == FG_HANDLER_RAW) {
+                bool breaks = in->len && (memchr(in->value, '\n', in->len) ||
+                                          memchr(in->value, '\r', in->len));
+
                 want = !cfg->handler.filter.contains_any.n ||
                                contains_any(cfg, in->value, in->len)
                            ? FG_HANDLE_SEND
                            : FG_HANDLE_FILTERED;
+                if (want == FG_HANDLE_SEND && framing == FG_FRAMING_LINES && breaks)
+                        want = FG_HANDLE_INVALID;
+                if (want == FG_HANDLE_SEND && framing == FG_FRAMING_JSON_ARRAY) {
+                        static const char empty[1] = "";
+                        json_t *v = json_loadb(in->len ? in->value : empty, in->len,
+                                               JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+
+                        if (!v)
+                                want = FG_HANDLE_INVALID;
+                        json_decref(v);
+                }
                 if (*verdict != want)
-                        return fg_fuzz_fail(why, why_size, "raw: %s, the reference says %s",
-                                    verdict_name(*verdict), verdict_name(want));
+                        return fg_fuzz_fail(why, why_size, "raw, framing %d: %s, the reference says %s",
+                                            (int)framing, verdict_name(*verdict), verdict_name(want));
+                if (*verdict == FG_HANDLE_INVALID)
+                        return check_reason(reason, why, why_size);
                 if (out->value != in->value || out->len != in->len)
                         return fg_fuzz_fail(why, why_size, "raw mode rewrote the payload");
                 return 0;
@@ -476,6 +623,7 @@ int fg_fuzz_handler(const uint8_t *data, size_t size, char *why, size_t why_size
         unsigned pick = size > 0 ? data[0] % NSETUPS : 0;
         unsigned flags = size > 1 ? data[1] : 0;
         const setup_t *s = get_setup(pick, why, why_size);
+        fg_framing_t framing = FG_FRAMING_NONE;
         fg_handler_ctx_t *ctx = NULL;
         fg_handle_verdict_t v1, v2, v3;
         fg_event_t in, o1, o2, o3;
@@ -497,11 +645,13 @@ int fg_fuzz_handler(const uint8_t *data, size_t size, char *why, size_t why_size
         };
         if (check_scanner(in.value, in.len, "payload", why, why_size) < 0)
                 return -1;
-        ctx = fg_handler_ctx_new(s->h);
+        if (s->cfg->handler.mode == FG_HANDLER_RAW)
+                framing = (fg_framing_t)((flags >> 2) % NFRAMINGS);
+        ctx = fg_handler_ctx_new(s->h[framing]);
         if (!ctx)
                 return fg_fuzz_fail(why, why_size, "fg_handler_ctx_new failed");
 
-        if (apply_checked(s, ctx, &in, &o1, &v1, why, why_size) < 0)
+        if (apply_checked(s, framing, ctx, &in, &o1, &v1, true, why, why_size) < 0)
                 goto out;
         saved = malloc(o1.len + 1);
         if (!saved) {
@@ -511,7 +661,7 @@ int fg_fuzz_handler(const uint8_t *data, size_t size, char *why, size_t why_size
         memcpy(saved, o1.value, o1.len);
 
         /* Again in the same ctx: same answer, and the first output stays. */
-        if (apply_checked(s, ctx, &in, &o2, &v2, why, why_size) < 0)
+        if (apply_checked(s, framing, ctx, &in, &o2, &v2, false, why, why_size) < 0)
                 goto out;
         if (v2 != v1 || o2.len != o1.len || memcmp(o2.value, saved, o1.len)) {
                 fg_fuzz_fail(why, why_size, "a second apply of the same event differs");
@@ -524,7 +674,7 @@ int fg_fuzz_handler(const uint8_t *data, size_t size, char *why, size_t why_size
 
         /* After a reset the ctx reuses its arena. */
         fg_handler_ctx_reset(ctx);
-        if (apply_checked(s, ctx, &in, &o3, &v3, why, why_size) < 0)
+        if (apply_checked(s, framing, ctx, &in, &o3, &v3, false, why, why_size) < 0)
                 goto out;
         if (v3 != v1 || o3.len != o1.len || memcmp(o3.value, saved, o1.len)) {
                 fg_fuzz_fail(why, why_size, "an apply after fg_handler_ctx_reset differs");
