@@ -96,11 +96,28 @@ static void probe_listen(fg_config_diag_t *diag, const fg_config_t *cfg) {
         report_at(diag, cfg, (const char *const[]){"metrics.listen", NULL}, msg);
 }
 
+/* Options the loader reads but the daemon does not run yet: refused, so
+ * that no file asks for something that would silently not happen. */
+static void probe_unsupported(fg_config_diag_t *diag, const fg_config_t *cfg) {
+        if (cfg->routes.n)
+                report_at(diag, cfg, (const char *const[]){"routes", NULL},
+                          "routes: not supported yet");
+        if (cfg->sink.fallback)
+                report_at(diag, cfg, (const char *const[]){"sink.fallback", NULL},
+                          "sink.fallback: not supported yet");
+        if (cfg->sink.rate_limit.events_per_second || cfg->sink.rate_limit.burst)
+                report_at(diag, cfg,
+                          (const char *const[]){"sink.rate_limit.events_per_second",
+                                                "sink.rate_limit.burst", NULL},
+                          "sink.rate_limit: not supported yet");
+}
+
 /* Main thread. */
 size_t fg_config_probe(const fg_config_t *cfg, fg_config_errs_t *errs) {
         fg_config_diag_t diag = {.path = cfg->path ? cfg->path : "<config>"};
         size_t n;
 
+        probe_unsupported(&diag, cfg);
         probe_kafka(&diag, cfg);
         probe_sink(&diag, cfg);
         probe_listen(&diag, cfg);

@@ -59,13 +59,134 @@ static void begin_stop(fg_daemon_t *d, const char *why) {
         fg_ingest_drain(d->ingest);
 }
 
+/* What a reload changes, from fg_config_diff: the live sections that need
+ * a new plan, and how many changes wait for a restart. */
+typedef struct reload_scan {
+        int restart_needed;
+        bool handler, sink, breaker;
+} reload_scan_t;
+
 static void on_reload_diff(const char *name, bool live, void *opaque) {
-        int *restart_needed = opaque;
-        if (live) {
-                fg_info("reload: %s changed; applied", name);
-        } else {
+        reload_scan_t *rs = opaque;
+
+        if (!live) {
                 fg_warn("reload: %s changed; takes effect after a restart", name);
-                (*restart_needed)++;
+                rs->restart_needed++;
+        } else if (!strncmp(name, "handler.", 8)) {
+                rs->handler = true;
+        } else if (!strncmp(name, "sink.", 5)) {
+                rs->sink = true;
+        } else if (!strncmp(name, "breaker.", 8)) {
+                rs->breaker = true;
+        } else {
+                fg_info("reload: %s changed; applied", name);
+        }
+}
+
+static bool in_plan(const char *name) {
+        return !strncmp(name, "handler.", 8) || !strncmp(name, "sink.", 5) ||
+               !strncmp(name, "breaker.", 8);
+}
+
+/* The second pass, once the plan is built: says which of its changes were
+ * applied. */
+static void on_reload_applied(const char *name, bool live, void *opaque) {
+        const reload_scan_t *kept = opaque;
+        bool not_applied = (!strncmp(name, "handler.", 8) && kept->handler) ||
+                           (!strncmp(name, "sink.", 5) && kept->sink) ||
+                           (!strncmp(name, "breaker.", 8) && kept->breaker);
+
+        if (!live || !in_plan(name))
+                return;
+        if (not_applied)
+                fg_warn("reload: %s changed; not applied (see the error above)", name);
+        else
+                fg_info("reload: %s changed; applied", name);
+}
+
+/* Builds the parts of a new plan for what changed and hands them to the
+ * pool. A sink that cannot be created or opened keeps the old one (the
+ * rest is applied); @p kept says which sections stayed as they were. */
+static void reload_plan(fg_daemon_t *d, fg_config_t *ncfg, const reload_scan_t *rs,
+                        reload_scan_t *kept) {
+        fg_sink_env_t env = {.kafka_bootstrap = d->bootstrap};
+        fg_handler_cfg_t hc = rs->handler ? ncfg->handler : d->cfg->handler;
+        const fg_brk_cfg_t *bc = rs->breaker ? &ncfg->breaker : &d->cfg->breaker;
+        fg_sink_t *sink = NULL;
+        fg_handler_t *handler = NULL;
+        fg_brk_t *brk = NULL;
+        char errstr[512] = "";
+
+        *kept = *rs;
+        if (rs->sink) {
+                fg_sink_conn_t *conn;
+                sink = fg_sink_new(&ncfg->sink, &env, errstr, sizeof(errstr));
+                /* A connection that cannot be opened here would not open in
+                 * the workers either. */
+                if (sink && !(conn = fg_sink_open(sink, errstr, sizeof(errstr)))) {
+                        fg_sink_destroy(sink);
+                        sink = NULL;
+                } else if (sink) {
+                        fg_sink_close(conn);
+                }
+                if (!sink)
+                        fg_error("reload: the new sink cannot be opened: %s; the %s sink keeps "
+                                 "running",
+                                 errstr, fg_sink_name(fg_pool_sink(d->pool)));
+        }
+        /* Raw payloads must not break the framing of the sink they go to. */
+        if (rs->handler || sink) {
+                hc.framing = fg_sink_framing(sink ? sink : fg_pool_sink(d->pool));
+                if (!(handler = fg_handler_new(&hc, errstr, sizeof(errstr)))) {
+                        fg_error("reload: %s; keeping the previous handler and sink", errstr);
+                        fg_sink_destroy(sink);
+                        return;
+                }
+        }
+        if (rs->breaker || sink) {
+                brk = fg_brk_new(bc, (uint64_t)fg_mono_ns() ^ (uint64_t)getpid(),
+                                 on_breaker_transition, d, errstr, sizeof(errstr));
+                if (!brk) {
+                        fg_error("reload: breaker: %s; keeping the previous plan", errstr);
+                        fg_sink_destroy(sink);
+                        fg_handler_destroy(handler);
+                        return;
+                }
+                if (sink)
+                        fg_info("breaker reset: sink changed");
+        }
+        if (!handler && !sink && !brk)
+                return; /* only a sink change, refused */
+        if (fg_pool_swap(d->pool, handler, sink, brk, errstr, sizeof(errstr))) {
+                fg_error("reload: %s; keeping the previous plan", errstr);
+                return;
+        }
+        kept->handler = false;
+        kept->sink = rs->sink && !sink;
+        kept->breaker = false;
+        fg_info("reload: plan %u: %s sink%s%s%s", fg_pool_plan_gen(d->pool),
+                fg_sink_name(fg_pool_sink(d->pool)), sink ? " (new)" : "",
+                handler ? ", new handler" : "", brk ? ", new breaker" : "");
+}
+
+/* Swaps the live sections that were applied into the running config (its
+ * strings go with them); ncfg takes the old ones to the grave. */
+static void adopt_sections(fg_config_t *cur, fg_config_t *ncfg, const reload_scan_t *rs,
+                           const reload_scan_t *kept) {
+        if (rs->handler && !kept->handler) {
+                fg_handler_cfg_t t = cur->handler;
+                cur->handler = ncfg->handler;
+                ncfg->handler = t;
+        }
+        if (rs->sink && !kept->sink) {
+                fg_sink_cfg_t t = cur->sink;
+                cur->sink = ncfg->sink;
+                ncfg->sink = t;
+        }
+        if (rs->breaker && !kept->breaker) {
+                fg_brk_cfg_t t = cur->breaker;
+                cur->breaker = ncfg->breaker;
+                ncfg->breaker = t;
         }
 }
 
@@ -74,7 +195,7 @@ static void on_reload_diff(const char *name, bool live, void *opaque) {
 static void reload(fg_daemon_t *d) {
         fg_config_errs_t errs = {0};
         fg_config_t *ncfg = fg_config_load(d->config_path, &errs);
-        int restart_needed = 0;
+        reload_scan_t rs = {0}, kept = {0};
 
         if (!ncfg || fg_config_probe(ncfg, &errs)) {
                 fg_config_destroy(ncfg);
@@ -84,7 +205,7 @@ static void reload(fg_daemon_t *d) {
                 fg_config_errs_clear(&errs);
                 return;
         }
-        fg_config_diff(d->cfg, ncfg, on_reload_diff, &restart_needed);
+        fg_config_diff(d->cfg, ncfg, on_reload_diff, &rs);
         d->cfg->log.level = ncfg->log.level;
         fg_log_set_level((fg_log_level_t)ncfg->log.level);
         /* The pool resizes live: new threads start now, retired ones finish
@@ -94,9 +215,15 @@ static void reload(fg_daemon_t *d) {
         fg_pool_reconfigure(d->pool, &d->cfg->workers);
         d->cfg->metrics.log_interval_ns = ncfg->metrics.log_interval_ns;
         d->next_log_ns = fg_mono_ns() + d->cfg->metrics.log_interval_ns;
-        fg_sink_reopen(d->sink);
+        if (rs.handler || rs.sink || rs.breaker)
+                reload_plan(d, ncfg, &rs, &kept);
+        /* A sink kept (unchanged or refused) re-reads its files. */
+        if (!rs.sink || kept.sink)
+                fg_sink_reopen(fg_pool_sink(d->pool));
+        fg_config_diff(d->cfg, ncfg, on_reload_applied, &kept);
+        adopt_sections(d->cfg, ncfg, &rs, &kept);
         fg_info("reload: %s applied%s", d->config_path,
-                restart_needed ? " (some changes need a restart)" : "");
+                rs.restart_needed ? " (some changes need a restart)" : "");
         fg_config_destroy(ncfg);
 }
 
@@ -252,6 +379,9 @@ static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
         const char *bootstrap = cfg->kafka.brokers;
         fg_handler_cfg_t hc = cfg->handler;
         fg_sink_env_t env;
+        fg_sink_t *sink;
+        fg_handler_t *handler;
+        fg_brk_t *brk;
 
         if (!strcmp(cfg->kafka.brokers, "mock")) {
                 d->mock = fg_child_mock_start(&cfg->kafka, MOCK_START_TIMEOUT_MS, errstr,
@@ -266,27 +396,33 @@ static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
         d->q = fg_queue_new(&cfg->queue, errstr, errstr_size);
         if (!d->q)
                 return FG_EXIT_CONFIG;
-        env.kafka_bootstrap = bootstrap;
-        d->sink = fg_sink_new(&cfg->sink, &env, errstr, errstr_size);
-        if (!d->sink)
-                return FG_EXIT_FAILURE;
-        /* Raw payloads must not break the sink's framing (one Kafka message,
-         * one record): the handler refuses what would. */
-        hc.framing = fg_sink_framing(d->sink);
-        d->handler = fg_handler_new(&hc, errstr, errstr_size);
-        if (!d->handler)
-                return FG_EXIT_CONFIG;
         if (cfg->dead_letter.topic) {
                 d->dlq = fg_dlq_new(&cfg->dead_letter, bootstrap, cfg->sink.timeout_ns, errstr,
                                     errstr_size);
                 if (!d->dlq)
                         return FG_EXIT_CONFIG;
         }
-        d->brk = fg_brk_new(&cfg->breaker, (uint64_t)fg_mono_ns() ^ (uint64_t)getpid(),
-                            on_breaker_transition, d, errstr, errstr_size);
-        if (!d->brk)
+        env.kafka_bootstrap = bootstrap;
+        sink = fg_sink_new(&cfg->sink, &env, errstr, errstr_size);
+        if (!sink)
+                return FG_EXIT_FAILURE;
+        /* Raw payloads must not break the sink's framing (one Kafka message,
+         * one record): the handler refuses what would. */
+        hc.framing = fg_sink_framing(sink);
+        handler = fg_handler_new(&hc, errstr, errstr_size);
+        if (!handler) {
+                fg_sink_destroy(sink);
                 return FG_EXIT_CONFIG;
-        d->pool = fg_pool_new(&cfg->workers, d->q, d->sink, d->handler, d->dlq, d->brk, d->metrics, errstr,
+        }
+        brk = fg_brk_new(&cfg->breaker, (uint64_t)fg_mono_ns() ^ (uint64_t)getpid(),
+                         on_breaker_transition, d, errstr, errstr_size);
+        if (!brk) {
+                fg_handler_destroy(handler);
+                fg_sink_destroy(sink);
+                return FG_EXIT_CONFIG;
+        }
+        /* The pool owns the three from here on (reloads replace them). */
+        d->pool = fg_pool_new(&cfg->workers, d->q, sink, handler, d->dlq, brk, d->metrics, errstr,
                               errstr_size);
         if (!d->pool)
                 return FG_EXIT_FAILURE;
@@ -368,10 +504,7 @@ static void teardown(fg_daemon_t *d) {
         fg_park_destroy(d->park);
         if (!stuck)
                 fg_queue_destroy(d->q);
-        fg_sink_destroy(d->sink);
         fg_dlq_destroy(d->dlq);
-        fg_brk_destroy(d->brk);
-        fg_handler_destroy(d->handler);
         fg_child_destroy(d->burst);
         if (!stuck)
                 fg_metrics_destroy(d->metrics);
@@ -441,7 +574,7 @@ int fg_daemon_run(const fg_run_opts_t *opts) {
                 goto done;
         }
         fg_info("floodgate %s running: group %s, topics %zu, %s sink, %lld workers, ordering %s",
-                FG_VERSION, d.cfg->kafka.group_id, d.cfg->kafka.topics.n, fg_sink_name(d.sink),
+                FG_VERSION, d.cfg->kafka.group_id, d.cfg->kafka.topics.n, fg_sink_name(fg_pool_sink(d.pool)),
                 (long long)d.cfg->workers.size, fg_queue_ordering_name(d.cfg->workers.ordering));
         fg_service_ready(d.svc);
 

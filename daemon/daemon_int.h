@@ -42,12 +42,9 @@ typedef struct fg_daemon {
         const char *bootstrap;   /* kafka.brokers, or the mock's */
         fg_metrics_t *metrics;
         fg_queue_t *q;
-        fg_sink_t *sink;
-        fg_handler_t *handler;
         fg_dlq_t *dlq;
         fg_park_t *park;         /* dead_letter.park_key; NULL when off */
-        fg_brk_t *brk;
-        fg_pool_t *pool;
+        fg_pool_t *pool;         /* owns the sink, handler and breaker (a plan) */
         fg_ingest_t *ingest;
         fg_child_t *burst;       /* the burst: section, in a child process */
 

@@ -151,9 +151,9 @@ fg_view_t *fg_view_collect(fg_daemon_t *d) {
                         v->npark_list = fg_park_list(d->park, v->park_list, FG_VIEW_PARK_LIST);
         }
         v->nlag = fg_ingest_lag(d->ingest, &v->lag, &v->lag_total, &v->lag_updated_ms);
-        fg_brk_get_stats(d->brk, v->now_ns, &v->brk);
+        fg_brk_get_stats(fg_pool_breaker(d->pool), v->now_ns, &v->brk);
         v->breaker_enabled = d->cfg->breaker.enabled;
-        fg_sink_get_stats(d->sink, &v->sink);
+        fg_sink_get_stats(fg_pool_sink(d->pool), &v->sink);
         demand(d, v);
 
         v->rss_kib = status_kib("VmRSS");

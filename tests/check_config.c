@@ -519,8 +519,8 @@ START_TEST(test_config_diff) {
                 const char *name;
                 bool live;
         } want[] = {{"kafka.topics", false}, {"kafka.properties", false},
-                    {"queue.capacity", false}, {"sink.type", false},
-                    {"sink.path", false},      {"log.level", true},
+                    {"queue.capacity", false}, {"sink.type", true},
+                    {"sink.path", true},       {"log.level", true},
                     {"burst", false}};
 
         ck_assert_uint_eq(fg_config_diff(ca, ca2, diff_cb, &seen), 0);

@@ -105,11 +105,8 @@ static void rig_init(rig_t *r) {
 }
 
 static void rig_free(rig_t *r) {
-        fg_pool_destroy(r->pool);
+        fg_pool_destroy(r->pool); /* with the sink, handler and breaker it owns */
         fg_metrics_destroy(r->metrics);
-        fg_brk_destroy(r->brk);
-        fg_handler_destroy(r->handler);
-        fg_sink_destroy(r->sink);
         fg_queue_destroy(r->q);
         fg_config_destroy(r->cfg);
 }

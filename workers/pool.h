@@ -30,14 +30,22 @@
  * waits end at once, unfinished items are abandoned (Kafka redelivers them
  * after restart), and the workers exit after their current sink call.
  *
- * Threading: fg_pool_new/start/tick/reconfigure/stop/destroy and the
- * stats: main thread. fg_pool_busy, fg_pool_failed: any thread (atomics);
+ * Live swap: the handler, the sink and the breaker travel together as a
+ * plan (plan.h). fg_pool_swap() publishes a new one; each worker moves to
+ * it at its next batch boundary (a batch, retries included, finishes on
+ * the plan it started with), so every event is delivered by exactly one
+ * sink; the old parts are destroyed on the main thread (fg_pool_tick)
+ * once the last worker let go of them.
+ *
+ * Threading: fg_pool_new/start/tick/reconfigure/swap/stop/destroy, the
+ * plan getters and the stats: main thread. fg_pool_busy, fg_pool_failed: any thread (atomics);
  * fg_pool_live_threads: any thread (pool->lock).
  * Workers run worker_main().
  * Locks: pool->lock guards live and aborting (for the stop handshake and
  * abortable backoff sleeps); never held during a sink call.
- * Ownership: the pool borrows the queue, the sink, the handler, the
- * dead-letter producer and the metrics registry; they must outlive it.
+ * Ownership: the pool owns the sink, the handler and the breaker it is
+ * given (fg_pool_new, fg_pool_swap); it borrows the queue, the dead-letter
+ * producer and the metrics registry, which must outlive it.
  */
 #ifndef FG_POOL_H
 #define FG_POOL_H
@@ -74,12 +82,13 @@ typedef struct fg_pool_cfg {
 } fg_pool_cfg_t;
 
 /* @p dlq may be NULL (no dead-letter topic); @p brk guards every sink
- * call. The pool follows the policies that travel with its parts:
+ * call. The pool owns @p sink, @p handler and @p brk from this call on,
+ * even when it fails. The pool follows the policies that travel with its parts:
  * handler.on_invalid (fg_handler_on_invalid), breaker.when_open
  * (fg_brk_when_open), sink.retry.* and sink.batch.max_wait (fg_sink_retry,
  * fg_sink_batch_wait_ns). @p wc is read during the call only. */
 fg_pool_t *fg_pool_new(const fg_pool_cfg_t *wc, fg_queue_t *q, fg_sink_t *sink,
-                       const fg_handler_t *handler, fg_dlq_t *dlq, fg_brk_t *brk,
+                       fg_handler_t *handler, fg_dlq_t *dlq, fg_brk_t *brk,
                        fg_metrics_t *metrics, char *errstr, size_t errstr_size);
 /* Parks keys of dead-lettered events (dead_letter.park_key): later events
  * of a parked key are dead-lettered as `parked` (see pipeline/park.h).
@@ -107,6 +116,21 @@ void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns);
  * idle_linger, scale_interval, ordering; not batch_max) to the running
  * pool. */
 void fg_pool_reconfigure(fg_pool_t *pool, const fg_pool_cfg_t *wc);
+
+/* Main thread: the workers move to @p handler, @p sink and @p brk (NULL:
+ * keep the current one; the same object is never passed again) at their
+ * next batch boundary. The pool owns the new ones from this call on, even
+ * when it fails (out of memory: -1, the current plan stays). */
+int fg_pool_swap(fg_pool_t *pool, fg_handler_t *handler, fg_sink_t *sink, fg_brk_t *brk,
+                 char *errstr, size_t errstr_size);
+/* Main thread: the current plan's parts, valid until the next swap or
+ * tick; its generation (1 at start, +1 per swap); and how many plans are
+ * alive (the current one and those workers still hold). */
+fg_sink_t *fg_pool_sink(const fg_pool_t *pool);
+fg_handler_t *fg_pool_handler(const fg_pool_t *pool);
+fg_brk_t *fg_pool_breaker(const fg_pool_t *pool);
+unsigned fg_pool_plan_gen(const fg_pool_t *pool);
+unsigned fg_pool_plans(const fg_pool_t *pool);
 
 typedef struct fg_pool_stats {
         const char *mode;        /* "fixed" | "dynamic" */

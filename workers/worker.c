@@ -52,7 +52,7 @@ static uint64_t next_rand(fg_worker_t *w) {
 /* Exponential backoff with jitter in [d/2, d], at least the downstream's
  * Retry-After (itself capped at max backoff x 10). */
 static int64_t backoff_for(fg_worker_t *w, unsigned attempt, int64_t retry_after_ns) {
-        const fg_retry_cfg_t *rt = fg_sink_retry(w->pool->sink);
+        const fg_retry_cfg_t *rt = fg_sink_retry(w->plan->sink);
         int64_t d = rt->initial_backoff_ns, cap = rt->max_backoff_ns;
 
         for (unsigned i = 1; i < attempt && d < cap; i++)
@@ -167,7 +167,7 @@ static long handle_all(fg_worker_t *w, size_t n, dead_letters_t *dl) {
         fg_pool_t *pool = w->pool;
         int64_t now_ms = fg_wall_ms(), now = fg_mono_ns();
         size_t nsend = 0, ndone = 0;
-        fg_on_invalid_t on_invalid = fg_handler_on_invalid(pool->handler);
+        fg_on_invalid_t on_invalid = fg_handler_on_invalid(w->plan->handler);
 
         fg_handler_ctx_reset(w->hctx);
         for (size_t i = 0; i < n; i++) {
@@ -181,7 +181,7 @@ static long handle_all(fg_worker_t *w, size_t n, dead_letters_t *dl) {
                         to_dead_letter(w, i, "parked", reason, dl);
                         continue;
                 }
-                v = fg_handler_apply(pool->handler, w->hctx, &w->evs[i], now_ms, &reason);
+                v = fg_handler_apply(w->plan->handler, w->hctx, &w->evs[i], now_ms, &reason);
                 if (v == FG_HANDLE_SEND) {
                         w->send_idx[nsend++] = i;
                 } else if (v == FG_HANDLE_FILTERED) {
@@ -228,11 +228,11 @@ static bool await_permit(fg_worker_t *w, size_t *nsend, dead_letters_t *dl,
                         abandon_pending(w, nsend);
                         return false;
                 }
-                if (fg_brk_acquire(pool->brk, fg_mono_ns(), permit))
+                if (fg_brk_acquire(w->plan->brk, fg_mono_ns(), permit))
                         return true;
                 fg_pool_limit_release(pool, *slot, -1, FG_ARC_OK, 0);
-                wait = fg_brk_wait_ns(pool->brk, fg_mono_ns());
-                if (fg_brk_when_open(pool->brk) == FG_BRK_WHEN_OPEN_DEAD_LETTER && pool->dlq) {
+                wait = fg_brk_wait_ns(w->plan->brk, fg_mono_ns());
+                if (fg_brk_when_open(w->plan->brk) == FG_BRK_WHEN_OPEN_DEAD_LETTER && pool->dlq) {
                         for (size_t k = 0; k < *nsend; k++)
                                 to_dead_letter(w, w->send_idx[k], "breaker_open",
                                                "circuit breaker open", dl);
@@ -274,8 +274,8 @@ static fg_brk_outcome_t call_outcome(const fg_sink_result_t *res, size_t n) {
         return ok ? FG_BRK_SUCCESS : FG_BRK_IGNORED;
 }
 
-static bool exhausted(const fg_pool_t *pool, const fg_slot_t *s, int64_t now) {
-        const fg_retry_cfg_t *rt = fg_sink_retry(pool->sink);
+static bool exhausted(const fg_worker_t *w, const fg_slot_t *s, int64_t now) {
+        const fg_retry_cfg_t *rt = fg_sink_retry(w->plan->sink);
 
         return (rt->max_attempts > 0 && s->attempts >= rt->max_attempts) ||
                (rt->max_elapsed_ns > 0 && now - s->first_try_ns >= rt->max_elapsed_ns);
@@ -303,7 +303,7 @@ static bool deliver(fg_worker_t *w, size_t nsend, dead_letters_t *dl) {
                 atomic_store_explicit(&w->call_started_ns, 0, memory_order_relaxed);
                 now = fg_mono_ns();
                 now_ms = fg_wall_ms();
-                fg_brk_record(pool->brk, &permit, call_outcome(w->res, nsend), now - t0, now);
+                fg_brk_record(w->plan->brk, &permit, call_outcome(w->res, nsend), now - t0, now);
                 fg_pool_limit_release(pool, slot, now - t0, call_signal(w->res, nsend), now);
                 fg_mshard_observe(w->shard, FG_HIST_SINK_CALL, now - t0);
                 fg_mshard_add(w->shard, FG_CTR_SINK_CALLS, 1);
@@ -330,17 +330,17 @@ static bool deliver(fg_worker_t *w, size_t nsend, dead_letters_t *dl) {
                                 fg_mshard_add(w->shard, FG_CTR_FAILED, 1);
                                 if (r->retry_after_ns > retry_after)
                                         retry_after = r->retry_after_ns;
-                                if (exhausted(pool, s, now) && pool->dlq) {
+                                if (exhausted(w, s, now) && pool->dlq) {
                                         to_dead_letter(w, i, "retries_exhausted", r->reason, dl);
                                         continue;
                                 }
-                                if (exhausted(pool, s, now) && !s->exhausted_logged) {
+                                if (exhausted(w, s, now) && !s->exhausted_logged) {
                                         s->exhausted_logged = true;
                                         warn_event(&w->evs[i], "out of retries and no "
                                                                "dead_letter.topic: retrying on",
                                                    r->reason);
                                 } else if (kept == 0 && round == 0) {
-                                        fg_warn("sink %s: %s; retrying", fg_sink_name(pool->sink),
+                                        fg_warn("sink %s: %s; retrying", fg_sink_name(w->plan->sink),
                                                 r->reason ? r->reason : "failed");
                                 }
                                 w->send_idx[kept++] = i;

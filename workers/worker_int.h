@@ -16,6 +16,7 @@
 #include "pipeline/park.h"
 #include "sinks/dead_letter.h"
 #include "workers/arc.h"
+#include "workers/plan.h"
 #include "workers/pool.h"
 #include "workers/scaler.h"
 
@@ -33,8 +34,9 @@ typedef struct fg_worker {
         pthread_t thread;
         bool started;
         fg_mshard_t *shard;
-        fg_sink_conn_t *conn;
-        fg_handler_ctx_t *hctx;
+        fg_plan_t *plan;         /* the plan it delivers with (one reference) */
+        fg_sink_conn_t *conn;    /* to plan->sink */
+        fg_handler_ctx_t *hctx;  /* for plan->handler */
         fg_item_t *items;
         fg_event_t *evs;         /* one per item */
         fg_slot_t *slots;        /* one per item */
@@ -65,13 +67,19 @@ enum { FG_W_RUN = 0, FG_W_RETIRE, FG_W_LEAVING };
 
 struct fg_pool {
         fg_queue_t *q;
-        fg_sink_t *sink;
-        const fg_handler_t *handler;
         fg_dlq_t *dlq;           /* NULL: no dead-letter topic */
         fg_park_t *park;         /* NULL: dead_letter.park_key off */
-        fg_brk_t *brk;           /* always set; DISABLED mode when turned off */
         fg_metrics_t *metrics;
-        size_t batch_max;
+        size_t buf_max;          /* workers.batch_max: the workers' buffers */
+
+        /* The current plan (handler, sink, breaker; the breaker is always
+         * set, in DISABLED mode when turned off). plan_lock guards the
+         * pointer against a swap while a worker takes a reference; the main
+         * thread alone swaps, so it reads it without the lock. */
+        pthread_mutex_t plan_lock;
+        fg_plan_t *plan;
+        fg_plan_t *retired;      /* main thread: replaced, not yet reaped */
+        unsigned gen;            /* main thread: plans built so far */
 
         /* Sizing: main thread only (config, ticks, spawn, reap). */
         fg_worker_t *slots[FG_POOL_MAX_THREADS]; /* NULL = free */
@@ -98,7 +106,10 @@ struct fg_pool {
         _Atomic int64_t last_done_ns;
 };
 
-/* worker.c: carries items[0..n) of @p w to their outcomes. */
+/* pool.c: a reference to the current plan; any worker thread. */
+fg_plan_t *fg_pool_plan_get(fg_pool_t *pool);
+
+/* worker.c: carries items[0..n) of @p w to their outcomes with w->plan. */
 void fg_worker_process(fg_worker_t *w, size_t n);
 
 /* pool.c: sleeps up to @p ns unless the pool aborts first; false on abort. */
