@@ -105,11 +105,6 @@ static void probe_unsupported(fg_config_diag_t *diag, const fg_config_t *cfg) {
         if (cfg->sink.fallback)
                 report_at(diag, cfg, (const char *const[]){"sink.fallback", NULL},
                           "sink.fallback: not supported yet");
-        if (cfg->sink.rate_limit.events_per_second || cfg->sink.rate_limit.burst)
-                report_at(diag, cfg,
-                          (const char *const[]){"sink.rate_limit.events_per_second",
-                                                "sink.rate_limit.burst", NULL},
-                          "sink.rate_limit: not supported yet");
 }
 
 /* Main thread. */

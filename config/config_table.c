@@ -321,8 +321,8 @@ const fg_opt_t fg_config_opts[] = {
     O_DURATION("sink.retry.initial_backoff", sink.retry.initial_backoff_ns, 100 * NS_MS, NS_MS, NS_MIN, LIVE, "first retry delay; doubles per attempt, with jitter"),
     O_DURATION("sink.retry.max_backoff", sink.retry.max_backoff_ns, 30 * NS_S, NS_MS, NS_H, LIVE, "longest retry delay"),
     O_DURATION("sink.retry.max_elapsed", sink.retry.max_elapsed_ns, 10 * NS_MIN, 0, 24 * NS_H, LIVE, "time an event may spend retrying before it is dead-lettered; 0 = unlimited"),
-    O_INT("sink.rate_limit.events_per_second", sink.rate_limit.events_per_second, 0, 0, 100000000, 0, "most events per second sent to this sink, shared by the workers (a contracted quota); 0 = no cap"),
-    O_INT("sink.rate_limit.burst", sink.rate_limit.burst, 0, 0, 100000000, 0, "events the rate cap lets through at once after a pause; 0 = one second's worth"),
+    O_INT("sink.rate_limit.events_per_second", sink.rate_limit.events_per_second, 0, 0, 100000000, LIVE, "most events per second sent to this sink, shared by the workers (a contracted quota); 0 = no cap"),
+    O_INT("sink.rate_limit.burst", sink.rate_limit.burst, 0, 0, 100000000, LIVE, "events the rate cap lets through at once after a pause; 0 = one second's worth"),
     O_SUB("sink.fallback", sink.fallback, "sink", sink, 0, "a second sink (every sink option but fallback) used while this one's breaker is open"),
 
     O_BOOL("breaker.enabled", breaker.enabled, true, LIVE, "circuit breaker between the workers and the sink; false = calls always flow"),

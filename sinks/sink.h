@@ -199,6 +199,11 @@ fg_framing_t fg_sink_framing(const fg_sink_t *sink);
  * that travels with the sink. Any thread (immutable). */
 const fg_retry_cfg_t *fg_sink_retry(const fg_sink_t *sink);
 int64_t fg_sink_batch_wait_ns(const fg_sink_t *sink);
+/* The rate cap (sink.rate_limit), shared by every connection: takes @p n
+ * events' tokens at @p now_ns and returns 0, or returns how many ns from
+ * now they could be taken (nothing taken; wait, then ask again). 0 at once
+ * without a cap. Any thread. */
+int64_t fg_sink_rate_take(fg_sink_t *sink, size_t n, int64_t now_ns);
 /* The sink's counters (zeros when it keeps none). Any thread. */
 void fg_sink_get_stats(const fg_sink_t *sink, fg_sink_stats_t *out);
 

@@ -211,8 +211,9 @@ static void abandon_pending(fg_worker_t *w, size_t *nsend) {
         *nsend = 0;
 }
 
-/* Waits until a call may go out: a slot under the adaptive concurrency
- * limit (dynamic pools), then the breaker's permit — the slot is given back
+/* Waits until a call may go out: tokens under the sink's rate cap, a slot
+ * under the adaptive concurrency limit (dynamic pools), then the breaker's
+ * permit — the slot is given back
  * while the breaker makes us wait, so a refused worker never holds one.
  * False when the events must not be sent: the pool aborted (they are
  * abandoned) or when_open dead-letters them (they moved to @p dl); *nsend
@@ -221,6 +222,13 @@ static bool await_permit(fg_worker_t *w, size_t *nsend, dead_letters_t *dl,
                          fg_brk_permit_t *permit, bool *slot) {
         fg_pool_t *pool = w->pool;
 
+        /* The rate cap first, before any slot or permit is held: waiting
+         * for tokens is backpressure, never a failure the breaker sees. */
+        for (int64_t wait; (wait = fg_sink_rate_take(w->plan->sink, *nsend, fg_mono_ns())) > 0;)
+                if (!fg_pool_backoff_sleep(pool, wait)) {
+                        abandon_pending(w, nsend);
+                        return false;
+                }
         for (;;) {
                 int64_t wait;
 
