@@ -166,6 +166,12 @@ void fg_config_free_fields(fg_config_t *cfg) {
 }
 
 /* Any thread, by the config's owner, once no other thread reads it. */
+bool fg_config_has_sink(const fg_config_t *cfg) {
+        int idx = fg_config_opt_find("sink.type");
+
+        return !cfg->routes.n || (idx >= 0 && cfg->pos && cfg->pos[idx].line > 0);
+}
+
 void fg_config_destroy(fg_config_t *cfg) {
         if (!cfg)
                 return;

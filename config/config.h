@@ -106,6 +106,9 @@ void fg_config_errs_clear(fg_config_errs_t *errs);
  * starts and stops librdkafka's threads and may wait for a name lookup;
  * `check-config`, `run` and reloads call it after a successful load. */
 size_t fg_config_probe(const fg_config_t *cfg, fg_config_errs_t *errs);
+/* Whether the top-level sink is there: always without routes; with
+ * routes only when the file has a sink section. Any thread. */
+bool fg_config_has_sink(const fg_config_t *cfg);
 
 /* Calls @p cb once for each option whose value differs between @p old and
  * @p cur, with its dotted name and whether it can change without a restart

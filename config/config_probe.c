@@ -99,12 +99,16 @@ static void probe_listen(fg_config_diag_t *diag, const fg_config_t *cfg) {
 /* Options the loader reads but the daemon does not run yet: refused, so
  * that no file asks for something that would silently not happen. */
 static void probe_unsupported(fg_config_diag_t *diag, const fg_config_t *cfg) {
-        if (cfg->routes.n)
-                report_at(diag, cfg, (const char *const[]){"routes", NULL},
-                          "routes: not supported yet");
         if (cfg->sink.fallback)
                 report_at(diag, cfg, (const char *const[]){"sink.fallback", NULL},
                           "sink.fallback: not supported yet");
+        for (size_t i = 0; i < cfg->routes.n; i++) {
+                char msg[96];
+                if (!cfg->routes.v[i].sink.fallback)
+                        continue;
+                snprintf(msg, sizeof(msg), "routes[%zu].sink.fallback: not supported yet", i);
+                report_at(diag, cfg, (const char *const[]){"routes", NULL}, msg);
+        }
 }
 
 /* Main thread. */

@@ -323,6 +323,7 @@ const fg_opt_t fg_config_opts[] = {
     O_DURATION("sink.retry.max_elapsed", sink.retry.max_elapsed_ns, 10 * NS_MIN, 0, 24 * NS_H, LIVE, "time an event may spend retrying before it is dead-lettered; 0 = unlimited"),
     O_INT("sink.rate_limit.events_per_second", sink.rate_limit.events_per_second, 0, 0, 100000000, LIVE, "most events per second sent to this sink, shared by the workers (a contracted quota); 0 = no cap"),
     O_INT("sink.rate_limit.burst", sink.rate_limit.burst, 0, 0, 100000000, LIVE, "events the rate cap lets through at once after a pause; 0 = one second's worth"),
+    O_INT("sink.concurrency", sink.concurrency, 0, 0, 1024, LIVE, "most workers inside this sink at once, the rest park its events in its holding queue and go on; 0 = no limit without routes, half the workers (at least 1) with routes"),
     O_SUB("sink.fallback", sink.fallback, "sink", sink, 0, "a second sink (every sink option but fallback) used while this one's breaker is open"),
 
     O_BOOL("breaker.enabled", breaker.enabled, true, LIVE, "circuit breaker between the workers and the sink; false = calls always flow"),
@@ -357,7 +358,7 @@ const fg_opt_t fg_config_opts[] = {
 
     O_ENUM("log.level", log.level, FG_LOG_INFO, log_levels, LIVE, "least severe level that is logged"),
 
-    O_LIST("routes", routes, fg_route_cfg_t, route_parts, 0, "an ordered list of {name, filter, sink, breaker}: an event goes to the first route whose filter matches, else to the top-level sink (which may then be left out: such events count as filtered)"),
+    O_LIST("routes", routes, fg_route_cfg_t, route_parts, LIVE, "an ordered list of {name, filter, sink, breaker}: an event goes to the first route whose filter matches, else to the top-level sink (which may then be left out: such events count as filtered)"),
 
     O_SECTION("burst", burst.enabled, "built-in load generator for demos; present = enabled"),
     O_STRING("burst.topic", burst.topic, NULL, NONEMPTY, "topic to produce to (default: the first of kafka.topics)"),

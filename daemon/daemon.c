@@ -39,13 +39,6 @@ void fg_print_config_errors(const fg_config_errs_t *errs, bool as_log) {
         }
 }
 
-/* Breaker lock held: log only. */
-static void on_breaker_transition(fg_brk_state_t from, fg_brk_state_t to, const char *reason,
-                                  void *opaque) {
-        fg_log(to == FG_BRK_OPEN ? FG_LOG_WARN : FG_LOG_INFO, "breaker: %s -> %s: %s",
-               fg_brk_state_name(from), fg_brk_state_name(to), reason);
-}
-
 static void begin_stop(fg_daemon_t *d, const char *why) {
         if (d->stopping)
                 return;
@@ -59,135 +52,70 @@ static void begin_stop(fg_daemon_t *d, const char *why) {
         fg_ingest_drain(d->ingest);
 }
 
-/* What a reload changes, from fg_config_diff: the live sections that need
- * a new plan, and how many changes wait for a restart. */
+/* What a reload changes: the parts of the plan to build anew, and how
+ * many changes wait for a restart. */
 typedef struct reload_scan {
         int restart_needed;
-        bool handler, sink, breaker;
+        fg_plan_change_t ch;
 } reload_scan_t;
+
+static bool in_plan(const char *name) {
+        return !strncmp(name, "handler.", 8) || !strncmp(name, "sink.", 5) ||
+               !strncmp(name, "breaker.", 8) || !strncmp(name, "routes", 6);
+}
 
 static void on_reload_diff(const char *name, bool live, void *opaque) {
         reload_scan_t *rs = opaque;
+        fg_plan_change_t *ch = &rs->ch;
+        size_t i;
+        char rest[16];
 
         if (!live) {
                 fg_warn("reload: %s changed; takes effect after a restart", name);
                 rs->restart_needed++;
         } else if (!strncmp(name, "handler.", 8)) {
-                rs->handler = true;
+                ch->handler = true;
         } else if (!strncmp(name, "sink.", 5)) {
-                rs->sink = true;
+                ch->sink = true;
         } else if (!strncmp(name, "breaker.", 8)) {
-                rs->breaker = true;
+                ch->breaker = true;
+        } else if (!strcmp(name, "routes")) {
+                ch->routes = ch->route_any = true;
+        } else if (sscanf(name, "routes[%zu].%15[a-z]", &i, rest) == 2) {
+                ch->route_any = true;
+                if (i < FG_POOL_MAX_TARGETS && !strcmp(rest, "sink"))
+                        ch->route_sink[i] = true;
+                else if (i < FG_POOL_MAX_TARGETS && !strcmp(rest, "breaker"))
+                        ch->route_brk[i] = true;
         } else {
                 fg_info("reload: %s changed; applied", name);
         }
 }
 
-static bool in_plan(const char *name) {
-        return !strncmp(name, "handler.", 8) || !strncmp(name, "sink.", 5) ||
-               !strncmp(name, "breaker.", 8);
-}
-
-/* The second pass, once the plan is built: says which of its changes were
- * applied. */
+/* The second pass, once the plan is built: its changes, applied or not. */
 static void on_reload_applied(const char *name, bool live, void *opaque) {
-        const reload_scan_t *kept = opaque;
-        bool not_applied = (!strncmp(name, "handler.", 8) && kept->handler) ||
-                           (!strncmp(name, "sink.", 5) && kept->sink) ||
-                           (!strncmp(name, "breaker.", 8) && kept->breaker);
+        const bool *applied = opaque;
 
         if (!live || !in_plan(name))
                 return;
-        if (not_applied)
-                fg_warn("reload: %s changed; not applied (see the error above)", name);
-        else
+        if (*applied)
                 fg_info("reload: %s changed; applied", name);
+        else
+                fg_warn("reload: %s changed; not applied (see the error above)", name);
 }
 
-/* Builds the parts of a new plan for what changed and hands them to the
- * pool. A sink that cannot be created or opened keeps the old one (the
- * rest is applied); @p kept says which sections stayed as they were. */
-static void reload_plan(fg_daemon_t *d, fg_config_t *ncfg, const reload_scan_t *rs,
-                        reload_scan_t *kept) {
-        fg_sink_env_t env = {.kafka_bootstrap = d->bootstrap};
-        fg_handler_cfg_t hc = rs->handler ? ncfg->handler : d->cfg->handler;
-        const fg_brk_cfg_t *bc = rs->breaker ? &ncfg->breaker : &d->cfg->breaker;
-        fg_sink_t *sink = NULL;
-        fg_handler_t *handler = NULL;
-        fg_brk_t *brk = NULL;
-        char errstr[512] = "";
+/* Swaps the plan's sections into the running config (their strings go
+ * with them); ncfg takes the old ones to the grave. */
+static void adopt_sections(fg_config_t *cur, fg_config_t *ncfg) {
+        fg_handler_cfg_t h = cur->handler;
+        fg_sink_cfg_t s = cur->sink;
+        fg_brk_cfg_t b = cur->breaker;
+        fg_route_list_t r = cur->routes;
 
-        *kept = *rs;
-        if (rs->sink) {
-                fg_sink_conn_t *conn;
-                sink = fg_sink_new(&ncfg->sink, &env, errstr, sizeof(errstr));
-                /* A connection that cannot be opened here would not open in
-                 * the workers either. */
-                if (sink && !(conn = fg_sink_open(sink, errstr, sizeof(errstr)))) {
-                        fg_sink_destroy(sink);
-                        sink = NULL;
-                } else if (sink) {
-                        fg_sink_close(conn);
-                }
-                if (!sink)
-                        fg_error("reload: the new sink cannot be opened: %s; the %s sink keeps "
-                                 "running",
-                                 errstr, fg_sink_name(fg_pool_sink(d->pool)));
-        }
-        /* Raw payloads must not break the framing of the sink they go to. */
-        if (rs->handler || sink) {
-                hc.framing = fg_sink_framing(sink ? sink : fg_pool_sink(d->pool));
-                if (!(handler = fg_handler_new(&hc, errstr, sizeof(errstr)))) {
-                        fg_error("reload: %s; keeping the previous handler and sink", errstr);
-                        fg_sink_destroy(sink);
-                        return;
-                }
-        }
-        if (rs->breaker || sink) {
-                brk = fg_brk_new(bc, (uint64_t)fg_mono_ns() ^ (uint64_t)getpid(),
-                                 on_breaker_transition, d, errstr, sizeof(errstr));
-                if (!brk) {
-                        fg_error("reload: breaker: %s; keeping the previous plan", errstr);
-                        fg_sink_destroy(sink);
-                        fg_handler_destroy(handler);
-                        return;
-                }
-                if (sink)
-                        fg_info("breaker reset: sink changed");
-        }
-        if (!handler && !sink && !brk)
-                return; /* only a sink change, refused */
-        if (fg_pool_swap(d->pool, handler, sink, brk, errstr, sizeof(errstr))) {
-                fg_error("reload: %s; keeping the previous plan", errstr);
-                return;
-        }
-        kept->handler = false;
-        kept->sink = rs->sink && !sink;
-        kept->breaker = false;
-        fg_info("reload: plan %u: %s sink%s%s%s", fg_pool_plan_gen(d->pool),
-                fg_sink_name(fg_pool_sink(d->pool)), sink ? " (new)" : "",
-                handler ? ", new handler" : "", brk ? ", new breaker" : "");
-}
-
-/* Swaps the live sections that were applied into the running config (its
- * strings go with them); ncfg takes the old ones to the grave. */
-static void adopt_sections(fg_config_t *cur, fg_config_t *ncfg, const reload_scan_t *rs,
-                           const reload_scan_t *kept) {
-        if (rs->handler && !kept->handler) {
-                fg_handler_cfg_t t = cur->handler;
-                cur->handler = ncfg->handler;
-                ncfg->handler = t;
-        }
-        if (rs->sink && !kept->sink) {
-                fg_sink_cfg_t t = cur->sink;
-                cur->sink = ncfg->sink;
-                ncfg->sink = t;
-        }
-        if (rs->breaker && !kept->breaker) {
-                fg_brk_cfg_t t = cur->breaker;
-                cur->breaker = ncfg->breaker;
-                ncfg->breaker = t;
-        }
+        cur->handler = ncfg->handler, ncfg->handler = h;
+        cur->sink = ncfg->sink, ncfg->sink = s;
+        cur->breaker = ncfg->breaker, ncfg->breaker = b;
+        cur->routes = ncfg->routes, ncfg->routes = r;
 }
 
 /* Applies what can change without a restart; the running config keeps the
@@ -195,7 +123,10 @@ static void adopt_sections(fg_config_t *cur, fg_config_t *ncfg, const reload_sca
 static void reload(fg_daemon_t *d) {
         fg_config_errs_t errs = {0};
         fg_config_t *ncfg = fg_config_load(d->config_path, &errs);
-        reload_scan_t rs = {0}, kept = {0};
+        reload_scan_t rs = {0};
+        const fg_plan_change_t *ch = &rs.ch;
+        bool plan = false, applied = true;
+        char errstr[512];
 
         if (!ncfg || fg_config_probe(ncfg, &errs)) {
                 fg_config_destroy(ncfg);
@@ -211,17 +142,27 @@ static void reload(fg_daemon_t *d) {
         /* The pool resizes live: new threads start now, retired ones finish
          * their batch first. batch_max is not live (buffers are sized by it). */
         ncfg->workers.batch_max = d->cfg->workers.batch_max;
+        /* A new pool size changes the routes' default concurrency limits. */
+        plan = ch->handler || ch->sink || ch->breaker || ch->route_any ||
+               (d->cfg->routes.n && (d->cfg->workers.size != ncfg->workers.size ||
+                                     d->cfg->workers.max != ncfg->workers.max ||
+                                     d->cfg->workers.mode != ncfg->workers.mode));
         d->cfg->workers = ncfg->workers;
         fg_pool_reconfigure(d->pool, &d->cfg->workers);
         d->cfg->metrics.log_interval_ns = ncfg->metrics.log_interval_ns;
         d->next_log_ns = fg_mono_ns() + d->cfg->metrics.log_interval_ns;
-        if (rs.handler || rs.sink || rs.breaker)
-                reload_plan(d, ncfg, &rs, &kept);
-        /* A sink kept (unchanged or refused) re-reads its files. */
-        if (!rs.sink || kept.sink)
-                fg_sink_reopen(fg_pool_sink(d->pool));
-        fg_config_diff(d->cfg, ncfg, on_reload_applied, &kept);
-        adopt_sections(d->cfg, ncfg, &rs, &kept);
+        if (plan && fg_daemon_install_plan(d, ncfg, ch, errstr, sizeof(errstr))) {
+                fg_error("reload: %s; the running plan %u keeps running",
+                         errstr, fg_pool_plan_gen(d->pool));
+                applied = false;
+        }
+        /* The sinks kept (unchanged or refused) re-read their files. */
+        for (size_t i = 0; i < fg_pool_plan(d->pool)->ntargets; i++)
+                if (!plan || !applied || !ch->sink)
+                        fg_sink_reopen(fg_pool_plan(d->pool)->targets[i].sink);
+        fg_config_diff(d->cfg, ncfg, on_reload_applied, &applied);
+        if (plan && applied)
+                adopt_sections(d->cfg, ncfg);
         fg_info("reload: %s applied%s", d->config_path,
                 rs.restart_needed ? " (some changes need a restart)" : "");
         fg_config_destroy(ncfg);
@@ -377,11 +318,6 @@ static int setup_events(fg_daemon_t *d, char *errstr, size_t errstr_size) {
 static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
         const fg_config_t *cfg = d->cfg;
         const char *bootstrap = cfg->kafka.brokers;
-        fg_handler_cfg_t hc = cfg->handler;
-        fg_sink_env_t env;
-        fg_sink_t *sink;
-        fg_handler_t *handler;
-        fg_brk_t *brk;
 
         if (!strcmp(cfg->kafka.brokers, "mock")) {
                 d->mock = fg_child_mock_start(&cfg->kafka, MOCK_START_TIMEOUT_MS, errstr,
@@ -402,29 +338,10 @@ static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
                 if (!d->dlq)
                         return FG_EXIT_CONFIG;
         }
-        env.kafka_bootstrap = bootstrap;
-        sink = fg_sink_new(&cfg->sink, &env, errstr, errstr_size);
-        if (!sink)
-                return FG_EXIT_FAILURE;
-        /* Raw payloads must not break the sink's framing (one Kafka message,
-         * one record): the handler refuses what would. */
-        hc.framing = fg_sink_framing(sink);
-        handler = fg_handler_new(&hc, errstr, errstr_size);
-        if (!handler) {
-                fg_sink_destroy(sink);
-                return FG_EXIT_CONFIG;
-        }
-        brk = fg_brk_new(&cfg->breaker, (uint64_t)fg_mono_ns() ^ (uint64_t)getpid(),
-                         on_breaker_transition, d, errstr, errstr_size);
-        if (!brk) {
-                fg_handler_destroy(handler);
-                fg_sink_destroy(sink);
-                return FG_EXIT_CONFIG;
-        }
-        /* The pool owns the three from here on (reloads replace them). */
-        d->pool = fg_pool_new(&cfg->workers, d->q, sink, handler, d->dlq, brk, d->metrics, errstr,
-                              errstr_size);
+        d->pool = fg_pool_new(&cfg->workers, d->q, d->dlq, d->metrics, errstr, errstr_size);
         if (!d->pool)
+                return FG_EXIT_FAILURE;
+        if (fg_daemon_install_plan(d, cfg, NULL, errstr, errstr_size))
                 return FG_EXIT_FAILURE;
         if (cfg->dead_letter.park_key) {
                 d->park = fg_park_new((size_t)cfg->dead_letter.max_parked_keys);

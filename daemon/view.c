@@ -139,6 +139,7 @@ fg_view_t *fg_view_collect(fg_daemon_t *d) {
         v->pending = fg_ingest_pending(d->ingest);
         v->blocked = fg_ingest_blocked(d->ingest);
         fg_pool_get_stats(d->pool, &v->pool);
+        v->ntargets = fg_pool_target_stats(d->pool, v->targets, FG_POOL_MAX_TARGETS);
         fg_queue_get_order_stats(d->q, &v->order);
         v->order_paused = fg_ingest_held(d->ingest);
         if (d->park) {
@@ -223,6 +224,25 @@ void fg_view_prometheus(const fg_view_t *v, fg_buf_t *b) {
                 fg_prom_label(&labels, "outcome", outcomes[i].outcome);
                 fg_prom_sample(b, "floodgate_messages_processed_total", fg_buf_cstr(&labels),
                                (double)c[outcomes[i].ctr]);
+        }
+        fg_prom_header(b, "floodgate_route_delivered_total", "counter",
+                       "events each route's sink acknowledged (route default: the top-level "
+                       "sink), by sink: primary");
+        for (size_t i = 0; i < v->ntargets; i++) {
+                fg_buf_reset(&labels);
+                fg_prom_label(&labels, "route", v->targets[i].name);
+                fg_prom_label(&labels, "sink", "primary");
+                fg_prom_sample(b, "floodgate_route_delivered_total", fg_buf_cstr(&labels),
+                               (double)v->targets[i].delivered);
+        }
+        fg_prom_header(b, "floodgate_route_held_total", "counter",
+                       "events parked in a route's holding queue (its concurrency limit was "
+                       "reached, or the worker carried another route's events first)");
+        for (size_t i = 0; i < v->ntargets; i++) {
+                fg_buf_reset(&labels);
+                fg_prom_label(&labels, "route", v->targets[i].name);
+                fg_prom_sample(b, "floodgate_route_held_total", fg_buf_cstr(&labels),
+                               (double)v->targets[i].held);
         }
         counter(b, "floodgate_retries_total", "event sends retried after a failure",
                 c[FG_CTR_RETRIES]);

@@ -125,6 +125,7 @@ typedef struct fg_sink_cfg {
         fg_strmap_t plugin_config;
         fg_retry_cfg_t retry;
         fg_rate_limit_cfg_t rate_limit;
+        int64_t concurrency;    /* workers inside this sink at once; 0 = see sink.concurrency */
         struct fg_sink_cfg *fallback; /* NULL = none; a fallback has no fallback */
 } fg_sink_cfg_t;
 

@@ -36,12 +36,7 @@ static void apply_sizing(fg_pool_t *pool, const fg_pool_cfg_t *wc) {
         fg_arc_set_max(pool->arc, pool->max);
 }
 
-static void destroy_handler(void *obj) { fg_handler_destroy(obj); }
-static void destroy_sink(void *obj) { fg_sink_destroy(obj); }
-static void destroy_brk(void *obj) { fg_brk_destroy(obj); }
-
-fg_pool_t *fg_pool_new(const fg_pool_cfg_t *wc, fg_queue_t *q, fg_sink_t *sink,
-                       fg_handler_t *handler, fg_dlq_t *dlq, fg_brk_t *brk,
+fg_pool_t *fg_pool_new(const fg_pool_cfg_t *wc, fg_queue_t *q, fg_dlq_t *dlq,
                        fg_metrics_t *metrics, char *errstr, size_t errstr_size) {
         fg_pool_t *pool = calloc(1, sizeof(*pool));
         unsigned start = (unsigned)(wc->min > 4 ? wc->min : 4);
@@ -53,39 +48,28 @@ fg_pool_t *fg_pool_new(const fg_pool_cfg_t *wc, fg_queue_t *q, fg_sink_t *sink,
             .decrease_ratio = 0.9,
             .min_window_ns = ARC_MIN_WINDOW,
         };
-        /* From here on the pool owns the three, even when it fails (a part
-         * destroys its object when it cannot be made). */
-        fg_plan_part_t *parts[3] = {
-            fg_plan_part_new(handler, destroy_handler),
-            fg_plan_part_new(sink, destroy_sink),
-            fg_plan_part_new(brk, destroy_brk),
-        };
 
-        if (!pool || !(pool->arc = fg_arc_new(&ac)) || !parts[0] || !parts[1] || !parts[2])
-                goto oom;
+        if (!pool || !(pool->arc = fg_arc_new(&ac))) {
+                free(pool);
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
         pool->q = q;
         pool->dlq = dlq;
         pool->metrics = metrics;
         pool->buf_max = (size_t)wc->batch_max;
-        if (fg_queue_set_ordering(q, wc->ordering, errstr, errstr_size))
-                goto out;
-        pool->plan = fg_plan_new(parts[0], parts[1], parts[2], pool->buf_max, ++pool->gen);
-        if (!pool->plan)
-                goto oom;
+        /* A holding queue holds at most what the queue itself may. */
+        pool->hold_cap = fg_queue_capacity(q);
+        if (fg_queue_set_ordering(q, wc->ordering, errstr, errstr_size)) {
+                fg_arc_destroy(pool->arc);
+                free(pool);
+                return NULL;
+        }
         apply_sizing(pool, wc);
         pthread_mutex_init(&pool->lock, NULL);
         pthread_mutex_init(&pool->plan_lock, NULL);
         fg_cond_init_monotonic(&pool->cond);
         return pool;
-oom:
-        snprintf(errstr, errstr_size, "out of memory");
-out:
-        for (int i = 0; i < 3; i++)
-                fg_plan_part_drop(parts[i]);
-        if (pool)
-                fg_arc_destroy(pool->arc);
-        free(pool);
-        return NULL;
 }
 
 void fg_pool_set_park(fg_pool_t *pool, fg_park_t *park) { pool->park = park; }
@@ -138,63 +122,16 @@ void fg_pool_limit_release(fg_pool_t *pool, bool held, int64_t rtt_ns, fg_arc_si
                 fg_arc_release(pool->arc, rtt_ns, signal, now_ns);
 }
 
-fg_plan_t *fg_pool_plan_get(fg_pool_t *pool) {
-        fg_plan_t *p;
-
-        pthread_mutex_lock(&pool->plan_lock);
-        p = pool->plan;
-        fg_plan_ref(p);
-        pthread_mutex_unlock(&pool->plan_lock);
-        return p;
-}
-
-/* At a batch boundary: moves the worker to the current plan if it changed.
- * The new connection and handler context are made before the old ones go,
- * so a sink that cannot be opened from this thread leaves the worker on
- * the plan it had (it tries again at its next batch). */
-static void sync_plan(fg_worker_t *w) {
-        fg_plan_t *p = fg_pool_plan_get(w->pool), *old = w->plan;
-        fg_sink_conn_t *conn = w->conn;
-        fg_handler_ctx_t *hctx = w->hctx;
-        char errstr[256];
-
-        if (p == old) {
-                fg_plan_unref(p);
-                return;
-        }
-        if (p->sink != old->sink && !(conn = fg_sink_open(p->sink, errstr, sizeof(errstr)))) {
-                fg_warn("worker %u: cannot open the new sink (%s); staying on the previous one",
-                        w->id, errstr);
-                fg_plan_unref(p);
-                return;
-        }
-        if (p->handler != old->handler && !(hctx = fg_handler_ctx_new(p->handler))) {
-                fg_warn("worker %u: out of memory for the new handler; staying on the previous "
-                        "plan", w->id);
-                if (conn != w->conn)
-                        fg_sink_close(conn);
-                fg_plan_unref(p);
-                return;
-        }
-        if (conn != w->conn)
-                fg_sink_close(w->conn);
-        if (hctx != w->hctx)
-                fg_handler_ctx_destroy(w->hctx);
-        w->conn = conn;
-        w->hctx = hctx;
-        w->plan = p;
-        fg_plan_unref(old);
-}
-
-/* Takes a batch: what is queued, up to the plan's batch_max; with
- * sink.batch.max_wait, waits that long for the batch to fill. 0 when idle
- * or stopping. Then moves to the current plan, so whatever was popped
+/* Takes a batch into w->in: what is queued, up to the plan's batch size;
+ * with sink.batch.max_wait, waits that long for the batch to fill. 0 when
+ * idle or stopping. Then moves to the current plan, so whatever was popped
  * after a swap goes with the new plan. */
 static size_t gather(fg_worker_t *w) {
         fg_pool_t *pool = w->pool;
-        size_t max = w->plan->batch_max;
-        size_t n = fg_queue_pop(pool->q, w->items, max, POP_TIMEOUT_NS);
-        int64_t deadline, wait_ns = fg_sink_batch_wait_ns(w->plan->sink);
+        const fg_target_t *t0 = &w->plan->targets[0];
+        size_t max = w->plan->direct ? t0->batch_max : pool->buf_max;
+        size_t n = fg_queue_pop(pool->q, w->in, max, POP_TIMEOUT_NS);
+        int64_t deadline, wait_ns = fg_sink_batch_wait_ns(t0->sink);
 
         if (n && wait_ns > 0 && n < max) {
                 deadline = fg_mono_ns() + wait_ns;
@@ -203,13 +140,13 @@ static size_t gather(fg_worker_t *w) {
                         size_t more;
                         if (left <= 0)
                                 break;
-                        more = fg_queue_pop(pool->q, w->items + n, max - n, left);
+                        more = fg_queue_pop(pool->q, w->in + n, max - n, left);
                         if (!more)
                                 break;
                         n += more;
                 }
         }
-        sync_plan(w);
+        fg_pool_sync_plan(w);
         return n;
 }
 
@@ -230,6 +167,8 @@ static void *worker_main(void *arg) {
                         break;
                 n = gather(w);
                 if (n == 0) {
+                        /* Idle: events other workers parked may wait. */
+                        fg_worker_serve_held(w);
                         if (atomic_load(&pool->stopping))
                                 break; /* closed and empty */
                         continue;
@@ -237,12 +176,15 @@ static void *worker_main(void *arg) {
                 atomic_store_explicit(&w->idle_since_ns, 0, memory_order_relaxed);
                 if (fg_pool_aborting(pool) || atomic_load(&pool->failed)) {
                         for (size_t i = 0; i < n; i++)
-                                fg_item_abandon(&w->items[i]);
+                                fg_item_abandon(&w->in[i]);
                 } else {
                         atomic_fetch_add_explicit(&pool->busy, 1, memory_order_relaxed);
-                        fg_worker_process(w, n);
+                        fg_worker_dispatch(w, n);
                         atomic_store_explicit(&pool->last_done_ns, fg_mono_ns(), memory_order_relaxed);
                         atomic_fetch_sub_explicit(&pool->busy, 1, memory_order_relaxed);
+                        /* What this worker parked is served before it may
+                         * leave its plan (or retire). */
+                        fg_worker_serve_held(w);
                 }
                 atomic_store_explicit(&w->idle_since_ns, fg_mono_ns(), memory_order_relaxed);
         }
@@ -257,13 +199,12 @@ static void *worker_main(void *arg) {
 
 /* Main thread, once the worker is joined (or never started). */
 static void worker_free(fg_worker_t *w) {
-        fg_sink_close(w->conn);
-        fg_handler_ctx_destroy(w->hctx);
-        if (w->plan)
-                fg_plan_unref(w->plan);
+        fg_pool_worker_drop_plan(w);
         if (w->shard)
                 fg_mshard_release(w->pool->metrics, w->shard);
         free(w->items);
+        free(w->in);
+        free(w->route);
         free(w->evs);
         free(w->slots);
         free(w->send_evs);
@@ -290,6 +231,8 @@ static fg_worker_t *worker_new(fg_pool_t *pool, unsigned id, char *errstr, size_
         w->id = id;
         w->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)id << 32) ^ (uint64_t)fg_mono_ns();
         w->items = calloc(bm, sizeof(*w->items));
+        w->in = calloc(bm, sizeof(*w->in));
+        w->route = calloc(bm, sizeof(*w->route));
         w->evs = calloc(bm, sizeof(*w->evs));
         w->slots = calloc(bm, sizeof(*w->slots));
         w->send_evs = calloc(bm, sizeof(*w->send_evs));
@@ -301,10 +244,8 @@ static fg_worker_t *worker_new(fg_pool_t *pool, unsigned id, char *errstr, size_
         w->dlq_err = calloc(bm, sizeof(*w->dlq_err));
         if (pool->park)
                 w->park_msg = calloc(bm, FG_PARK_MSG_SIZE);
-        w->plan = fg_pool_plan_get(pool);
-        w->hctx = fg_handler_ctx_new(w->plan->handler);
-        if (!w->items || !w->evs || !w->slots || !w->send_evs || !w->res || !w->send_idx ||
-            !w->done || !w->dlq || !w->dlq_idx || !w->dlq_err || !w->hctx ||
+        if (!w->items || !w->in || !w->route || !w->evs || !w->slots || !w->send_evs || !w->res || !w->send_idx ||
+            !w->done || !w->dlq || !w->dlq_idx || !w->dlq_err ||
             (pool->park && !w->park_msg)) {
                 snprintf(errstr, errstr_size, "out of memory");
                 worker_free(w);
@@ -312,8 +253,7 @@ static fg_worker_t *worker_new(fg_pool_t *pool, unsigned id, char *errstr, size_
         }
         /* Opened here, on the main thread, so a sink that cannot start
          * fails start-up with a clear error; used only by the worker. */
-        w->conn = fg_sink_open(w->plan->sink, errstr, errstr_size);
-        if (!w->conn) {
+        if (fg_pool_worker_take_plan(w, errstr, errstr_size)) {
                 worker_free(w);
                 return NULL;
         }
@@ -467,66 +407,8 @@ static unsigned long_idle(const fg_pool_t *pool, int64_t now_ns) {
         return n;
 }
 
-/* Main thread: frees the retired plans no worker holds any more. */
-static void reap_plans(fg_pool_t *pool) {
-        fg_plan_t **pp = &pool->retired;
-
-        while (*pp) {
-                fg_plan_t *p = *pp;
-                if (fg_plan_reap_ready(p)) {
-                        *pp = p->next;
-                        fg_plan_reap(p);
-                } else {
-                        pp = &p->next;
-                }
-        }
-}
-
-int fg_pool_swap(fg_pool_t *pool, fg_handler_t *handler, fg_sink_t *sink, fg_brk_t *brk,
-                 char *errstr, size_t errstr_size) {
-        fg_plan_t *cur = pool->plan, *np;
-        fg_plan_part_t *parts[3] = {
-            handler ? fg_plan_part_new(handler, destroy_handler) : cur->parts[0],
-            sink ? fg_plan_part_new(sink, destroy_sink) : cur->parts[1],
-            brk ? fg_plan_part_new(brk, destroy_brk) : cur->parts[2],
-        };
-
-        if (!parts[0] || !parts[1] || !parts[2] ||
-            !(np = fg_plan_new(parts[0], parts[1], parts[2], pool->buf_max, pool->gen + 1))) {
-                /* Only the new parts go: the current plan keeps its own. */
-                for (int i = 0; i < 3; i++)
-                        if (parts[i] != cur->parts[i])
-                                fg_plan_part_drop(parts[i]);
-                snprintf(errstr, errstr_size, "out of memory");
-                return -1;
-        }
-        pool->gen++;
-        pthread_mutex_lock(&pool->plan_lock);
-        pool->plan = np;
-        pthread_mutex_unlock(&pool->plan_lock);
-        fg_plan_unref(cur);
-        cur->next = pool->retired;
-        pool->retired = cur;
-        /* Idle workers move now, so the old sink's connections close soon. */
-        fg_queue_wake_all(pool->q);
-        reap_plans(pool);
-        return 0;
-}
-
-fg_sink_t *fg_pool_sink(const fg_pool_t *pool) { return pool->plan->sink; }
-fg_handler_t *fg_pool_handler(const fg_pool_t *pool) { return pool->plan->handler; }
-fg_brk_t *fg_pool_breaker(const fg_pool_t *pool) { return pool->plan->brk; }
-unsigned fg_pool_plan_gen(const fg_pool_t *pool) { return pool->plan->gen; }
-
-unsigned fg_pool_plans(const fg_pool_t *pool) {
-        unsigned n = 1;
-        for (const fg_plan_t *p = pool->retired; p; p = p->next)
-                n++;
-        return n;
-}
-
 void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns) {
-        reap_plans(pool);
+        fg_pool_reap_plans(pool);
         fg_scaler_cfg_t sc = {.min = pool->min, .max = pool->max, .headroom = 1.25,
                                .queue_wait_grow_ns = 50 * FG_NS_PER_MS};
         fg_scaler_input_t in;
@@ -660,10 +542,12 @@ void fg_pool_destroy(fg_pool_t *pool) {
                         pthread_join(w->thread, NULL);
                 worker_free(w);
         }
-        fg_plan_unref(pool->plan);
-        pool->plan->next = pool->retired;
-        pool->retired = pool->plan;
-        reap_plans(pool);
+        if (pool->plan) {
+                fg_plan_unref(pool->plan);
+                pool->plan->next = pool->retired;
+                pool->retired = pool->plan;
+        }
+        fg_pool_reap_plans(pool);
         fg_arc_destroy(pool->arc);
         pthread_mutex_destroy(&pool->plan_lock);
         pthread_cond_destroy(&pool->cond);

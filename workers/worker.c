@@ -39,6 +39,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "handler/json_scan.h"
 #include "workers/worker_int.h"
 
 /* xorshift64: jitter only, not cryptography. */
@@ -52,7 +53,7 @@ static uint64_t next_rand(fg_worker_t *w) {
 /* Exponential backoff with jitter in [d/2, d], at least the downstream's
  * Retry-After (itself capped at max backoff x 10). */
 static int64_t backoff_for(fg_worker_t *w, unsigned attempt, int64_t retry_after_ns) {
-        const fg_retry_cfg_t *rt = fg_sink_retry(w->plan->sink);
+        const fg_retry_cfg_t *rt = fg_sink_retry(w->tgt->sink);
         int64_t d = rt->initial_backoff_ns, cap = rt->max_backoff_ns;
 
         for (unsigned i = 1; i < attempt && d < cap; i++)
@@ -167,7 +168,7 @@ static long handle_all(fg_worker_t *w, size_t n, dead_letters_t *dl) {
         fg_pool_t *pool = w->pool;
         int64_t now_ms = fg_wall_ms(), now = fg_mono_ns();
         size_t nsend = 0, ndone = 0;
-        fg_on_invalid_t on_invalid = fg_handler_on_invalid(w->plan->handler);
+        fg_on_invalid_t on_invalid = fg_handler_on_invalid(w->tgt->handler);
 
         fg_handler_ctx_reset(w->hctx);
         for (size_t i = 0; i < n; i++) {
@@ -181,7 +182,7 @@ static long handle_all(fg_worker_t *w, size_t n, dead_letters_t *dl) {
                         to_dead_letter(w, i, "parked", reason, dl);
                         continue;
                 }
-                v = fg_handler_apply(w->plan->handler, w->hctx, &w->evs[i], now_ms, &reason);
+                v = fg_handler_apply(w->tgt->handler, w->hctx, &w->evs[i], now_ms, &reason);
                 if (v == FG_HANDLE_SEND) {
                         w->send_idx[nsend++] = i;
                 } else if (v == FG_HANDLE_FILTERED) {
@@ -224,7 +225,7 @@ static bool await_permit(fg_worker_t *w, size_t *nsend, dead_letters_t *dl,
 
         /* The rate cap first, before any slot or permit is held: waiting
          * for tokens is backpressure, never a failure the breaker sees. */
-        for (int64_t wait; (wait = fg_sink_rate_take(w->plan->sink, *nsend, fg_mono_ns())) > 0;)
+        for (int64_t wait; (wait = fg_sink_rate_take(w->tgt->sink, *nsend, fg_mono_ns())) > 0;)
                 if (!fg_pool_backoff_sleep(pool, wait)) {
                         abandon_pending(w, nsend);
                         return false;
@@ -236,11 +237,11 @@ static bool await_permit(fg_worker_t *w, size_t *nsend, dead_letters_t *dl,
                         abandon_pending(w, nsend);
                         return false;
                 }
-                if (fg_brk_acquire(w->plan->brk, fg_mono_ns(), permit))
+                if (fg_brk_acquire(w->tgt->brk, fg_mono_ns(), permit))
                         return true;
                 fg_pool_limit_release(pool, *slot, -1, FG_ARC_OK, 0);
-                wait = fg_brk_wait_ns(w->plan->brk, fg_mono_ns());
-                if (fg_brk_when_open(w->plan->brk) == FG_BRK_WHEN_OPEN_DEAD_LETTER && pool->dlq) {
+                wait = fg_brk_wait_ns(w->tgt->brk, fg_mono_ns());
+                if (fg_brk_when_open(w->tgt->brk) == FG_BRK_WHEN_OPEN_DEAD_LETTER && pool->dlq) {
                         for (size_t k = 0; k < *nsend; k++)
                                 to_dead_letter(w, w->send_idx[k], "breaker_open",
                                                "circuit breaker open", dl);
@@ -283,7 +284,7 @@ static fg_brk_outcome_t call_outcome(const fg_sink_result_t *res, size_t n) {
 }
 
 static bool exhausted(const fg_worker_t *w, const fg_slot_t *s, int64_t now) {
-        const fg_retry_cfg_t *rt = fg_sink_retry(w->plan->sink);
+        const fg_retry_cfg_t *rt = fg_sink_retry(w->tgt->sink);
 
         return (rt->max_attempts > 0 && s->attempts >= rt->max_attempts) ||
                (rt->max_elapsed_ns > 0 && now - s->first_try_ns >= rt->max_elapsed_ns);
@@ -311,7 +312,7 @@ static bool deliver(fg_worker_t *w, size_t nsend, dead_letters_t *dl) {
                 atomic_store_explicit(&w->call_started_ns, 0, memory_order_relaxed);
                 now = fg_mono_ns();
                 now_ms = fg_wall_ms();
-                fg_brk_record(w->plan->brk, &permit, call_outcome(w->res, nsend), now - t0, now);
+                fg_brk_record(w->tgt->brk, &permit, call_outcome(w->res, nsend), now - t0, now);
                 fg_pool_limit_release(pool, slot, now - t0, call_signal(w->res, nsend), now);
                 fg_mshard_observe(w->shard, FG_HIST_SINK_CALL, now - t0);
                 fg_mshard_add(w->shard, FG_CTR_SINK_CALLS, 1);
@@ -325,6 +326,8 @@ static bool deliver(fg_worker_t *w, size_t nsend, dead_letters_t *dl) {
                                 s->first_try_ns = t0;
                         s->attempts++;
                         if (r->status == FG_SINK_OK) {
+                                atomic_fetch_add_explicit(&w->tgt->ctr->delivered, 1,
+                                                          memory_order_relaxed);
                                 outcome(w, i, FG_CTR_OK, now_ms, &ndone);
                         } else if (r->status == FG_SINK_REJECT) {
                                 if (pool->dlq) {
@@ -348,7 +351,7 @@ static bool deliver(fg_worker_t *w, size_t nsend, dead_letters_t *dl) {
                                                                "dead_letter.topic: retrying on",
                                                    r->reason);
                                 } else if (kept == 0 && round == 0) {
-                                        fg_warn("sink %s: %s; retrying", fg_sink_name(w->plan->sink),
+                                        fg_warn("sink %s: %s; retrying", fg_sink_name(w->tgt->sink),
                                                 r->reason ? r->reason : "failed");
                                 }
                                 w->send_idx[kept++] = i;
@@ -419,4 +422,125 @@ void fg_worker_process(fg_worker_t *w, size_t n) {
                 return;
         }
         dead_letter_all(w, &dl);
+}
+
+static bool aborted(void *pool) { return fg_pool_aborting(pool); }
+
+static void use_target(fg_worker_t *w, fg_target_t *t) {
+        w->tgt = t;
+        w->conn = w->conns[t->index];
+        w->hctx = w->hctxs[t->index];
+}
+
+/* Inside @p t with items[0..n): carries them and then whatever is held
+ * there, until the holding queue is empty; then leaves. */
+static void serve_inside(fg_worker_t *w, fg_target_t *t, size_t n) {
+        fg_pool_t *pool = w->pool;
+
+        do {
+                if (fg_pool_aborting(pool) || atomic_load(&pool->failed)) {
+                        for (size_t i = 0; i < n; i++)
+                                fg_item_abandon(&w->items[i]);
+                } else {
+                        fg_worker_process(w, n);
+                }
+        } while ((n = fg_target_next_or_leave(t, w->items, t->batch_max)) > 0);
+}
+
+/* Carries one target's share items[0..n) to its outcomes (and, while
+ * inside the target, whatever is held there); parks the share instead
+ * when the target is full. */
+static void through_target(fg_worker_t *w, fg_target_t *t, size_t n) {
+        use_target(w, t);
+        if (!t->limit) {
+                fg_worker_process(w, n);
+                return;
+        }
+        if (fg_target_enter_or_hold(t, w->items, n, aborted, w->pool))
+                serve_inside(w, t, n);
+}
+
+void fg_worker_serve_held(fg_worker_t *w) {
+        const fg_plan_t *p = w->plan;
+
+        for (size_t i = 0; i < p->ntargets; i++) {
+                fg_target_t *t = &p->targets[i];
+                size_t n = fg_target_enter_held(t, w->items, t->batch_max);
+                if (n) {
+                        atomic_fetch_add_explicit(&w->pool->busy, 1, memory_order_relaxed);
+                        use_target(w, t);
+                        serve_inside(w, t, n);
+                        atomic_fetch_sub_explicit(&w->pool->busy, 1, memory_order_relaxed);
+                }
+        }
+}
+
+/* The share a worker carries itself: one of a target it may enter now,
+ * whose breaker lets calls through, the largest; else -1. */
+static long own_share(fg_worker_t *w, const size_t *cnt) {
+        const fg_plan_t *p = w->plan;
+        int64_t now = fg_mono_ns();
+        long best = -1;
+
+        for (size_t i = 0; i < p->ntargets; i++) {
+                fg_target_t *t = &p->targets[i];
+                if (!cnt[i] || (best >= 0 && cnt[i] <= cnt[best]))
+                        continue;
+                if (fg_brk_state(t->brk, now) != FG_BRK_CLOSED &&
+                    fg_brk_state(t->brk, now) != FG_BRK_DISABLED)
+                        continue;
+                best = (long)i;
+        }
+        return best;
+}
+
+void fg_worker_dispatch(fg_worker_t *w, size_t n) {
+        const fg_plan_t *p = w->plan;
+        size_t cnt[FG_POOL_MAX_TARGETS] = {0}, off[FG_POOL_MAX_TARGETS], ndone = 0, k = 0;
+        bool parked[FG_POOL_MAX_TARGETS] = {0};
+        long own;
+
+        if (p->direct) {
+                memcpy(w->items, w->in, n * sizeof(*w->items));
+                through_target(w, &p->targets[0], n);
+                return;
+        }
+        /* Routed on the event as it came, before shaping (which may drop
+         * the routed field). */
+        for (size_t i = 0; i < n; i++) {
+                fg_event_t ev;
+                bool valid;
+                event_from(&ev, &w->in[i]);
+                valid = p->raw || fg_json_check_object(ev.value, ev.len, NULL) == FG_JSON_SCAN_OBJECT;
+                w->route[i] = fg_plan_route(p, ev.value, ev.len, valid);
+                if (w->route[i])
+                        cnt[w->route[i]->index]++;
+                else
+                        w->done[ndone++] = i; /* no route and no default sink */
+        }
+        fg_mshard_add(w->shard, FG_CTR_FILTERED, ndone);
+        fg_items_finish(w->in, w->done, ndone);
+        /* Grouped by target, in order, into items, then back into in. */
+        for (size_t t = 0; t < p->ntargets; t++) {
+                off[t] = k;
+                for (size_t i = 0; i < n; i++)
+                        if (w->route[i] == &p->targets[t])
+                                w->items[k++] = w->in[i];
+        }
+        memcpy(w->in, w->items, k * sizeof(*w->in));
+        /* Everything but the worker's own share goes to the holding queues
+         * first, so no event waits behind a slow target in this worker. */
+        own = own_share(w, cnt);
+        for (size_t t = 0; t < p->ntargets; t++)
+                if (cnt[t] && (long)t != own)
+                        parked[t] = fg_target_park(&p->targets[t], w->in + off[t], cnt[t]);
+        for (size_t r = 0; r <= p->ntargets; r++) {
+                /* Round 0: the own share; then the ones that could not be
+                 * parked. */
+                size_t t = r == 0 ? (size_t)own : r - 1;
+                if ((r == 0 && own < 0) || (r > 0 && ((long)t == own || parked[t] || !cnt[t])))
+                        continue;
+                memcpy(w->items, w->in + off[t], cnt[t] * sizeof(*w->items));
+                through_target(w, &p->targets[t], cnt[t]);
+        }
 }

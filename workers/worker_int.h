@@ -35,9 +35,16 @@ typedef struct fg_worker {
         bool started;
         fg_mshard_t *shard;
         fg_plan_t *plan;         /* the plan it delivers with (one reference) */
-        fg_sink_conn_t *conn;    /* to plan->sink */
-        fg_handler_ctx_t *hctx;  /* for plan->handler */
-        fg_item_t *items;
+        unsigned refused_gen;    /* the last plan it could not move to (logged once) */
+        fg_sink_conn_t **conns;  /* one per target of plan */
+        fg_handler_ctx_t **hctxs;/* one per target of plan */
+        /* The target a step works on, and its connection and context. */
+        fg_target_t *tgt;
+        fg_sink_conn_t *conn;
+        fg_handler_ctx_t *hctx;
+        fg_item_t *in;           /* the batch as gathered */
+        fg_target_t **route;     /* the target of each gathered item (NULL: filtered) */
+        fg_item_t *items;        /* what one step works on: one target's share */
         fg_event_t *evs;         /* one per item */
         fg_slot_t *slots;        /* one per item */
         fg_event_t *send_evs;    /* the subset sent in one attempt */
@@ -71,6 +78,7 @@ struct fg_pool {
         fg_park_t *park;         /* NULL: dead_letter.park_key off */
         fg_metrics_t *metrics;
         size_t buf_max;          /* workers.batch_max: the workers' buffers */
+        size_t hold_cap;         /* items a target's holding queue takes */
 
         /* The current plan (handler, sink, breaker; the breaker is always
          * set, in DISABLED mode when turned off). plan_lock guards the
@@ -80,6 +88,10 @@ struct fg_pool {
         fg_plan_t *plan;
         fg_plan_t *retired;      /* main thread: replaced, not yet reaped */
         unsigned gen;            /* main thread: plans built so far */
+        /* Deliveries per target name, across plans: the main thread adds
+         * cells (never removes one), workers count into them. */
+        fg_target_ctr_t ctrs[FG_POOL_MAX_TARGETS];
+        size_t nctrs;
 
         /* Sizing: main thread only (config, ticks, spawn, reap). */
         fg_worker_t *slots[FG_POOL_MAX_THREADS]; /* NULL = free */
@@ -106,10 +118,30 @@ struct fg_pool {
         _Atomic int64_t last_done_ns;
 };
 
-/* pool.c: a reference to the current plan; any worker thread. */
+/* pool_plan.c: a reference to the current plan; any thread. */
 fg_plan_t *fg_pool_plan_get(fg_pool_t *pool);
+/* pool_plan.c, main thread: frees the retired plans no worker holds. */
+void fg_pool_reap_plans(fg_pool_t *pool);
+/* pool_plan.c: the worker takes the current plan and opens its
+ * connections and contexts (main thread, before the worker starts): 0 or
+ * -1 with the reason. */
+int fg_pool_worker_take_plan(fg_worker_t *w, char *errstr, size_t errstr_size);
+/* pool_plan.c: closes what the worker holds of its plan and lets go of it
+ * (main thread once the worker is joined, or the worker itself). */
+void fg_pool_worker_drop_plan(fg_worker_t *w);
+/* pool_plan.c, worker thread at a batch boundary: moves to the current
+ * plan if it changed (staying on its plan when the new sinks cannot be
+ * opened from this thread; it tries again at its next batch). */
+void fg_pool_sync_plan(fg_worker_t *w);
 
-/* worker.c: carries items[0..n) of @p w to their outcomes with w->plan. */
+/* worker.c: routes in[0..n) to the plan's targets and carries each share
+ * to its outcomes (entering the target or parking in its holding queue). */
+void fg_worker_dispatch(fg_worker_t *w, size_t n);
+/* worker.c, at a batch boundary: enters the targets of the worker's plan
+ * that hold items and have a free slot, and serves what they hold. */
+void fg_worker_serve_held(fg_worker_t *w);
+/* worker.c: carries items[0..n) of @p w to their outcomes with w->tgt,
+ * w->conn and w->hctx. */
 void fg_worker_process(fg_worker_t *w, size_t n);
 
 /* pool.c: sleeps up to @p ns unless the pool aborts first; false on abort. */
