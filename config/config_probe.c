@@ -63,13 +63,34 @@ static void probe_kafka(fg_config_diag_t *diag, const fg_config_t *cfg) {
         }
 }
 
+/* The top-level sink (when there is one) and its fallback at the option
+ * they are about; the sinks of routes (and their fallbacks) at routes,
+ * named by their place. */
 static void probe_sink(fg_config_diag_t *diag, const fg_config_t *cfg) {
         const char *opt = "sink.type";
-        char why[512];
+        char why[512], msg[700];
 
-        if (fg_sink_check(&cfg->sink, &opt, why, sizeof(why)) == 0)
-                return;
-        report_at(diag, cfg, (const char *const[]){opt, "sink.type", NULL}, why);
+        if (fg_config_has_sink(cfg) && fg_sink_check(&cfg->sink, &opt, why, sizeof(why)))
+                report_at(diag, cfg, (const char *const[]){opt, "sink.type", NULL}, why);
+        opt = "sink.type";
+        if (fg_config_has_sink(cfg) && cfg->sink.fallback &&
+            fg_sink_check(cfg->sink.fallback, &opt, why, sizeof(why))) {
+                snprintf(msg, sizeof(msg), "sink.fallback: %s", why);
+                report_at(diag, cfg, (const char *const[]){"sink.fallback", NULL}, msg);
+        }
+        for (size_t i = 0; i < cfg->routes.n; i++) {
+                const fg_sink_cfg_t *sc = &cfg->routes.v[i].sink;
+                opt = "sink.type";
+                if (fg_sink_check(sc, &opt, why, sizeof(why))) {
+                        snprintf(msg, sizeof(msg), "routes[%zu].sink: %s", i, why);
+                        report_at(diag, cfg, (const char *const[]){"routes", NULL}, msg);
+                }
+                opt = "sink.type";
+                if (sc->fallback && fg_sink_check(sc->fallback, &opt, why, sizeof(why))) {
+                        snprintf(msg, sizeof(msg), "routes[%zu].sink.fallback: %s", i, why);
+                        report_at(diag, cfg, (const char *const[]){"routes", NULL}, msg);
+                }
+        }
 }
 
 /* The loader checked the syntax; here the host must resolve to an address
@@ -96,27 +117,11 @@ static void probe_listen(fg_config_diag_t *diag, const fg_config_t *cfg) {
         report_at(diag, cfg, (const char *const[]){"metrics.listen", NULL}, msg);
 }
 
-/* Options the loader reads but the daemon does not run yet: refused, so
- * that no file asks for something that would silently not happen. */
-static void probe_unsupported(fg_config_diag_t *diag, const fg_config_t *cfg) {
-        if (cfg->sink.fallback)
-                report_at(diag, cfg, (const char *const[]){"sink.fallback", NULL},
-                          "sink.fallback: not supported yet");
-        for (size_t i = 0; i < cfg->routes.n; i++) {
-                char msg[96];
-                if (!cfg->routes.v[i].sink.fallback)
-                        continue;
-                snprintf(msg, sizeof(msg), "routes[%zu].sink.fallback: not supported yet", i);
-                report_at(diag, cfg, (const char *const[]){"routes", NULL}, msg);
-        }
-}
-
 /* Main thread. */
 size_t fg_config_probe(const fg_config_t *cfg, fg_config_errs_t *errs) {
         fg_config_diag_t diag = {.path = cfg->path ? cfg->path : "<config>"};
         size_t n;
 
-        probe_unsupported(&diag, cfg);
         probe_kafka(&diag, cfg);
         probe_sink(&diag, cfg);
         probe_listen(&diag, cfg);

@@ -324,7 +324,7 @@ const fg_opt_t fg_config_opts[] = {
     O_INT("sink.rate_limit.events_per_second", sink.rate_limit.events_per_second, 0, 0, 100000000, LIVE, "most events per second sent to this sink, shared by the workers (a contracted quota); 0 = no cap"),
     O_INT("sink.rate_limit.burst", sink.rate_limit.burst, 0, 0, 100000000, LIVE, "events the rate cap lets through at once after a pause; 0 = one second's worth"),
     O_INT("sink.concurrency", sink.concurrency, 0, 0, 1024, LIVE, "most workers inside this sink at once, the rest park its events in its holding queue and go on; 0 = no limit without routes, half the workers (at least 1) with routes"),
-    O_SUB("sink.fallback", sink.fallback, "sink", sink, 0, "a second sink (every sink option but fallback) used while this one's breaker is open"),
+    O_SUB("sink.fallback", sink.fallback, "sink", sink, LIVE, "a second sink (every sink option but fallback) used while this one's breaker is open"),
 
     O_BOOL("breaker.enabled", breaker.enabled, true, LIVE, "circuit breaker between the workers and the sink; false = calls always flow"),
     O_BOOL("breaker.forced_open", breaker.forced_open, false, LIVE, "hold every sink call (maintenance switch); events wait or are dead-lettered per when_open"),

@@ -112,6 +112,8 @@ static void destroy_specs(fg_target_spec_t *specs, size_t n) {
                 fg_handler_destroy(specs[i].handler);
                 fg_sink_destroy(specs[i].sink);
                 fg_brk_destroy(specs[i].brk);
+                fg_sink_destroy(specs[i].fb_sink);
+                fg_brk_destroy(specs[i].fb_brk);
         }
 }
 
@@ -164,6 +166,27 @@ int fg_daemon_install_plan(fg_daemon_t *d, const fg_config_t *cfg, const fg_plan
                         snprintf(errstr, errstr_size, "%s breaker: %s", s->name, why);
                         goto fail;
                 }
+                /* sink.fallback: its own sink and breaker (the target's
+                 * breaker settings), built with the target's sink. */
+                specs[i].fallback = s->sink->fallback != NULL;
+                if (specs[i].fallback && s->new_sink &&
+                    !(specs[i].fb_sink = open_sink(d, s->sink->fallback, why, sizeof(why)))) {
+                        snprintf(errstr, errstr_size, "%s%s fallback sink cannot be opened: %s",
+                                 route ? "route " : "", s->name, why);
+                        goto fail;
+                }
+                if (specs[i].fallback && s->new_brk) {
+                        char fb_name[FG_TARGET_NAME_MAX + 16];
+                        snprintf(fb_name, sizeof(fb_name), "%.63s%sfallback", route ? s->name : "",
+                                 route ? " " : "");
+                        if (!(specs[i].fb_brk = fg_brk_new(
+                                  s->brk, (uint64_t)fg_mono_ns() ^ (uint64_t)getpid() ^ 1,
+                                  on_transition, (void *)intern(d, fb_name), why, sizeof(why)))) {
+                                snprintf(errstr, errstr_size, "%s fallback breaker: %s", s->name,
+                                         why);
+                                goto fail;
+                        }
+                }
                 /* Raw payloads must not break the framing of the sink they go
                  * to: a handler per target. */
                 if (s->new_sink || !ch || ch->handler) {
@@ -183,9 +206,13 @@ int fg_daemon_install_plan(fg_daemon_t *d, const fg_config_t *cfg, const fg_plan
         fg_info("plan %u: %zu target%s: %s", fg_pool_plan_gen(d->pool), n, n == 1 ? "" : "s",
                 src[0].filter ? "routes" : "one sink");
         for (size_t i = 0; i < n; i++)
-                fg_info("plan %u: %s -> %s sink%s%s", fg_pool_plan_gen(d->pool), src[i].name,
+                fg_info("plan %u: %s -> %s sink%s%s%s%s", fg_pool_plan_gen(d->pool), src[i].name,
                         fg_sink_name(fg_pool_plan(d->pool)->targets[i].sink),
-                        src[i].new_sink ? " (new)" : "", specs[i].limit ? "" : ", no limit");
+                        src[i].new_sink ? " (new)" : "", specs[i].limit ? "" : ", no limit",
+                        specs[i].fallback ? ", fallback " : "",
+                        specs[i].fallback
+                            ? fg_sink_name(fg_pool_plan(d->pool)->targets[i].fb_sink)
+                            : "");
         return 0;
 fail:
         destroy_specs(specs, n);

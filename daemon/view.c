@@ -226,14 +226,19 @@ void fg_view_prometheus(const fg_view_t *v, fg_buf_t *b) {
                                (double)c[outcomes[i].ctr]);
         }
         fg_prom_header(b, "floodgate_route_delivered_total", "counter",
-                       "events each route's sink acknowledged (route default: the top-level "
-                       "sink), by sink: primary");
+                       "events each route's sinks acknowledged (route default: the top-level "
+                       "sink), by sink: primary, or fallback (sink.fallback)");
         for (size_t i = 0; i < v->ntargets; i++) {
                 fg_buf_reset(&labels);
                 fg_prom_label(&labels, "route", v->targets[i].name);
                 fg_prom_label(&labels, "sink", "primary");
                 fg_prom_sample(b, "floodgate_route_delivered_total", fg_buf_cstr(&labels),
                                (double)v->targets[i].delivered);
+                fg_buf_reset(&labels);
+                fg_prom_label(&labels, "route", v->targets[i].name);
+                fg_prom_label(&labels, "sink", "fallback");
+                fg_prom_sample(b, "floodgate_route_delivered_total", fg_buf_cstr(&labels),
+                               (double)v->targets[i].fallback);
         }
         fg_prom_header(b, "floodgate_route_held_total", "counter",
                        "events parked in a route's holding queue (its concurrency limit was "

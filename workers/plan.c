@@ -58,6 +58,8 @@ static int target_init(fg_target_t *t, const fg_target_spec_t *spec, fg_plan_par
         t->handler = parts[0]->obj;
         t->sink = parts[1]->obj;
         t->brk = parts[2]->obj;
+        t->fb_sink = parts[3] ? parts[3]->obj : NULL;
+        t->fb_brk = parts[4] ? parts[4]->obj : NULL;
         /* A worker takes one sink request's worth (the http sink's batch),
          * so each in-flight request is one worker: the pool's size, and the
          * concurrency limit, then govern request concurrency directly. */
@@ -89,7 +91,7 @@ fg_plan_t *fg_plan_new(const fg_target_spec_t *specs, fg_plan_part_t *const *par
                 fg_target_t *t = &p->targets[i];
                 t->index = (unsigned)i;
                 t->ctr = ctrs[i];
-                if (target_init(t, &specs[i], parts + 3 * i, buf_max, hold_cap, errstr,
+                if (target_init(t, &specs[i], parts + FG_TARGET_PARTS * i, buf_max, hold_cap, errstr,
                                 errstr_size)) {
                         for (size_t k = 0; k <= i; k++)
                                 target_fini(&p->targets[k]);
@@ -104,9 +106,10 @@ fg_plan_t *fg_plan_new(const fg_target_spec_t *specs, fg_plan_part_t *const *par
         p->direct = n == 1 && !p->targets[0].filter && !p->targets[0].limit;
         p->raw = specs[0].raw;
         for (i = 0; i < n; i++)
-                for (int k = 0; k < 3; k++) {
-                        p->targets[i].parts[k] = parts[3 * i + (size_t)k];
-                        p->targets[i].parts[k]->plans++;
+                for (int k = 0; k < FG_TARGET_PARTS; k++) {
+                        p->targets[i].parts[k] = parts[FG_TARGET_PARTS * i + (size_t)k];
+                        if (p->targets[i].parts[k])
+                                p->targets[i].parts[k]->plans++;
                 }
         return p;
 }
@@ -125,9 +128,9 @@ bool fg_plan_reap_ready(fg_plan_t *p) {
 
 void fg_plan_reap(fg_plan_t *p) {
         for (size_t i = 0; i < p->ntargets; i++) {
-                for (int k = 0; k < 3; k++) {
+                for (int k = 0; k < FG_TARGET_PARTS; k++) {
                         fg_plan_part_t *part = p->targets[i].parts[k];
-                        if (--part->plans == 0)
+                        if (part && --part->plans == 0)
                                 fg_plan_part_drop(part);
                 }
                 target_fini(&p->targets[i]);

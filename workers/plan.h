@@ -74,10 +74,15 @@ typedef struct fg_plan_part {
         unsigned plans; /* plans using it; main thread only */
 } fg_plan_part_t;
 
+/* Parts per target: handler, sink, breaker, fallback sink, fallback
+ * breaker (the last two NULL without a fallback). */
+#define FG_TARGET_PARTS 5
+
 /* Deliveries per target name, kept by the pool across plans. */
 typedef struct fg_target_ctr {
         char name[FG_TARGET_NAME_MAX];
         _Atomic uint64_t delivered;   /* acknowledged by the sink */
+        _Atomic uint64_t fallback;    /* acknowledged by its fallback sink */
         _Atomic uint64_t held;        /* items parked in the holding queue */
 } fg_target_ctr_t;
 
@@ -91,6 +96,10 @@ typedef struct fg_target_spec {
         fg_handler_t *handler;
         fg_sink_t *sink;
         fg_brk_t *brk;
+        /* sink.fallback: its sink and breaker, new or (NULL) reused. */
+        bool fallback;
+        fg_sink_t *fb_sink;
+        fg_brk_t *fb_brk;
         int reuse;                      /* -1: none */
         unsigned limit;                 /* workers inside at once; 0 = no limit */
 } fg_target_spec_t;
@@ -103,7 +112,10 @@ typedef struct fg_target {
         fg_sink_t *sink;
         fg_brk_t *brk;
         size_t batch_max;               /* events per batch for this sink */
-        fg_plan_part_t *parts[3];       /* handler, sink, breaker */
+        /* sink.fallback, used while brk holds calls; NULL without one. */
+        fg_sink_t *fb_sink;
+        fg_brk_t *fb_brk;
+        fg_plan_part_t *parts[FG_TARGET_PARTS];
         fg_target_ctr_t *ctr;
 
         pthread_mutex_t lock;
@@ -131,8 +143,8 @@ fg_plan_part_t *fg_plan_part_new(void *obj, void (*destroy)(void *obj));
 /* Main thread: destroys a part no plan took. Accepts NULL. */
 void fg_plan_part_drop(fg_plan_part_t *part);
 
-/* Main thread: a plan of @p n targets from @p parts (3 per target:
- * handler, sink, breaker) and @p specs (names, filters, limits), with one
+/* Main thread: a plan of @p n targets from @p parts (FG_TARGET_PARTS per
+ * target) and @p specs (names, filters, limits), with one
  * reference (the pool's). @p buf_max bounds batch_max (the workers'
  * buffers); @p hold_cap sizes each holding queue; @p ctrs[i] is target
  * i's counter cell. NULL with @p errstr (a filter that does not compile,

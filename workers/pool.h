@@ -148,6 +148,7 @@ typedef struct fg_pool_target_stats {
         char name[FG_TARGET_NAME_MAX];
         uint64_t delivered;     /* acknowledged by the target's sink */
         uint64_t held;          /* events parked in its holding queue */
+        uint64_t fallback;      /* acknowledged by its fallback sink */
 } fg_pool_target_stats_t;
 /* Main thread: fills up to @p max; returns how many. */
 size_t fg_pool_target_stats(const fg_pool_t *pool, fg_pool_target_stats_t *out, size_t max);

@@ -66,7 +66,7 @@ static bool is_new(const fg_pool_t *pool, const fg_plan_part_t *part) {
         if (!part || !pool->plan)
                 return part != NULL;
         for (size_t i = 0; i < pool->plan->ntargets; i++)
-                for (int k = 0; k < 3; k++)
+                for (int k = 0; k < FG_TARGET_PARTS; k++)
                         if (pool->plan->targets[i].parts[k] == part)
                                 return false;
         return true;
@@ -74,18 +74,23 @@ static bool is_new(const fg_pool_t *pool, const fg_plan_part_t *part) {
 
 int fg_pool_install(fg_pool_t *pool, const fg_target_spec_t *specs, size_t n, char *errstr,
                     size_t errstr_size) {
-        fg_plan_part_t *parts[3 * FG_POOL_MAX_TARGETS] = {0};
+        fg_plan_part_t *parts[FG_TARGET_PARTS * FG_POOL_MAX_TARGETS] = {0};
         fg_target_ctr_t *ctrs[FG_POOL_MAX_TARGETS];
         fg_plan_t *cur = pool->plan, *np = NULL;
         bool ok = n > 0 && n <= FG_POOL_MAX_TARGETS;
 
         for (size_t i = 0; i < n && i < FG_POOL_MAX_TARGETS; i++) {
                 const fg_target_spec_t *s = &specs[i];
-                parts[3 * i] = part_for(pool, s->handler, destroy_handler, s->reuse, 0);
-                parts[3 * i + 1] = part_for(pool, s->sink, destroy_sink, s->reuse, 1);
-                parts[3 * i + 2] = part_for(pool, s->brk, destroy_brk, s->reuse, 2);
+                fg_plan_part_t **pt = parts + FG_TARGET_PARTS * i;
+                pt[0] = part_for(pool, s->handler, destroy_handler, s->reuse, 0);
+                pt[1] = part_for(pool, s->sink, destroy_sink, s->reuse, 1);
+                pt[2] = part_for(pool, s->brk, destroy_brk, s->reuse, 2);
+                if (s->fallback) {
+                        pt[3] = part_for(pool, s->fb_sink, destroy_sink, s->reuse, 3);
+                        pt[4] = part_for(pool, s->fb_brk, destroy_brk, s->reuse, 4);
+                }
                 ctrs[i] = ctr_for(pool, s->name);
-                ok = ok && parts[3 * i] && parts[3 * i + 1] && parts[3 * i + 2] && ctrs[i];
+                ok = ok && pt[0] && pt[1] && pt[2] && (!s->fallback || (pt[3] && pt[4])) && ctrs[i];
         }
         if (!ok)
                 snprintf(errstr, errstr_size, n > FG_POOL_MAX_TARGETS ? "more than %d targets"
@@ -96,7 +101,8 @@ int fg_pool_install(fg_pool_t *pool, const fg_target_spec_t *specs, size_t n, ch
                                  pool->gen + 1, errstr, errstr_size);
         if (!np) {
                 /* Only the new parts go: the current plan keeps its own. */
-                for (size_t i = 0; i < 3 * n && i < 3 * FG_POOL_MAX_TARGETS; i++)
+                for (size_t i = 0; i < FG_TARGET_PARTS * n && i < FG_TARGET_PARTS * FG_POOL_MAX_TARGETS;
+                     i++)
                         if (is_new(pool, parts[i]))
                                 fg_plan_part_drop(parts[i]);
                 return -1;
@@ -152,28 +158,39 @@ size_t fg_pool_target_stats(const fg_pool_t *pool, fg_pool_target_stats_t *out, 
                     .delivered = atomic_load_explicit(&pool->ctrs[n].delivered,
                                                       memory_order_relaxed),
                     .held = atomic_load_explicit(&pool->ctrs[n].held, memory_order_relaxed),
+                    .fallback = atomic_load_explicit(&pool->ctrs[n].fallback,
+                                                     memory_order_relaxed),
                 };
                 snprintf(out[n].name, sizeof(out[n].name), "%s", pool->ctrs[n].name);
         }
         return n;
 }
 
-/* ---- a worker's connections and contexts ---- */
+/* ---- a worker's connections and contexts ----
+ * conns has 2 x ntargets slots: target i's sink at i, its fallback sink at
+ * ntargets + i (NULL without one); hctxs one per target. */
 
-/* Closes conns[i] / destroys hctxs[i] of @p p, except those @p keep_c /
- * @p keep_h (NULL-able, same length as the other plan's arrays) reuse. */
-static void close_unused(fg_sink_conn_t **conns, fg_handler_ctx_t **hctxs, size_t n,
-                         fg_sink_conn_t *const *keep_c, fg_handler_ctx_t *const *keep_h,
-                         size_t nkeep) {
-        for (size_t i = 0; i < n; i++) {
-                bool kc = false, kh = false;
-                for (size_t j = 0; j < nkeep; j++) {
-                        kc |= keep_c && conns && keep_c[j] == conns[i];
-                        kh |= keep_h && hctxs && keep_h[j] == hctxs[i];
-                }
-                if (conns && conns[i] && !kc)
+static fg_sink_t *sink_of(const fg_plan_t *p, size_t slot) {
+        return slot < p->ntargets ? p->targets[slot].sink : p->targets[slot - p->ntargets].fb_sink;
+}
+
+/* Closes conns[0..nc) and destroys hctxs[0..nh) except those that appear
+ * in @p keep_c / @p keep_h (the arrays of the plan being moved to). */
+static void close_unused(fg_sink_conn_t **conns, size_t nc, fg_handler_ctx_t **hctxs, size_t nh,
+                         fg_sink_conn_t *const *keep_c, size_t nkc,
+                         fg_handler_ctx_t *const *keep_h, size_t nkh) {
+        for (size_t i = 0; i < nc; i++) {
+                bool kept = false;
+                for (size_t j = 0; j < nkc; j++)
+                        kept |= keep_c[j] == conns[i];
+                if (conns[i] && !kept)
                         fg_sink_close(conns[i]);
-                if (hctxs && hctxs[i] && !kh)
+        }
+        for (size_t i = 0; i < nh; i++) {
+                bool kept = false;
+                for (size_t j = 0; j < nkh; j++)
+                        kept |= keep_h[j] == hctxs[i];
+                if (hctxs[i] && !kept)
                         fg_handler_ctx_destroy(hctxs[i]);
         }
 }
@@ -183,25 +200,30 @@ static void close_unused(fg_sink_conn_t **conns, fg_handler_ctx_t **hctxs, size_
 static int open_for(fg_worker_t *w, const fg_plan_t *p, fg_sink_conn_t ***conns_out,
                     fg_handler_ctx_t ***hctxs_out, char *errstr, size_t errstr_size) {
         const fg_plan_t *old = w->plan;
-        fg_sink_conn_t **conns = calloc(p->ntargets, sizeof(*conns));
+        size_t nc = 2 * p->ntargets, onc = old ? 2 * old->ntargets : 0;
+        size_t onh = old ? old->ntargets : 0;
+        fg_sink_conn_t **conns = calloc(nc, sizeof(*conns));
         fg_handler_ctx_t **hctxs = calloc(p->ntargets, sizeof(*hctxs));
-        size_t i;
 
         if (!conns || !hctxs) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
         }
-        for (i = 0; i < p->ntargets; i++) {
-                const fg_target_t *t = &p->targets[i];
-                for (size_t k = 0; old && k < old->ntargets; k++) {
-                        if (old->targets[k].sink == t->sink)
+        for (size_t i = 0; i < nc; i++) {
+                fg_sink_t *sink = sink_of(p, i);
+                if (!sink)
+                        continue;
+                for (size_t k = 0; k < onc; k++)
+                        if (sink_of(old, k) == sink)
                                 conns[i] = w->conns[k];
-                        if (old->targets[k].handler == t->handler)
-                                hctxs[i] = w->hctxs[k];
-                }
-                if (!conns[i] && !(conns[i] = fg_sink_open(t->sink, errstr, errstr_size)))
+                if (!conns[i] && !(conns[i] = fg_sink_open(sink, errstr, errstr_size)))
                         goto fail;
-                if (!hctxs[i] && !(hctxs[i] = fg_handler_ctx_new(t->handler))) {
+        }
+        for (size_t i = 0; i < p->ntargets; i++) {
+                for (size_t k = 0; k < onh; k++)
+                        if (old->targets[k].handler == p->targets[i].handler)
+                                hctxs[i] = w->hctxs[k];
+                if (!hctxs[i] && !(hctxs[i] = fg_handler_ctx_new(p->targets[i].handler))) {
                         snprintf(errstr, errstr_size, "out of memory");
                         goto fail;
                 }
@@ -211,8 +233,8 @@ static int open_for(fg_worker_t *w, const fg_plan_t *p, fg_sink_conn_t ***conns_
         return 0;
 fail:
         if (conns && hctxs)
-                close_unused(conns, hctxs, p->ntargets, old ? w->conns : NULL,
-                             old ? w->hctxs : NULL, old ? old->ntargets : 0);
+                close_unused(conns, nc, hctxs, p->ntargets, old ? w->conns : NULL, onc,
+                             old ? w->hctxs : NULL, onh);
         free(conns);
         free(hctxs);
         return -1;
@@ -232,7 +254,8 @@ int fg_pool_worker_take_plan(fg_worker_t *w, char *errstr, size_t errstr_size) {
 void fg_pool_worker_drop_plan(fg_worker_t *w) {
         if (!w->plan)
                 return;
-        close_unused(w->conns, w->hctxs, w->plan->ntargets, NULL, NULL, 0);
+        close_unused(w->conns, 2 * w->plan->ntargets, w->hctxs, w->plan->ntargets, NULL, 0, NULL,
+                     0);
         free(w->conns);
         free(w->hctxs);
         w->conns = NULL;
@@ -260,7 +283,8 @@ void fg_pool_sync_plan(fg_worker_t *w) {
                 fg_plan_unref(p);
                 return;
         }
-        close_unused(w->conns, w->hctxs, old->ntargets, conns, hctxs, p->ntargets);
+        close_unused(w->conns, 2 * old->ntargets, w->hctxs, old->ntargets, conns,
+                     2 * p->ntargets, hctxs, p->ntargets);
         free(w->conns);
         free(w->hctxs);
         w->conns = conns;

@@ -80,6 +80,8 @@ static void event_from(fg_event_t *ev, const fg_item_t *it) {
         ev->len = rkm->len;
         ev->ingest_ms = it->ingest_ms;
         ev->src = rkm;
+        ev->error_class = NULL;
+        ev->error_message = NULL;
 }
 
 /* Counts a final outcome and queues the item to be finished. */
@@ -212,6 +214,20 @@ static void abandon_pending(fg_worker_t *w, size_t *nsend) {
         *nsend = 0;
 }
 
+/* The fallback's own rate cap, with its breaker permit in hand; false
+ * (permit and slot given back, events abandoned) if the pool aborted. */
+static bool fallback_tokens(fg_worker_t *w, size_t *nsend, const fg_brk_permit_t *permit,
+                            bool slot) {
+        for (int64_t wait; (wait = fg_sink_rate_take(w->tgt->fb_sink, *nsend, fg_mono_ns())) > 0;)
+                if (!fg_pool_backoff_sleep(w->pool, wait)) {
+                        fg_brk_release(w->tgt->fb_brk, permit, fg_mono_ns());
+                        fg_pool_limit_release(w->pool, slot, -1, FG_ARC_OK, 0);
+                        abandon_pending(w, nsend);
+                        return false;
+                }
+        return true;
+}
+
 /* Waits until a call may go out: tokens under the sink's rate cap, a slot
  * under the adaptive concurrency limit (dynamic pools), then the breaker's
  * permit — the slot is given back
@@ -220,12 +236,13 @@ static void abandon_pending(fg_worker_t *w, size_t *nsend) {
  * abandoned) or when_open dead-letters them (they moved to @p dl); *nsend
  * is then 0. */
 static bool await_permit(fg_worker_t *w, size_t *nsend, dead_letters_t *dl,
-                         fg_brk_permit_t *permit, bool *slot) {
+                         fg_brk_permit_t *permit, bool *slot, bool *to_fb) {
         fg_pool_t *pool = w->pool;
+        fg_target_t *t = w->tgt;
 
         /* The rate cap first, before any slot or permit is held: waiting
          * for tokens is backpressure, never a failure the breaker sees. */
-        for (int64_t wait; (wait = fg_sink_rate_take(w->tgt->sink, *nsend, fg_mono_ns())) > 0;)
+        for (int64_t wait; (wait = fg_sink_rate_take(t->sink, *nsend, fg_mono_ns())) > 0;)
                 if (!fg_pool_backoff_sleep(pool, wait)) {
                         abandon_pending(w, nsend);
                         return false;
@@ -237,11 +254,17 @@ static bool await_permit(fg_worker_t *w, size_t *nsend, dead_letters_t *dl,
                         abandon_pending(w, nsend);
                         return false;
                 }
-                if (fg_brk_acquire(w->tgt->brk, fg_mono_ns(), permit))
+                *to_fb = false;
+                if (fg_brk_acquire(t->brk, fg_mono_ns(), permit))
                         return true;
+                /* sink.fallback takes the calls the primary's breaker holds. */
+                if (t->fb_brk && fg_brk_acquire(t->fb_brk, fg_mono_ns(), permit)) {
+                        *to_fb = true;
+                        return fallback_tokens(w, nsend, permit, *slot);
+                }
                 fg_pool_limit_release(pool, *slot, -1, FG_ARC_OK, 0);
-                wait = fg_brk_wait_ns(w->tgt->brk, fg_mono_ns());
-                if (fg_brk_when_open(w->tgt->brk) == FG_BRK_WHEN_OPEN_DEAD_LETTER && pool->dlq) {
+                wait = fg_brk_wait_ns(t->brk, fg_mono_ns());
+                if (fg_brk_when_open(t->brk) == FG_BRK_WHEN_OPEN_DEAD_LETTER && pool->dlq) {
                         for (size_t k = 0; k < *nsend; k++)
                                 to_dead_letter(w, w->send_idx[k], "breaker_open",
                                                "circuit breaker open", dl);
@@ -300,19 +323,26 @@ static bool deliver(fg_worker_t *w, size_t nsend, dead_letters_t *dl) {
                 size_t kept = 0, ndone = 0;
                 int64_t retry_after = 0, t0, now, now_ms;
                 fg_brk_permit_t permit;
-                bool slot;
+                bool slot, fb;
+                fg_brk_t *brk;
 
-                if (!await_permit(w, &nsend, dl, &permit, &slot))
+                if (!await_permit(w, &nsend, dl, &permit, &slot, &fb))
                         return !fg_pool_aborting(pool);
-                for (size_t k = 0; k < nsend; k++)
+                brk = fb ? w->tgt->fb_brk : w->tgt->brk;
+                for (size_t k = 0; k < nsend; k++) {
                         w->send_evs[k] = w->evs[w->send_idx[k]];
+                        if (fb) {
+                                w->send_evs[k].error_class = "breaker_open";
+                                w->send_evs[k].error_message = "circuit breaker open";
+                        }
+                }
                 t0 = fg_mono_ns();
                 atomic_store_explicit(&w->call_started_ns, t0, memory_order_relaxed);
-                fg_sink_send(w->conn, w->send_evs, nsend, w->res);
+                fg_sink_send(fb ? w->fconn : w->conn, w->send_evs, nsend, w->res);
                 atomic_store_explicit(&w->call_started_ns, 0, memory_order_relaxed);
                 now = fg_mono_ns();
                 now_ms = fg_wall_ms();
-                fg_brk_record(w->tgt->brk, &permit, call_outcome(w->res, nsend), now - t0, now);
+                fg_brk_record(brk, &permit, call_outcome(w->res, nsend), now - t0, now);
                 fg_pool_limit_release(pool, slot, now - t0, call_signal(w->res, nsend), now);
                 fg_mshard_observe(w->shard, FG_HIST_SINK_CALL, now - t0);
                 fg_mshard_add(w->shard, FG_CTR_SINK_CALLS, 1);
@@ -326,8 +356,9 @@ static bool deliver(fg_worker_t *w, size_t nsend, dead_letters_t *dl) {
                                 s->first_try_ns = t0;
                         s->attempts++;
                         if (r->status == FG_SINK_OK) {
-                                atomic_fetch_add_explicit(&w->tgt->ctr->delivered, 1,
-                                                          memory_order_relaxed);
+                                atomic_fetch_add_explicit(fb ? &w->tgt->ctr->fallback
+                                                             : &w->tgt->ctr->delivered,
+                                                          1, memory_order_relaxed);
                                 outcome(w, i, FG_CTR_OK, now_ms, &ndone);
                         } else if (r->status == FG_SINK_REJECT) {
                                 if (pool->dlq) {
@@ -351,7 +382,9 @@ static bool deliver(fg_worker_t *w, size_t nsend, dead_letters_t *dl) {
                                                                "dead_letter.topic: retrying on",
                                                    r->reason);
                                 } else if (kept == 0 && round == 0) {
-                                        fg_warn("sink %s: %s; retrying", fg_sink_name(w->tgt->sink),
+                                        fg_warn("sink %s%s: %s; retrying",
+                                                fg_sink_name(fb ? w->tgt->fb_sink : w->tgt->sink),
+                                                fb ? " (fallback)" : "",
                                                 r->reason ? r->reason : "failed");
                                 }
                                 w->send_idx[kept++] = i;
@@ -429,6 +462,7 @@ static bool aborted(void *pool) { return fg_pool_aborting(pool); }
 static void use_target(fg_worker_t *w, fg_target_t *t) {
         w->tgt = t;
         w->conn = w->conns[t->index];
+        w->fconn = w->conns[w->plan->ntargets + t->index];
         w->hctx = w->hctxs[t->index];
 }
 

@@ -36,11 +36,12 @@ typedef struct fg_worker {
         fg_mshard_t *shard;
         fg_plan_t *plan;         /* the plan it delivers with (one reference) */
         unsigned refused_gen;    /* the last plan it could not move to (logged once) */
-        fg_sink_conn_t **conns;  /* one per target of plan */
+        fg_sink_conn_t **conns;  /* per target of plan: sinks, then fallback sinks */
         fg_handler_ctx_t **hctxs;/* one per target of plan */
         /* The target a step works on, and its connection and context. */
         fg_target_t *tgt;
         fg_sink_conn_t *conn;
+        fg_sink_conn_t *fconn;   /* to tgt->fb_sink; NULL without one */
         fg_handler_ctx_t *hctx;
         fg_item_t *in;           /* the batch as gathered */
         fg_target_t **route;     /* the target of each gathered item (NULL: filtered) */
