@@ -1,6 +1,11 @@
 /*
  * worker: one batch's journey from the queue to final outcomes.
  *
+ * With routes the batch is first split by target (fg_worker_dispatch: the
+ * first route whose filter matches the event as it came, else the default
+ * sink, else FILTERED); the worker carries one share itself and parks the
+ * others in their targets' holding queues (plan.h). Each share then goes:
+ *
  *   handler   -> FILTERED (final) | INVALID (handler.on_invalid) | SEND
  *   sink      -> OK (final) | REJECT (dead letter, or counted drop without
  *                a dead-letter topic) | RETRY / BACKPRESSURE (backoff, then
@@ -11,9 +16,13 @@
  *                produce fails it is retried like a sink call.
  * Every sink call first takes a slot under the adaptive concurrency limit
  * (dynamic pools, see arc.h), then asks the circuit breaker. While it refuses, the
- * worker sleeps until it might permit (fg_brk_wait_ns, at most a second at
- * a time), holding its events — so the queue fills and ingest pauses — or,
- * with breaker.when_open: dead_letter, dead-letters them. Each call's
+ * worker sends to the target's fallback sink if it has one whose own
+ * breaker permits (sink.fallback; delivered there is delivered), else
+ * sleeps until it might permit (fg_brk_wait_ns, at most a second at a
+ * time), holding its events — so the queue fills and ingest pauses — or,
+ * with breaker.when_open: dead_letter, dead-letters them. Before any of
+ * that the batch takes its tokens under the sink's rate cap (waiting is
+ * backpressure, not a failure). Each call's
  * outcome is reported to the breaker: a failure if any event failed
  * (back-pressure if all failures were), success if any was delivered,
  * ignored if the sink only rejected events (their fault, not the sink's).
@@ -29,8 +38,9 @@
  * be dead-lettered parks its key first (before its item ends and lets the
  * key's next event go), so that next event already finds it parked.
  *
- * Threading: the worker's own thread; shared state is read-only (handler,
- * config copies in the pool) or thread-safe (sink conn is ours, dlq).
+ * Threading: the worker's own thread; shared state is read-only (the plan
+ * and its handlers, config copies in the pool) or thread-safe (sink conns
+ * are ours, dlq, breakers, rate caps, targets' holding queues).
  * Ownership: items belong to the worker until finished or abandoned.
  */
 #include <stdio.h>
