@@ -376,7 +376,7 @@ START_TEST(test_reload_fifty_times_during_a_burst) {
         ck_assert_int_eq((int64_t)ok, r.warm_ok + sent);
         ck_assert_int_eq((int64_t)(ok + filtered), WARM + N);
         fprintf(stderr, "50 reloads during a burst of %d: %lld delivered (%lld to a, %lld to b), "
-                        "%.0f filtered, none lost or doubled; %d plans built; %lld events "
+                        "%.0f filtered, none lost or doubled; %d plans (start + reloads); %lld events "
                         "still to produce after the last reload\n",
                 N, (long long)sent, (long long)to_a, (long long)to_b, filtered,
                 log_count(&r, "target: one sink"), (long long)left);
