@@ -228,6 +228,53 @@ START_TEST(test_routes_reload_filter_and_default) {
 }
 END_TEST
 
+/* sink.concurrency without routes: never more requests in flight at the
+ * server than the limit, though more workers run; the events beyond it
+ * wait in the holding queue and every one arrives once. */
+START_TEST(test_routes_concurrency_limit_one_sink) {
+        enum { N = 2000 };
+        char *dir = fg_test_tmpdir(), *log = fg_test_path(dir, "d.log"), *cfg;
+        fg_mock_t *mock = fg_test_mock(1, TOPIC, 4);
+        const char *bs = fg_mock_bootstrap(mock);
+        fg_test_httpd_t *a = fg_test_httpd_start();
+        fg_test_httpd_stats_t st;
+        fg_test_proc_t *d;
+        uint32_t *ta = calloc(N, sizeof(*ta));
+        ids_cond_t ic;
+        const char *args[4];
+
+        ck_assert(a && ta);
+        fg_test_httpd_latency(a, 20);
+        cfg = fg_test_write(dir, "fg.yaml",
+                            "kafka:\n  brokers: \"%s\"\n  group_id: cl\n  topics: [" TOPIC "]\n"
+                            "workers: {size: 6}\n"
+                            "sink:\n  type: http\n  url: \"%s\"\n  format: json_array\n"
+                            "  batch: {max_messages: 10}\n  concurrency: 2\n",
+                            bs, fg_test_httpd_url(a, "/a"));
+        fg_test_produce(bs, TOPIC, "cl", N, 0, 150);
+        args[0] = "run", args[1] = "-c", args[2] = cfg, args[3] = NULL;
+        d = fg_test_spawn(log, args);
+        ic = (ids_cond_t){a, "cl", N, N};
+        ck_assert_msg(fg_test_wait(enough_ids, &ic, 120000), "not every event arrived");
+        fg_test_httpd_stats(a, &st);
+        fprintf(stderr, "routes: one sink with concurrency 2 and 6 workers: peak %lld requests "
+                        "in flight\n",
+                    (long long)st.peak_inflight);
+        ck_assert_int_le(st.peak_inflight, 2);
+        ck_assert_uint_eq(fg_test_httpd_ids(a, "cl", N, ta, NULL), N);
+        for (int64_t i = 0; i < N; i++)
+                ck_assert_msg(ta[i] == 1, "cl-%lld: %u times", (long long)i, ta[i]);
+
+        fg_test_proc_signal(d, SIGTERM);
+        ck_assert_int_eq(fg_test_proc_wait(d, 30000), 0);
+        fg_test_proc_free(d);
+        fg_test_httpd_stop(a);
+        fg_mock_destroy(mock);
+        fg_test_rmtree(dir);
+        free(ta), free(dir), free(log), free(cfg);
+}
+END_TEST
+
 static Suite *routes_suite(void) {
         Suite *s = suite_create("routes");
         TCase *tc = tcase_create("routes");
@@ -235,6 +282,7 @@ static Suite *routes_suite(void) {
         tcase_set_timeout(tc, 300);
         tcase_add_test(tc, test_routes_one_down_other_unaffected);
         tcase_add_test(tc, test_routes_reload_filter_and_default);
+        tcase_add_test(tc, test_routes_concurrency_limit_one_sink);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -387,6 +387,11 @@ static void resize_to(fg_pool_t *pool, unsigned target, int64_t now_ns) {
 int fg_pool_start(fg_pool_t *pool, char *errstr, size_t errstr_size) {
         unsigned n = atomic_load(&pool->dynamic) ? pool->min : pool->size;
 
+        if (!pool->plan) {
+                snprintf(errstr, errstr_size, "no plan installed");
+                return -1;
+        }
+
         pool->target = n;
         for (unsigned i = 0; i < n; i++)
                 if (spawn(pool, errstr, errstr_size))

@@ -554,6 +554,12 @@ void fg_worker_dispatch(fg_worker_t *w, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 fg_event_t ev;
                 bool valid;
+                /* No route filter in front of the default: it takes all. */
+                if (!p->targets[0].filter) {
+                        w->route[i] = &p->targets[0];
+                        cnt[0]++;
+                        continue;
+                }
                 event_from(&ev, &w->in[i]);
                 valid = p->raw || fg_json_check_object(ev.value, ev.len, NULL) == FG_JSON_SCAN_OBJECT;
                 w->route[i] = fg_plan_route(p, ev.value, ev.len, valid);
