@@ -151,15 +151,19 @@ static void reload(fg_daemon_t *d) {
         fg_pool_reconfigure(d->pool, &d->cfg->workers);
         d->cfg->metrics.log_interval_ns = ncfg->metrics.log_interval_ns;
         d->next_log_ns = fg_mono_ns() + d->cfg->metrics.log_interval_ns;
+        /* The running sinks re-read their files (log rotation, renewed
+         * certificates); those a new plan keeps go on with them. */
+        for (size_t i = 0; i < fg_pool_plan(d->pool)->ntargets; i++) {
+                const fg_target_t *t = &fg_pool_plan(d->pool)->targets[i];
+                fg_sink_reopen(t->sink);
+                if (t->fb_sink)
+                        fg_sink_reopen(t->fb_sink);
+        }
         if (plan && fg_daemon_install_plan(d, ncfg, ch, errstr, sizeof(errstr))) {
                 fg_error("reload: %s; the running plan %u keeps running",
                          errstr, fg_pool_plan_gen(d->pool));
                 applied = false;
         }
-        /* The sinks kept (unchanged or refused) re-read their files. */
-        for (size_t i = 0; i < fg_pool_plan(d->pool)->ntargets; i++)
-                if (!plan || !applied || !ch->sink)
-                        fg_sink_reopen(fg_pool_plan(d->pool)->targets[i].sink);
         fg_config_diff(d->cfg, ncfg, on_reload_applied, &applied);
         if (plan && applied)
                 adopt_sections(d->cfg, ncfg);
