@@ -275,6 +275,88 @@ START_TEST(test_routes_concurrency_limit_one_sink) {
 }
 END_TEST
 
+/* 30 reloads during a burst with routes: the route's filter flips between
+ * acme and globex and its concurrency between 1 and 2 (a new sink, a new
+ * holding queue), with events held across the switches; every event ends
+ * at exactly one of the two servers. */
+START_TEST(test_routes_reloads_during_a_burst) {
+        enum { N = 12000, RELOADS = 30 };
+        char *dir = fg_test_tmpdir(), *log = fg_test_path(dir, "d.log"), *cfg = NULL;
+        fg_mock_t *mock = fg_test_mock(1, TOPIC, 4);
+        const char *bs = fg_mock_bootstrap(mock);
+        fg_test_httpd_t *a = fg_test_httpd_start(), *b = fg_test_httpd_start();
+        fg_test_producer_t *prod = NULL;
+        fg_test_proc_t *d = NULL;
+        uint32_t *ta = calloc(N, sizeof(*ta)), *tb = calloc(N, sizeof(*tb));
+        ids_cond_t ic;
+        int64_t to_a = 0, to_b = 0;
+        const char *args[4];
+
+        ck_assert(a && b && ta && tb);
+        /* a is slow, so its route's slots fill and events are held. */
+        fg_test_httpd_latency(a, 15);
+        for (int i = 0; i <= RELOADS; i++) {
+                char applied[512];
+                free(cfg);
+                cfg = fg_test_write(
+                    dir, "fg.yaml",
+                    "kafka:\n  brokers: \"%s\"\n  group_id: rl\n  topics: [" TOPIC "]\n"
+                    "workers: {size: 4}\n"
+                    "routes:\n  - name: brand\n    filter: {field: brand, equals: %s}\n"
+                    "    sink: {type: http, url: \"%s\", format: json_array, concurrency: %d,\n"
+                    "           batch: {max_messages: 20}}\n"
+                    "sink: {type: http, url: \"%s\", format: json_array, batch: {max_messages: 20}}\n",
+                    bs, i % 2 ? "globex" : "acme", fg_test_httpd_url(a, "/a"), (i / 2) % 2 + 1,
+                    fg_test_httpd_url(b, "/b"));
+                if (i == 0) {
+                        args[0] = "run", args[1] = "-c", args[2] = cfg, args[3] = NULL;
+                        d = fg_test_spawn(log, args);
+                        fg_test_produce(bs, TOPIC, "warm", 10, 0, 150);
+                        ic = (ids_cond_t){b, "warm", 10, 8};
+                        ck_assert(fg_test_wait(enough_ids, &ic, 60000));
+                        prod = fg_test_produce_async(bs, TOPIC, "rl", N, 3000, 150);
+                        continue;
+                }
+                fg_test_proc_signal(d, SIGHUP);
+                snprintf(applied, sizeof(applied), "plan %d: ", i + 1);
+                ck_assert_msg(fg_test_wait_file_contains(log, applied, 30000), "reload %d", i);
+                usleep(60 * 1000); /* spreads the reloads over the burst */
+        }
+        fg_test_producer_join(prod);
+        for (int i = 0; i < 12000; i++) {
+                if ((int64_t)(fg_test_httpd_ids(a, "rl", N, NULL, NULL) +
+                              fg_test_httpd_ids(b, "rl", N, NULL, NULL)) >= N)
+                        break;
+                usleep(10 * 1000);
+        }
+        fg_test_httpd_ids(a, "rl", N, ta, NULL);
+        fg_test_httpd_ids(b, "rl", N, tb, NULL);
+        for (int64_t i = 0; i < N; i++) {
+                ck_assert_msg(ta[i] + tb[i] == 1, "rl-%lld: a %u, b %u", (long long)i, ta[i],
+                              tb[i]);
+                /* acme or globex may go either way (depending on the plan
+                 * it met); the other brands always go to b. */
+                if (i % 5 > 1)
+                        ck_assert_msg(tb[i] == 1, "rl-%lld went to the route", (long long)i);
+                to_a += ta[i];
+                to_b += tb[i];
+        }
+        fprintf(stderr, "routes: %d reloads during a burst of %d: %lld events to the route, "
+                        "%lld to the default, each once\n",
+                RELOADS, N, (long long)to_a, (long long)to_b);
+        ck_assert_int_gt(to_a, 0);
+
+        fg_test_proc_signal(d, SIGTERM);
+        ck_assert_int_eq(fg_test_proc_wait(d, 30000), 0);
+        fg_test_proc_free(d);
+        fg_test_httpd_stop(a);
+        fg_test_httpd_stop(b);
+        fg_mock_destroy(mock);
+        fg_test_rmtree(dir);
+        free(ta), free(tb), free(dir), free(log), free(cfg);
+}
+END_TEST
+
 static Suite *routes_suite(void) {
         Suite *s = suite_create("routes");
         TCase *tc = tcase_create("routes");
@@ -283,6 +365,7 @@ static Suite *routes_suite(void) {
         tcase_add_test(tc, test_routes_one_down_other_unaffected);
         tcase_add_test(tc, test_routes_reload_filter_and_default);
         tcase_add_test(tc, test_routes_concurrency_limit_one_sink);
+        tcase_add_test(tc, test_routes_reloads_during_a_burst);
         suite_add_tcase(s, tc);
         return s;
 }
