@@ -156,29 +156,9 @@ out:
 
 /* Any thread, by the config's owner. */
 void fg_config_free_fields(fg_config_t *cfg) {
-        for (size_t i = 0; i < fg_config_nopts; i++) {
-                const fg_opt_t *opt = &fg_config_opts[i];
-                void *field = fg_config_field(cfg, opt);
-                if (opt->type == FG_OPT_STRING) {
-                        free(*(char **)field);
-                        *(char **)field = NULL;
-                } else if (opt->type == FG_OPT_STRLIST) {
-                        fg_strlist_t *list = field;
-                        for (size_t k = 0; k < list->n; k++)
-                                free(list->v[k]);
-                        free(list->v);
-                        memset(list, 0, sizeof(*list));
-                } else if (opt->type == FG_OPT_STRMAP) {
-                        fg_strmap_t *map = field;
-                        for (size_t k = 0; k < map->n; k++) {
-                                free(map->keys[k]);
-                                free(map->values[k]);
-                        }
-                        free(map->keys);
-                        free(map->values);
-                        memset(map, 0, sizeof(*map));
-                }
-        }
+        fg_config_frame_t root = {.rows = "", .shown = "", .base = cfg, .nested_subs = true};
+
+        fg_config_frame_free(&root);
         free(cfg->path);
         cfg->path = NULL;
         free(cfg->pos);
@@ -186,6 +166,12 @@ void fg_config_free_fields(fg_config_t *cfg) {
 }
 
 /* Any thread, by the config's owner, once no other thread reads it. */
+bool fg_config_has_sink(const fg_config_t *cfg) {
+        int idx = fg_config_opt_find("sink.type");
+
+        return !cfg->routes.n || (idx >= 0 && cfg->pos && cfg->pos[idx].line > 0);
+}
+
 void fg_config_destroy(fg_config_t *cfg) {
         if (!cfg)
                 return;
@@ -210,9 +196,8 @@ static bool str_eq(const char *a, const char *b) {
         return a == b || (a && b && !strcmp(a, b));
 }
 
-static bool opt_equal(const fg_config_t *a, const fg_config_t *b, const fg_opt_t *opt) {
-        const void *fa = fg_config_field(a, opt), *fb = fg_config_field(b, opt);
-
+/* Plain rows only (not SUB or LIST). */
+static bool field_equal(const void *fa, const void *fb, const fg_opt_t *opt) {
         switch (opt->type) {
         case FG_OPT_STRING:
                 return str_eq(*(char *const *)fa, *(char *const *)fb);
@@ -246,24 +231,102 @@ static bool opt_equal(const fg_config_t *a, const fg_config_t *b, const fg_opt_t
                                 return false;
                 return true;
         }
+        case FG_OPT_SUB:
+        case FG_OPT_LIST:
+                break;
         }
         return false;
+}
+
+typedef struct differ {
+        void (*cb)(const char *name, bool live, void *opaque);
+        void *opaque;
+        size_t n;
+} differ_t;
+
+static void report(differ_t *d, const char *name, bool live) {
+        d->n++;
+        if (d->cb)
+                d->cb(name, live, d->opaque);
+}
+
+static void diff_frame(differ_t *d, const fg_config_frame_t *a, const fg_config_frame_t *b,
+                       int live);
+
+/* A copy (SUB) changes as a whole when it comes or goes, else row by row;
+ * its rows are as live as the row that holds the copy. */
+static void diff_sub(differ_t *d, const fg_opt_t *opt, void *pa, void *pb, const char *name,
+                     bool live) {
+        fg_config_frame_t fa, fb;
+
+        if (!pa && !pb)
+                return;
+        if (!pa || !pb) {
+                report(d, name, live);
+                return;
+        }
+        fa = fg_config_sub_frame(opt, pa, name);
+        fb = fg_config_sub_frame(opt, pb, name);
+        diff_frame(d, &fa, &fb, live);
+}
+
+/* A list changes as a whole when its length does, else element by element. */
+static void diff_list(differ_t *d, const fg_opt_t *opt, const fg_config_list_t *la,
+                      const fg_config_list_t *lb, bool live) {
+        if (la->n != lb->n) {
+                report(d, opt->name, live);
+                return;
+        }
+        for (size_t i = 0; i < la->n; i++) {
+                char *ea = (char *)la->v + i * opt->sub_size, *eb = (char *)lb->v + i * opt->sub_size;
+                for (const fg_opt_part_t *part = opt->parts; part->key; part++) {
+                        char name[160];
+                        snprintf(name, sizeof(name), "%s[%zu].%s", opt->name, i, part->key);
+                        if (!part->rows) {
+                                if (!str_eq(*(char **)(ea + part->elem_off),
+                                            *(char **)(eb + part->elem_off)))
+                                        report(d, name, live);
+                        } else {
+                                fg_config_frame_t fa = fg_config_part_frame(part, ea, name);
+                                fg_config_frame_t fb = fg_config_part_frame(part, eb, name);
+                                diff_frame(d, &fa, &fb, live);
+                        }
+                }
+        }
+}
+
+/* @p live: -1 = each row says; else how live the enclosing copy is. */
+static void diff_frame(differ_t *d, const fg_config_frame_t *a, const fg_config_frame_t *b,
+                       int live) {
+        for (size_t i = 0; i < fg_config_nopts; i++) {
+                const fg_opt_t *opt = &fg_config_opts[i];
+                bool row_live = live >= 0 ? live : (opt->flags & FG_OPT_F_LIVE) != 0;
+                void *fa, *fb;
+                char name[192];
+
+                if (!fg_config_frame_has(a, opt))
+                        continue;
+                fa = fg_config_frame_field(a, opt);
+                fb = fg_config_frame_field(b, opt);
+                if (opt->type == FG_OPT_SUB)
+                        diff_sub(d, opt, *(void **)fa, *(void **)fb,
+                                 fg_config_frame_name(a, opt, name, sizeof(name)), row_live);
+                else if (opt->type == FG_OPT_LIST)
+                        diff_list(d, opt, fa, fb, row_live);
+                else if (!field_equal(fa, fb, opt))
+                        report(d, fg_config_frame_name(a, opt, name, sizeof(name)), row_live);
+        }
 }
 
 /* Any thread; @p old and @p cur must stay alive for the call. */
 size_t fg_config_diff(const fg_config_t *old, const fg_config_t *cur,
                       void (*cb)(const char *name, bool live, void *opaque), void *opaque) {
-        size_t n = 0;
+        differ_t d = {.cb = cb, .opaque = opaque};
+        fg_config_frame_t fa = {.rows = "", .shown = "", .base = (void *)old, .nested_subs = true};
+        fg_config_frame_t fb = {.rows = "", .shown = "", .base = (void *)cur, .nested_subs = true};
 
         if (!old || !cur)
                 return 0;
-        for (size_t i = 0; i < fg_config_nopts; i++) {
-                const fg_opt_t *opt = &fg_config_opts[i];
-                if (opt_equal(old, cur, opt))
-                        continue;
-                n++;
-                if (cb)
-                        cb(opt->name, (opt->flags & FG_OPT_F_LIVE) != 0, opaque);
-        }
-        return n;
+        diff_frame(&d, &fa, &fb, -1);
+        return d.n;
 }

@@ -34,6 +34,7 @@
 #include "sinks/sink.h"
 #include "tools/burst.h"
 #include "workers/pool.h"
+#include "workers/route.h"
 
 /* Config files larger than this are rejected before parsing. */
 #define FG_CONFIG_MAX_FILE_SIZE (1024 * 1024)
@@ -56,6 +57,7 @@ typedef struct fg_config {
         fg_sink_cfg_t sink;         /* sinks/sink.h */
         fg_brk_cfg_t breaker;       /* breaker/breaker.h */
         fg_dlq_cfg_t dead_letter;   /* sinks/dead_letter.h */
+        fg_route_list_t routes;     /* workers/route.h */
 
         struct {
                 char *listen;           /* "host:port" of the admin HTTP server; NULL = off */
@@ -104,6 +106,9 @@ void fg_config_errs_clear(fg_config_errs_t *errs);
  * starts and stops librdkafka's threads and may wait for a name lookup;
  * `check-config`, `run` and reloads call it after a successful load. */
 size_t fg_config_probe(const fg_config_t *cfg, fg_config_errs_t *errs);
+/* Whether the top-level sink is there: always without routes; with
+ * routes only when the file has a sink section. Any thread. */
+bool fg_config_has_sink(const fg_config_t *cfg);
 
 /* Calls @p cb once for each option whose value differs between @p old and
  * @p cur, with its dotted name and whether it can change without a restart

@@ -109,6 +109,8 @@ typedef enum fg_opt_type {
         FG_OPT_STRLIST,
         FG_OPT_STRMAP,
         FG_OPT_SECTION, /* an optional section; its bool field says it was present */
+        FG_OPT_SUB,     /* an optional copy of another section (.sub): a pointer, NULL if absent */
+        FG_OPT_LIST,    /* a list of mappings whose keys are .parts: an fg_config_list_t */
 } fg_opt_type_t;
 
 #define FG_OPT_F_REQUIRED 0x01u /* must be given (no default) */
@@ -123,6 +125,26 @@ typedef struct fg_opt_enum {
         const char *name;
         int value;
 } fg_opt_enum_t;
+
+/* One key of a LIST element: a string (rows NULL), or a mapping read with
+ * the table rows under @p rows (re-based from base_off in fg_config_t to
+ * elem_off in the element). */
+typedef struct fg_opt_part {
+        const char *key;
+        const char *rows;     /* table prefix ("sink"); NULL: the key is a string */
+        size_t elem_off;      /* offsetof(element, field) */
+        size_t base_off;      /* offsetof(fg_config_t, the section the rows describe) */
+        size_t size;          /* sizeof that section */
+        bool required;
+        bool inherit;         /* start from the top-level section's values, not the defaults */
+} fg_opt_part_t;
+
+/* The in-memory shape of every FG_OPT_LIST field (typed lists such as
+ * fg_route_list_t have this layout). */
+typedef struct fg_config_list {
+        void *v;
+        size_t n;
+} fg_config_list_t;
 
 /* A key refused inside a string map, with the hint to show instead. */
 typedef struct fg_opt_reserved {
@@ -142,6 +164,10 @@ typedef struct fg_opt {
         double rmin, rmax; /* RATIO bounds, see FG_OPT_F_*_EXCL */
         const fg_opt_enum_t *enums;        /* ENUM: {NULL}-terminated */
         const fg_opt_reserved_t *reserved; /* STRMAP: {NULL}-terminated or NULL */
+        const char *sub;   /* SUB: the table prefix of the section it copies ("sink") */
+        size_t sub_base;   /* SUB: offsetof(fg_config_t, that section) */
+        size_t sub_size;   /* SUB: sizeof that section; LIST: sizeof an element */
+        const fg_opt_part_t *parts; /* LIST: the element's keys, {NULL}-terminated */
         /* STRMAP entries (@p key set) and STRLIST items (@p key NULL), after
          * expansion: 0, or -1 with the message (no option prefix) in @p msg;
          * *at_key places it at the entry's key instead of its value. NULL =
@@ -154,13 +180,42 @@ typedef struct fg_opt {
 extern const fg_opt_t fg_config_opts[];
 extern const size_t fg_config_nopts;
 
+/* Where the rows being read live: the root config, or a nested copy of one
+ * of its sections (sink.fallback, a route's sink, filter or breaker). A row
+ * belongs to a frame when its name starts with "<rows>."; its field is at
+ * base + (row offset - base_off), and messages call it "<shown>.<rest>". */
+typedef struct fg_config_frame {
+        const char *rows;   /* table prefix; "" = every row (the root) */
+        const char *shown;  /* the prefix messages use ("routes[2].sink"); "" at the root */
+        void *base;         /* the struct the fields live in */
+        size_t base_off;    /* offsetof(fg_config_t, that struct); 0 at the root */
+        bool nested_subs;   /* SUB rows may be given here (the root, a route's sink) */
+} fg_config_frame_t;
+
+/* Does @p opt belong to @p fr (SUB and LIST rows only where allowed)? */
+bool fg_config_frame_has(const fg_config_frame_t *fr, const fg_opt_t *opt);
+/* @p opt's field inside @p fr. */
+static inline void *fg_config_frame_field(const fg_config_frame_t *fr, const fg_opt_t *opt) {
+        return (char *)fr->base + (opt->offset - fr->base_off);
+}
+/* @p opt's name as @p fr shows it, into @p buf. */
+const char *fg_config_frame_name(const fg_config_frame_t *fr, const fg_opt_t *opt, char *buf,
+                                 size_t size);
+
 /* A rule that involves several options, run after every option was read.
  * Skipped when one of @p opts had an error of its own. The error is placed
- * at the first of @p opts that the file sets (1:1 when none is set). */
+ * at the first of @p opts that the file sets (at the section's key, or 1:1,
+ * when none is set). Rules of a section (.section "sink") run for every
+ * copy of it too, with @p sect pointing at the copy and @p shown its name
+ * in messages ("sink.fallback"); root rules (.section "") get the whole
+ * config as @p sect. */
 typedef struct fg_config_check {
+        const char *section; /* "" or the table prefix of the section it checks */
+        size_t sect_off;     /* offsetof(fg_config_t, that section); 0 for "" */
         const char *opts[6]; /* option names, NULL-terminated; the error points at the first one set */
-        /* Returns 0, or -1 with the message (no option prefix) in @p msg. */
-        int (*fn)(const fg_config_t *cfg, char *msg, size_t msg_size);
+        /* Returns 0, or -1 with the message in @p msg. */
+        int (*fn)(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                  size_t msg_size);
 } fg_config_check_t;
 
 extern const fg_config_check_t fg_config_checks[];
@@ -203,6 +258,8 @@ const char *fg_config_type_noun(const fg_opt_t *opt, char *buf, size_t size);
 typedef struct fg_config_ctx {
         fg_config_t *cfg;
         fg_config_diag_t *diag;
+        const fg_config_frame_t *frame; /* where the fields of the rows being read live */
+        char name[160];                 /* the option being set, as messages call it */
 } fg_config_ctx_t;
 
 /* Converts @p val into @p opt's field of ctx->cfg (any type but SECTION).
@@ -230,9 +287,19 @@ size_t fg_config_walk(const fg_config_tree_t *tree, fg_config_t *cfg, fg_config_
 
 /* Sets every option of @p cfg to its table default. Returns 0, -1 on OOM. */
 int fg_config_apply_defaults(fg_config_t *cfg);
+/* The same for the rows of one frame. */
+int fg_config_frame_defaults(const fg_config_frame_t *fr);
 
-/* Frees every string, list and map of @p cfg (through the table) and its
- * path, but not @p cfg itself. */
+/* Frees every string, list and map of @p cfg (through the table), the
+ * nested sections and lists, and its path, but not @p cfg itself. */
 void fg_config_free_fields(fg_config_t *cfg);
+/* The same for the rows of one frame (nested ones included). */
+void fg_config_frame_free(const fg_config_frame_t *fr);
+
+/* The frame of part @p part of element @p elem of a LIST row, named
+ * @p shown in messages. */
+fg_config_frame_t fg_config_part_frame(const fg_opt_part_t *part, void *elem, const char *shown);
+/* The frame of the copy @p sect of a SUB row @p opt, named @p shown. */
+fg_config_frame_t fg_config_sub_frame(const fg_opt_t *opt, void *sect, const char *shown);
 
 #endif

@@ -63,13 +63,34 @@ static void probe_kafka(fg_config_diag_t *diag, const fg_config_t *cfg) {
         }
 }
 
+/* The top-level sink (when there is one) and its fallback at the option
+ * they are about; the sinks of routes (and their fallbacks) at routes,
+ * named by their place. */
 static void probe_sink(fg_config_diag_t *diag, const fg_config_t *cfg) {
         const char *opt = "sink.type";
-        char why[512];
+        char why[512], msg[700];
 
-        if (fg_sink_check(&cfg->sink, &opt, why, sizeof(why)) == 0)
-                return;
-        report_at(diag, cfg, (const char *const[]){opt, "sink.type", NULL}, why);
+        if (fg_config_has_sink(cfg) && fg_sink_check(&cfg->sink, &opt, why, sizeof(why)))
+                report_at(diag, cfg, (const char *const[]){opt, "sink.type", NULL}, why);
+        opt = "sink.type";
+        if (fg_config_has_sink(cfg) && cfg->sink.fallback &&
+            fg_sink_check(cfg->sink.fallback, &opt, why, sizeof(why))) {
+                snprintf(msg, sizeof(msg), "sink.fallback: %s", why);
+                report_at(diag, cfg, (const char *const[]){"sink.fallback", NULL}, msg);
+        }
+        for (size_t i = 0; i < cfg->routes.n; i++) {
+                const fg_sink_cfg_t *sc = &cfg->routes.v[i].sink;
+                opt = "sink.type";
+                if (fg_sink_check(sc, &opt, why, sizeof(why))) {
+                        snprintf(msg, sizeof(msg), "routes[%zu].sink: %s", i, why);
+                        report_at(diag, cfg, (const char *const[]){"routes", NULL}, msg);
+                }
+                opt = "sink.type";
+                if (sc->fallback && fg_sink_check(sc->fallback, &opt, why, sizeof(why))) {
+                        snprintf(msg, sizeof(msg), "routes[%zu].sink.fallback: %s", i, why);
+                        report_at(diag, cfg, (const char *const[]){"routes", NULL}, msg);
+                }
+        }
 }
 
 /* The loader checked the syntax; here the host must resolve to an address

@@ -41,7 +41,10 @@ const char *fg_config_type_noun(const fg_opt_t *opt, char *buf, size_t size) {
                 return "a list";
         case FG_OPT_STRMAP:
         case FG_OPT_SECTION:
+        case FG_OPT_SUB:
                 return "a mapping";
+        case FG_OPT_LIST:
+                return "a list of mappings";
         case FG_OPT_ENUM:
                 off = (size_t)snprintf(buf, size, "one of:");
                 for (const fg_opt_enum_t *e = opt->enums; e->name && off < size; e++)
@@ -132,6 +135,9 @@ const char *fg_config_format_value(const fg_config_t *cfg, const fg_opt_t *opt, 
                 snprintf(buf + off, size - off, "}");
                 break;
         }
+        case FG_OPT_SUB:
+        case FG_OPT_LIST:
+                break; /* written out in full only by their own keys */
         }
         return buf;
 }
@@ -186,6 +192,17 @@ static const char *describe_opt(const fg_opt_t *opt, char *buf, size_t size) {
         case FG_OPT_SECTION:
                 off = (size_t)snprintf(buf, size, "optional section");
                 break;
+        case FG_OPT_SUB:
+                off = (size_t)snprintf(buf, size, "optional section with the keys of %s", opt->sub);
+                break;
+        case FG_OPT_LIST:
+                off = (size_t)snprintf(buf, size, "list of mappings with the keys");
+                for (const fg_opt_part_t *p = opt->parts; p->key && off < size; p++)
+                        off += (size_t)snprintf(buf + off, size - off, "%s %s%s%s%s",
+                                                p == opt->parts ? "" : ",", p->key,
+                                                p->rows ? " (as " : "", p->rows ? p->rows : "",
+                                                p->rows ? ")" : "");
+                break;
         }
         if (off < size && (opt->flags & FG_OPT_F_REQUIRED))
                 off += (size_t)snprintf(buf + off, size - off, ", required");
@@ -231,7 +248,8 @@ static const char *component(const char *name, size_t k, char *buf, size_t size)
 /* Required values, strings without a default and lists that must not be
  * empty when given are shown commented out. */
 static bool shows_no_value(const fg_opt_t *opt) {
-        return (opt->flags & FG_OPT_F_REQUIRED) || (opt->type == FG_OPT_STRING && !opt->def_str) ||
+        return (opt->flags & FG_OPT_F_REQUIRED) || opt->type == FG_OPT_SUB ||
+               opt->type == FG_OPT_LIST || (opt->type == FG_OPT_STRING && !opt->def_str) ||
                (opt->type == FG_OPT_STRLIST && (opt->flags & FG_OPT_F_NONEMPTY));
 }
 

@@ -62,6 +62,20 @@
         {.name = n, .type = FG_OPT_STRMAP, .flags = (fl), .offset = OFF(field), .reserved = refused, .check_entry = check, .help = h}
 #define O_SECTION(n, field, h) \
         {.name = n, .type = FG_OPT_SECTION, .offset = OFF(field), .help = h}
+/* A copy of section @p of (a table prefix) whose struct is @p ofield, held
+ * through the pointer at @p field. */
+#define O_SUB(n, field, of, ofield, fl, h) \
+        {.name = n, .type = FG_OPT_SUB, .flags = (fl), .offset = OFF(field), .sub = of, \
+         .sub_base = OFF(ofield), .sub_size = sizeof(((fg_config_t *)0)->ofield), .help = h}
+#define O_LIST(n, field, etype, prts, fl, h) \
+        {.name = n, .type = FG_OPT_LIST, .flags = (fl), .offset = OFF(field), \
+         .sub_size = sizeof(etype), .parts = prts, .help = h}
+/* A part of a list element of type @p etype: key @p k at @p efield, read
+ * with the rows of section @p of (NULL: a string) found at @p ofield. */
+#define P_SECTION(k, etype, efield, of, ofield, req, inh) \
+        {.key = k, .rows = of, .elem_off = offsetof(etype, efield), .base_off = OFF(ofield), \
+         .size = sizeof(((fg_config_t *)0)->ofield), .required = req, .inherit = inh}
+#define P_STRING(k, etype, efield) {.key = k, .elem_off = offsetof(etype, efield)}
 
 #define REQ  FG_OPT_F_REQUIRED
 #define LIVE FG_OPT_F_LIVE
@@ -174,6 +188,15 @@ static const fg_opt_reserved_t sink_reserved[] = {
     {NULL, NULL},
 };
 
+/* The keys of one element of routes: its own sink, breaker (starting from
+ * the top-level breaker) and filter (rows of handler.filter). */
+static const fg_opt_part_t route_parts[] = {
+    P_STRING("name", fg_route_cfg_t, name),
+    P_SECTION("filter", fg_route_cfg_t, filter, "handler.filter", handler.filter, true, false),
+    P_SECTION("sink", fg_route_cfg_t, sink, "sink", sink, true, false),
+    P_SECTION("breaker", fg_route_cfg_t, breaker, "breaker", breaker, false, true),
+    {NULL},
+};
 /* A librdkafka property: librdkafka itself says whether it knows the name
  * and takes the value (the message never shows the value: it may be a
  * password). An unknown name gets the closest known one as a hint. */
@@ -252,69 +275,73 @@ const fg_opt_t fg_config_opts[] = {
     O_INT("workers.batch_max", workers.batch_max, 256, 1, 10000, 0, "messages a worker takes from the queue at once"),
     O_ENUM("workers.ordering", workers.ordering, FG_ORDER_NONE, orderings, LIVE, "none: any number of a key's events in flight; partition: at most one event per partition; key: at most one per message key, in offset order (keyless events: per partition)"),
 
-    O_ENUM("handler.mode", handler.mode, FG_HANDLER_JSON, handler_modes, 0, "json: parse, filter, shape and re-serialise each event; raw: pass the bytes"),
-    O_ENUM("handler.on_invalid", handler.on_invalid, FG_ON_INVALID_DROP, on_invalid_modes, 0, "an event that is not a JSON object (json mode): dead_letter, drop (counted) or fail (stop the daemon)"),
-    O_STRING("handler.filter.field", handler.filter.field, NULL, NONEMPTY, "dotted path of the field the filter looks at (json mode)"),
-    O_STRING("handler.filter.equals", handler.filter.equals, NULL, 0, "keep events whose field equals this"),
-    O_BOOL("handler.filter.exists", handler.filter.exists, false, 0, "keep events that have the field"),
-    O_STRLIST("handler.filter.contains_any", handler.filter.contains_any, NONEMPTY, "keep events whose field (raw mode: payload) contains any of these"),
-    O_BOOL("handler.filter.case_insensitive", handler.filter.case_insensitive, false, 0, "compare equals/contains_any ignoring ASCII case"),
-    O_BOOL("handler.add_metadata", handler.add_metadata, false, 0, "add metadata_field: {topic, partition, offset, kafka_ts, ingested_ms, processed_ms}"),
-    O_STRING("handler.metadata_field", handler.metadata_field, "_floodgate", NONEMPTY, "name of the metadata object add_metadata adds"),
-    O_STRLIST("handler.keep", handler.keep, NONEMPTY | UNIQUE, "keep only these top-level fields"),
-    O_STRLIST("handler.drop", handler.drop, NONEMPTY | UNIQUE, "drop these fields (dotted paths)"),
+    O_ENUM("handler.mode", handler.mode, FG_HANDLER_JSON, handler_modes, LIVE, "json: parse, filter, shape and re-serialise each event; raw: pass the bytes"),
+    O_ENUM("handler.on_invalid", handler.on_invalid, FG_ON_INVALID_DROP, on_invalid_modes, LIVE, "an event that is not a JSON object (json mode): dead_letter, drop (counted) or fail (stop the daemon)"),
+    O_STRING("handler.filter.field", handler.filter.field, NULL, NONEMPTY | LIVE, "dotted path of the field the filter looks at (json mode)"),
+    O_STRING("handler.filter.equals", handler.filter.equals, NULL, LIVE, "keep events whose field equals this"),
+    O_BOOL("handler.filter.exists", handler.filter.exists, false, LIVE, "keep events that have the field"),
+    O_STRLIST("handler.filter.contains_any", handler.filter.contains_any, NONEMPTY | LIVE, "keep events whose field (raw mode: payload) contains any of these"),
+    O_BOOL("handler.filter.case_insensitive", handler.filter.case_insensitive, false, LIVE, "compare equals/contains_any ignoring ASCII case"),
+    O_BOOL("handler.add_metadata", handler.add_metadata, false, LIVE, "add metadata_field: {topic, partition, offset, kafka_ts, ingested_ms, processed_ms}"),
+    O_STRING("handler.metadata_field", handler.metadata_field, "_floodgate", NONEMPTY | LIVE, "name of the metadata object add_metadata adds"),
+    O_STRLIST("handler.keep", handler.keep, NONEMPTY | UNIQUE | LIVE, "keep only these top-level fields"),
+    O_STRLIST("handler.drop", handler.drop, NONEMPTY | UNIQUE | LIVE, "drop these fields (dotted paths)"),
 
-    O_ENUM("sink.type", sink.type, FG_SINK_STDOUT, sink_types, REQ, "where processed events go"),
-    O_STRING("sink.path", sink.path, NULL, NONEMPTY, "output file of the file sink (appended to)"),
-    O_BOOL("sink.fsync", sink.fsync, false, 0, "file sink: fsync before a batch counts as delivered"),
-    O_INT("sink.file_mode", sink.file_mode, 0640, 0, 0777, FG_OPT_F_OCTAL, "file sink: permissions of the file when the sink creates it (octal; not narrowed by the umask)"),
-    O_STRING("sink.url", sink.url, NULL, NONEMPTY, "http sink: http[s]://host[:port]/path events are POSTed to"),
-    O_STRMAP("sink.headers", sink.headers, NULL, 0, "http sink: extra request headers (values may use ${ENV})"),
-    O_ENUM("sink.format", sink.format, FG_HTTP_JSON, http_formats, 0, "http sink: json (one event per request), json_array or ndjson (batches)"),
-    O_STRING("sink.tls.ca_file", sink.tls.ca_file, NULL, NONEMPTY, "https: PEM file of the CA certificates to trust (default: the system's bundle); read again on SIGHUP"),
-    O_STRING("sink.tls.cert_file", sink.tls.cert_file, NULL, NONEMPTY, "https: PEM client certificate (chain) for mutual TLS, with key_file; read again on SIGHUP"),
-    O_STRING("sink.tls.key_file", sink.tls.key_file, NULL, NONEMPTY, "https: unencrypted PEM private key of cert_file; read again on SIGHUP"),
-    O_STRING("sink.tls.server_name", sink.tls.server_name, NULL, NONEMPTY, "https: name sent in SNI and verified against the certificate (default: the URL's host)"),
-    O_BOOL("sink.tls.verify", sink.tls.verify, true, 0, "https: verify the server's certificate chain and name; false needs insecure_skip_verify: true"),
-    O_BOOL("sink.tls.insecure_skip_verify", sink.tls.insecure_skip_verify, false, 0, "https: the consent verify: false needs (a warning is logged at every start)"),
-    O_ENUM("sink.tls.min_version", sink.tls.min_version, FG_TLS_1_2, tls_versions, 0, "https: oldest TLS version accepted: 1.2 or 1.3"),
-    O_STRING("sink.auth.basic.user", sink.auth.basic_user, NULL, NONEMPTY, "http sink: HTTP basic authentication user (with password)"),
-    O_STRING("sink.auth.basic.password", sink.auth.basic_password, NULL, 0, "http sink: the basic password (use ${ENV}); never logged"),
-    O_STRING("sink.auth.bearer_token", sink.auth.bearer_token, NULL, NONEMPTY, "http sink: Authorization: Bearer token (use ${ENV}); never logged"),
-    O_STRING("sink.auth.bearer_token_file", sink.auth.bearer_token_file, NULL, NONEMPTY, "http sink: file holding the bearer token; read again on SIGHUP and on a 401 or 403"),
-    O_ENUM("sink.compression", sink.compression, FG_HTTP_COMPRESS_NONE, compressions, 0, "http sink: request bodies as they are (none) or gzip (Content-Encoding: gzip)"),
-    O_INT("sink.compression_level", sink.compression_level, 6, 1, 9, 0, "gzip level: 1 (fastest) to 9 (smallest)"),
-    O_INT("sink.batch.max_messages", sink.batch_max_messages, 500, 1, 100000, 0, "http batches: at most this many events"),
-    O_SIZE("sink.batch.max_bytes", sink.batch_max_bytes, MIB, KIB, 64 * MIB, 0, "http batches: at most this many bytes (a bigger single event goes alone)"),
-    O_DURATION("sink.batch.max_wait", sink.batch_max_wait_ns, 0, 0, NS_MIN, 0, "how long a worker waits for more events to fill a batch; 0 = send what is there"),
-    O_DURATION("sink.connect_timeout", sink.connect_timeout_ns, 2 * NS_S, 10 * NS_MS, NS_MIN, 0, "http sink: time to connect: name lookup, TCP and, for https, the TLS handshake"),
-    O_DURATION("sink.timeout", sink.timeout_ns, 10 * NS_S, 10 * NS_MS, 10 * NS_MIN, 0, "http request / kafka delivery timeout"),
-    O_STRING("sink.topic", sink.topic, NULL, NONEMPTY, "kafka sink: topic to produce to"),
-    O_STRING("sink.brokers", sink.brokers, NULL, NONEMPTY, "kafka sink: bootstrap brokers (default: kafka.brokers)"),
-    O_STRMAP_CHECKED("sink.properties", sink.properties, sink_reserved, check_kafka_property, 0, "kafka sink: librdkafka producer properties, verbatim"),
-    O_STRING("sink.plugin.path", sink.plugin_path, NULL, NONEMPTY, "plugin sink: shared object implementing floodgate_plugin.h"),
-    O_STRMAP("sink.plugin.config", sink.plugin_config, NULL, 0, "plugin sink: key/value settings handed to the plugin's init"),
-    O_INT("sink.retry.max_attempts", sink.retry.max_attempts, 10, 0, 1000000, 0, "attempts per event before it is dead-lettered; 0 = unlimited"),
-    O_DURATION("sink.retry.initial_backoff", sink.retry.initial_backoff_ns, 100 * NS_MS, NS_MS, NS_MIN, 0, "first retry delay; doubles per attempt, with jitter"),
-    O_DURATION("sink.retry.max_backoff", sink.retry.max_backoff_ns, 30 * NS_S, NS_MS, NS_H, 0, "longest retry delay"),
-    O_DURATION("sink.retry.max_elapsed", sink.retry.max_elapsed_ns, 10 * NS_MIN, 0, 24 * NS_H, 0, "time an event may spend retrying before it is dead-lettered; 0 = unlimited"),
+    O_ENUM("sink.type", sink.type, FG_SINK_STDOUT, sink_types, REQ | LIVE, "where processed events go"),
+    O_STRING("sink.path", sink.path, NULL, NONEMPTY | LIVE, "output file of the file sink (appended to)"),
+    O_BOOL("sink.fsync", sink.fsync, false, LIVE, "file sink: fsync before a batch counts as delivered"),
+    O_INT("sink.file_mode", sink.file_mode, 0640, 0, 0777, FG_OPT_F_OCTAL | LIVE, "file sink: permissions of the file when the sink creates it (octal; not narrowed by the umask)"),
+    O_STRING("sink.url", sink.url, NULL, NONEMPTY | LIVE, "http sink: http[s]://host[:port]/path events are POSTed to"),
+    O_STRMAP("sink.headers", sink.headers, NULL, LIVE, "http sink: extra request headers (values may use ${ENV})"),
+    O_ENUM("sink.format", sink.format, FG_HTTP_JSON, http_formats, LIVE, "http sink: json (one event per request), json_array or ndjson (batches)"),
+    O_STRING("sink.tls.ca_file", sink.tls.ca_file, NULL, NONEMPTY | LIVE, "https: PEM file of the CA certificates to trust (default: the system's bundle); read again on SIGHUP"),
+    O_STRING("sink.tls.cert_file", sink.tls.cert_file, NULL, NONEMPTY | LIVE, "https: PEM client certificate (chain) for mutual TLS, with key_file; read again on SIGHUP"),
+    O_STRING("sink.tls.key_file", sink.tls.key_file, NULL, NONEMPTY | LIVE, "https: unencrypted PEM private key of cert_file; read again on SIGHUP"),
+    O_STRING("sink.tls.server_name", sink.tls.server_name, NULL, NONEMPTY | LIVE, "https: name sent in SNI and verified against the certificate (default: the URL's host)"),
+    O_BOOL("sink.tls.verify", sink.tls.verify, true, LIVE, "https: verify the server's certificate chain and name; false needs insecure_skip_verify: true"),
+    O_BOOL("sink.tls.insecure_skip_verify", sink.tls.insecure_skip_verify, false, LIVE, "https: the consent verify: false needs (a warning is logged at every start)"),
+    O_ENUM("sink.tls.min_version", sink.tls.min_version, FG_TLS_1_2, tls_versions, LIVE, "https: oldest TLS version accepted: 1.2 or 1.3"),
+    O_STRING("sink.auth.basic.user", sink.auth.basic_user, NULL, NONEMPTY | LIVE, "http sink: HTTP basic authentication user (with password)"),
+    O_STRING("sink.auth.basic.password", sink.auth.basic_password, NULL, LIVE, "http sink: the basic password (use ${ENV}); never logged"),
+    O_STRING("sink.auth.bearer_token", sink.auth.bearer_token, NULL, NONEMPTY | LIVE, "http sink: Authorization: Bearer token (use ${ENV}); never logged"),
+    O_STRING("sink.auth.bearer_token_file", sink.auth.bearer_token_file, NULL, NONEMPTY | LIVE, "http sink: file holding the bearer token; read again on SIGHUP and on a 401 or 403"),
+    O_ENUM("sink.compression", sink.compression, FG_HTTP_COMPRESS_NONE, compressions, LIVE, "http sink: request bodies as they are (none) or gzip (Content-Encoding: gzip)"),
+    O_INT("sink.compression_level", sink.compression_level, 6, 1, 9, LIVE, "gzip level: 1 (fastest) to 9 (smallest)"),
+    O_INT("sink.batch.max_messages", sink.batch_max_messages, 500, 1, 100000, LIVE, "http batches: at most this many events"),
+    O_SIZE("sink.batch.max_bytes", sink.batch_max_bytes, MIB, KIB, 64 * MIB, LIVE, "http batches: at most this many bytes (a bigger single event goes alone)"),
+    O_DURATION("sink.batch.max_wait", sink.batch_max_wait_ns, 0, 0, NS_MIN, LIVE, "how long a worker waits for more events to fill a batch; 0 = send what is there"),
+    O_DURATION("sink.connect_timeout", sink.connect_timeout_ns, 2 * NS_S, 10 * NS_MS, NS_MIN, LIVE, "http sink: time to connect: name lookup, TCP and, for https, the TLS handshake"),
+    O_DURATION("sink.timeout", sink.timeout_ns, 10 * NS_S, 10 * NS_MS, 10 * NS_MIN, LIVE, "http request / kafka delivery timeout"),
+    O_STRING("sink.topic", sink.topic, NULL, NONEMPTY | LIVE, "kafka sink: topic to produce to"),
+    O_STRING("sink.brokers", sink.brokers, NULL, NONEMPTY | LIVE, "kafka sink: bootstrap brokers (default: kafka.brokers)"),
+    O_STRMAP_CHECKED("sink.properties", sink.properties, sink_reserved, check_kafka_property, LIVE, "kafka sink: librdkafka producer properties, verbatim"),
+    O_STRING("sink.plugin.path", sink.plugin_path, NULL, NONEMPTY | LIVE, "plugin sink: shared object implementing floodgate_plugin.h"),
+    O_STRMAP("sink.plugin.config", sink.plugin_config, NULL, LIVE, "plugin sink: key/value settings handed to the plugin's init"),
+    O_INT("sink.retry.max_attempts", sink.retry.max_attempts, 10, 0, 1000000, LIVE, "attempts per event before it is dead-lettered; 0 = unlimited"),
+    O_DURATION("sink.retry.initial_backoff", sink.retry.initial_backoff_ns, 100 * NS_MS, NS_MS, NS_MIN, LIVE, "first retry delay; doubles per attempt, with jitter"),
+    O_DURATION("sink.retry.max_backoff", sink.retry.max_backoff_ns, 30 * NS_S, NS_MS, NS_H, LIVE, "longest retry delay"),
+    O_DURATION("sink.retry.max_elapsed", sink.retry.max_elapsed_ns, 10 * NS_MIN, 0, 24 * NS_H, LIVE, "time an event may spend retrying before it is dead-lettered; 0 = unlimited"),
+    O_INT("sink.rate_limit.events_per_second", sink.rate_limit.events_per_second, 0, 0, 100000000, LIVE, "most events per second sent to this sink, shared by the workers (a contracted quota); 0 = no cap"),
+    O_INT("sink.rate_limit.burst", sink.rate_limit.burst, 0, 0, 100000000, LIVE, "events the rate cap lets through at once after a pause; 0 = one second's worth"),
+    O_INT("sink.concurrency", sink.concurrency, 0, 0, 1024, LIVE, "most workers inside this sink at once, the rest park its events in its holding queue and go on; 0 = no limit without routes, half the workers (at least 1) with routes"),
+    O_SUB("sink.fallback", sink.fallback, "sink", sink, LIVE, "a second sink (every sink option but fallback) used while this one's breaker is open"),
 
-    O_BOOL("breaker.enabled", breaker.enabled, true, 0, "circuit breaker between the workers and the sink; false = calls always flow"),
-    O_BOOL("breaker.forced_open", breaker.forced_open, false, 0, "hold every sink call (maintenance switch); events wait or are dead-lettered per when_open"),
-    O_ENUM("breaker.window_type", breaker.window, FG_BRK_WINDOW_TIME, breaker_windows, 0, "sliding window of outcomes: time (window_size seconds) or count (window_size calls)"),
-    O_INT("breaker.window_size", breaker.window_size, 10, 1, 3600, 0, "seconds (time window) or calls (count window)"),
-    O_INT("breaker.min_calls", breaker.min_calls, 20, 1, 1000000, 0, "outcomes needed in the window before the breaker may trip"),
-    O_INT("breaker.consecutive_failures", breaker.consecutive_failures, 5, 0, 1000000, 0, "trip after this many failed calls in a row, whatever the window holds (a dead downstream); 0 = off"),
-    O_RATIO("breaker.failure_rate", breaker.failure_rate_threshold, 0.5, 0.0, 1.0, FG_OPT_F_MIN_EXCL, "trip when this share of calls fail (5xx, timeouts, 429/503, connection errors)"),
-    O_RATIO("breaker.slow_call_rate", breaker.slow_call_rate_threshold, 1.0, 0.0, 1.0, FG_OPT_F_MIN_EXCL, "trip when this share of calls is slower than slow_call_duration"),
-    O_DURATION("breaker.slow_call_duration", breaker.slow_call_ns, 5 * NS_S, NS_MS, 10 * NS_MIN, 0, "a call slower than this counts as slow"),
-    O_DURATION("breaker.open_duration", breaker.open_ns, 5 * NS_S, 10 * NS_MS, NS_H, 0, "first time open before probing"),
-    O_RATIO("breaker.open_backoff", breaker.open_backoff, 2.0, 1.0, 100.0, 0, "open duration multiplier each time probing fails"),
-    O_DURATION("breaker.open_max", breaker.open_max_ns, 2 * NS_MIN, 10 * NS_MS, 24 * NS_H, 0, "longest open duration"),
-    O_RATIO("breaker.jitter", breaker.jitter, 0.2, 0.0, 1.0, FG_OPT_F_MAX_EXCL, "random +- share of each open duration, so instances do not probe in lockstep"),
-    O_INT("breaker.half_open_calls", breaker.half_open_calls, 5, 1, 1000, 0, "probe calls allowed while half-open; their outcomes close or re-open it"),
-    O_DURATION("breaker.half_open_max_wait", breaker.half_open_max_wait_ns, 30 * NS_S, 10 * NS_MS, NS_H, 0, "a probe round that takes longer re-opens the breaker"),
-    O_ENUM("breaker.when_open", breaker.when_open, FG_BRK_WHEN_OPEN_WAIT, breaker_when_open, 0, "wait: workers hold events (queue fills, ingest pauses); dead_letter: send them to dead_letter.topic"),
+    O_BOOL("breaker.enabled", breaker.enabled, true, LIVE, "circuit breaker between the workers and the sink; false = calls always flow"),
+    O_BOOL("breaker.forced_open", breaker.forced_open, false, LIVE, "hold every sink call (maintenance switch); events wait or are dead-lettered per when_open"),
+    O_ENUM("breaker.window_type", breaker.window, FG_BRK_WINDOW_TIME, breaker_windows, LIVE, "sliding window of outcomes: time (window_size seconds) or count (window_size calls)"),
+    O_INT("breaker.window_size", breaker.window_size, 10, 1, 3600, LIVE, "seconds (time window) or calls (count window)"),
+    O_INT("breaker.min_calls", breaker.min_calls, 20, 1, 1000000, LIVE, "outcomes needed in the window before the breaker may trip"),
+    O_INT("breaker.consecutive_failures", breaker.consecutive_failures, 5, 0, 1000000, LIVE, "trip after this many failed calls in a row, whatever the window holds (a dead downstream); 0 = off"),
+    O_RATIO("breaker.failure_rate", breaker.failure_rate_threshold, 0.5, 0.0, 1.0, FG_OPT_F_MIN_EXCL | LIVE, "trip when this share of calls fail (5xx, timeouts, 429/503, connection errors)"),
+    O_RATIO("breaker.slow_call_rate", breaker.slow_call_rate_threshold, 1.0, 0.0, 1.0, FG_OPT_F_MIN_EXCL | LIVE, "trip when this share of calls is slower than slow_call_duration"),
+    O_DURATION("breaker.slow_call_duration", breaker.slow_call_ns, 5 * NS_S, NS_MS, 10 * NS_MIN, LIVE, "a call slower than this counts as slow"),
+    O_DURATION("breaker.open_duration", breaker.open_ns, 5 * NS_S, 10 * NS_MS, NS_H, LIVE, "first time open before probing"),
+    O_RATIO("breaker.open_backoff", breaker.open_backoff, 2.0, 1.0, 100.0, LIVE, "open duration multiplier each time probing fails"),
+    O_DURATION("breaker.open_max", breaker.open_max_ns, 2 * NS_MIN, 10 * NS_MS, 24 * NS_H, LIVE, "longest open duration"),
+    O_RATIO("breaker.jitter", breaker.jitter, 0.2, 0.0, 1.0, FG_OPT_F_MAX_EXCL | LIVE, "random +- share of each open duration, so instances do not probe in lockstep"),
+    O_INT("breaker.half_open_calls", breaker.half_open_calls, 5, 1, 1000, LIVE, "probe calls allowed while half-open; their outcomes close or re-open it"),
+    O_DURATION("breaker.half_open_max_wait", breaker.half_open_max_wait_ns, 30 * NS_S, 10 * NS_MS, NS_H, LIVE, "a probe round that takes longer re-opens the breaker"),
+    O_ENUM("breaker.when_open", breaker.when_open, FG_BRK_WHEN_OPEN_WAIT, breaker_when_open, LIVE, "wait: workers hold events (queue fills, ingest pauses); dead_letter: send them to dead_letter.topic"),
 
     O_STRING("dead_letter.topic", dead_letter.topic, NULL, NONEMPTY, "topic for events that cannot be delivered (original payload and key, error headers); unset = none"),
     O_STRING("dead_letter.brokers", dead_letter.brokers, NULL, NONEMPTY, "bootstrap brokers of the dead-letter topic (default: kafka.brokers)"),
@@ -331,6 +358,8 @@ const fg_opt_t fg_config_opts[] = {
 
     O_ENUM("log.level", log.level, FG_LOG_INFO, log_levels, LIVE, "least severe level that is logged"),
 
+    O_LIST("routes", routes, fg_route_cfg_t, route_parts, LIVE, "an ordered list of {name, filter, sink, breaker}: an event goes to the first route whose filter matches, else to the top-level sink (which may then be left out: such events count as filtered)"),
+
     O_SECTION("burst", burst.enabled, "built-in load generator for demos; present = enabled"),
     O_STRING("burst.topic", burst.topic, NULL, NONEMPTY, "topic to produce to (default: the first of kafka.topics)"),
     O_INT("burst.count", burst.count, 100000, 1, 1000000000, 0, "events to produce"),
@@ -345,9 +374,14 @@ const fg_opt_t fg_config_opts[] = {
 
 const size_t fg_config_nopts = sizeof(fg_config_opts) / sizeof(fg_config_opts[0]);
 
-/* ---- rules across options ---- */
+/* ---- rules across options ----
+ *
+ * Each rule gets the whole config and the section it checks (@p sect:
+ * the config itself for root rules; the top-level section or one of its
+ * copies for section rules), and names options as @p shown does. */
 
-static int check_watermarks(const fg_config_t *cfg, char *msg, size_t msg_size) {
+static int check_watermarks(const fg_config_t *cfg, const void *sect, const char *shown,
+                            char *msg, size_t msg_size) {
         if (cfg->queue.low_watermark < cfg->queue.high_watermark)
                 return 0;
         snprintf(msg, msg_size, "queue.low_watermark (%g) must be below queue.high_watermark (%g)",
@@ -355,20 +389,26 @@ static int check_watermarks(const fg_config_t *cfg, char *msg, size_t msg_size) 
         return -1;
 }
 
-static int check_sink_path(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        if (cfg->sink.type != FG_SINK_FILE || cfg->sink.path)
+static int check_sink_path(const fg_config_t *cfg, const void *sect, const char *shown,
+                           char *msg, size_t msg_size) {
+        const fg_sink_cfg_t *sc = sect;
+
+        if (sc->type != FG_SINK_FILE || sc->path)
                 return 0;
-        snprintf(msg, msg_size, "sink.type 'file' needs sink.path");
+        snprintf(msg, msg_size, "%s.type 'file' needs %s.path", shown, shown);
         return -1;
 }
 
-static int check_sink_needs(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        if (cfg->sink.type == FG_SINK_HTTP && !cfg->sink.url)
-                snprintf(msg, msg_size, "sink.type 'http' needs sink.url");
-        else if (cfg->sink.type == FG_SINK_KAFKA && !cfg->sink.topic)
-                snprintf(msg, msg_size, "sink.type 'kafka' needs sink.topic");
-        else if (cfg->sink.type == FG_SINK_PLUGIN && !cfg->sink.plugin_path)
-                snprintf(msg, msg_size, "sink.type 'plugin' needs sink.plugin.path");
+static int check_sink_needs(const fg_config_t *cfg, const void *sect, const char *shown,
+                            char *msg, size_t msg_size) {
+        const fg_sink_cfg_t *sc = sect;
+
+        if (sc->type == FG_SINK_HTTP && !sc->url)
+                snprintf(msg, msg_size, "%s.type 'http' needs %s.url", shown, shown);
+        else if (sc->type == FG_SINK_KAFKA && !sc->topic)
+                snprintf(msg, msg_size, "%s.type 'kafka' needs %s.topic", shown, shown);
+        else if (sc->type == FG_SINK_PLUGIN && !sc->plugin_path)
+                snprintf(msg, msg_size, "%s.type 'plugin' needs %s.plugin.path", shown, shown);
         else
                 return 0;
         return -1;
@@ -376,188 +416,201 @@ static int check_sink_needs(const fg_config_t *cfg, char *msg, size_t msg_size) 
 
 /* Values quoted in messages go through fg_config_quote: a line break or
  * escape sequence in a value must not break the one-line message format. */
-static int check_url(const fg_config_t *cfg, char *msg, size_t msg_size) {
+static int check_url(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                     size_t msg_size) {
+        const fg_sink_cfg_t *sc = sect;
         char qbuf[128];
 
-        if (!cfg->sink.url)
+        if (!sc->url)
                 return 0;
-        if (strncasecmp(cfg->sink.url, "http://", 7) && strncasecmp(cfg->sink.url, "https://", 8))
-                snprintf(msg, msg_size, "sink.url '%s': only http:// and https:// URLs are supported",
-                         fg_config_quote(cfg->sink.url, strlen(cfg->sink.url), 60, qbuf,
-                                         sizeof(qbuf)));
-        else if (fg_redact_has_url_userinfo(cfg->sink.url))
+        if (strncasecmp(sc->url, "http://", 7) && strncasecmp(sc->url, "https://", 8))
+                snprintf(msg, msg_size, "%s.url '%s': only http:// and https:// URLs are supported",
+                         shown, fg_config_quote(sc->url, strlen(sc->url), 60, qbuf, sizeof(qbuf)));
+        else if (fg_redact_has_url_userinfo(sc->url))
                 snprintf(msg, msg_size,
-                         "sink.url '%s': credentials in the URL are not supported; use sink.auth",
-                         fg_config_quote(cfg->sink.url, strlen(cfg->sink.url), 60, qbuf,
-                                         sizeof(qbuf)));
+                         "%s.url '%s': credentials in the URL are not supported; use %s.auth",
+                         shown, fg_config_quote(sc->url, strlen(sc->url), 60, qbuf, sizeof(qbuf)),
+                         shown);
         else
                 return 0;
         return -1;
 }
 
-static bool is_https_sink(const fg_config_t *cfg) {
-        return cfg->sink.type == FG_SINK_HTTP && cfg->sink.url &&
-               !strncasecmp(cfg->sink.url, "https://", 8);
+static bool is_https_sink(const fg_sink_cfg_t *sc) {
+        return sc->type == FG_SINK_HTTP && sc->url && !strncasecmp(sc->url, "https://", 8);
 }
 
-static bool has_header(const fg_config_t *cfg, const char *name) {
-        for (size_t i = 0; i < cfg->sink.headers.n; i++)
-                if (!strcasecmp(cfg->sink.headers.keys[i], name))
+static bool has_header(const fg_sink_cfg_t *sc, const char *name) {
+        for (size_t i = 0; i < sc->headers.n; i++)
+                if (!strcasecmp(sc->headers.keys[i], name))
                         return true;
         return false;
 }
 
-static int check_tls_scheme(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        const fg_tls_cfg_t *t = &cfg->sink.tls;
+static int check_tls_scheme(const fg_config_t *cfg, const void *sect, const char *shown,
+                            char *msg, size_t msg_size) {
+        const fg_sink_cfg_t *sc = sect;
+        const fg_tls_cfg_t *t = &sc->tls;
 
-        if (is_https_sink(cfg) || (!t->ca_file && !t->cert_file && !t->key_file &&
-                                   !t->server_name && t->min_version == FG_TLS_1_2 &&
-                                   t->verify && !t->insecure_skip_verify))
+        if (is_https_sink(sc) || (!t->ca_file && !t->cert_file && !t->key_file &&
+                                  !t->server_name && t->min_version == FG_TLS_1_2 &&
+                                  t->verify && !t->insecure_skip_verify))
                 return 0;
-        snprintf(msg, msg_size, "sink.tls applies to an http sink with an https:// sink.url");
+        snprintf(msg, msg_size, "%s.tls applies to an http sink with an https:// %s.url", shown,
+                 shown);
         return -1;
 }
 
-static int check_tls_verify(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        const fg_tls_cfg_t *t = &cfg->sink.tls;
+static int check_tls_verify(const fg_config_t *cfg, const void *sect, const char *shown,
+                            char *msg, size_t msg_size) {
+        const fg_tls_cfg_t *t = &((const fg_sink_cfg_t *)sect)->tls;
 
         if (!t->verify && !t->insecure_skip_verify)
-                snprintf(msg, msg_size, "sink.tls.verify: false needs sink.tls.insecure_skip_verify: "
-                                        "true (the server's certificate and name would go unchecked)");
+                snprintf(msg, msg_size, "%s.tls.verify: false needs %s.tls.insecure_skip_verify: "
+                                        "true (the server's certificate and name would go unchecked)",
+                         shown, shown);
         else if (t->verify && t->insecure_skip_verify)
-                snprintf(msg, msg_size, "sink.tls.insecure_skip_verify: true goes with "
-                                        "sink.tls.verify: false (it is the consent to it)");
+                snprintf(msg, msg_size, "%s.tls.insecure_skip_verify: true goes with "
+                                        "%s.tls.verify: false (it is the consent to it)",
+                         shown, shown);
         else
                 return 0;
         return -1;
 }
 
-static int check_tls_pair(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        if (!cfg->sink.tls.cert_file == !cfg->sink.tls.key_file)
+static int check_tls_pair(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                          size_t msg_size) {
+        const fg_tls_cfg_t *t = &((const fg_sink_cfg_t *)sect)->tls;
+
+        if (!t->cert_file == !t->key_file)
                 return 0;
-        snprintf(msg, msg_size, "sink.tls.cert_file and sink.tls.key_file go together");
+        snprintf(msg, msg_size, "%s.tls.cert_file and %s.tls.key_file go together", shown, shown);
         return -1;
 }
 
-/* "<option> '<path>': <what is wrong>", or 0 when rc is 0. */
-static int file_problem(int rc, const char *opt, const char *path, const char *why, char *msg,
-                        size_t msg_size) {
+/* "<shown>.<opt> '<path>': <what is wrong>", or 0 when rc is 0. */
+static int file_problem(int rc, const char *shown, const char *opt, const char *path,
+                        const char *why, char *msg, size_t msg_size) {
         char qbuf[128];
 
         if (rc == 0)
                 return 0;
-        snprintf(msg, msg_size, "%s '%s': %s", opt,
+        snprintf(msg, msg_size, "%s.%s '%s': %s", shown, opt,
                  fg_config_quote(path, strlen(path), 60, qbuf, sizeof(qbuf)), why);
         return -1;
 }
 
 /* The files are read now, so check-config catches what the daemon would
  * refuse at start. */
-static int check_tls_ca(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        const char *path = cfg->sink.tls.ca_file;
+static int check_tls_ca(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                        size_t msg_size) {
+        const char *path = ((const fg_sink_cfg_t *)sect)->tls.ca_file;
         char why[256];
 
-        return path ? file_problem(fg_http_tls_check_ca(path, why, sizeof(why)), "sink.tls.ca_file",
-                                   path, why, msg, msg_size)
+        return path ? file_problem(fg_http_tls_check_ca(path, why, sizeof(why)), shown,
+                                   "tls.ca_file", path, why, msg, msg_size)
                     : 0;
 }
 
-static int check_tls_cert(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        const char *path = cfg->sink.tls.cert_file;
+static int check_tls_cert(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                          size_t msg_size) {
+        const char *path = ((const fg_sink_cfg_t *)sect)->tls.cert_file;
         char why[256];
 
-        return path ? file_problem(fg_http_tls_check_cert(path, why, sizeof(why)),
-                                   "sink.tls.cert_file", path, why, msg, msg_size)
+        return path ? file_problem(fg_http_tls_check_cert(path, why, sizeof(why)), shown,
+                                   "tls.cert_file", path, why, msg, msg_size)
                     : 0;
 }
 
-static int check_tls_key(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        const char *cert = cfg->sink.tls.cert_file, *key = cfg->sink.tls.key_file;
+static int check_tls_key(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                         size_t msg_size) {
+        const fg_tls_cfg_t *t = &((const fg_sink_cfg_t *)sect)->tls;
         char why[256];
 
-        return cert && key ? file_problem(fg_http_tls_check_key(cert, key, why, sizeof(why)),
-                                          "sink.tls.key_file", key, why, msg, msg_size)
-                           : 0;
+        return t->cert_file && t->key_file
+                   ? file_problem(fg_http_tls_check_key(t->cert_file, t->key_file, why, sizeof(why)),
+                                  shown, "tls.key_file", t->key_file, why, msg, msg_size)
+                   : 0;
 }
 
-static int check_auth(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        const fg_http_auth_cfg_t *a = &cfg->sink.auth;
+static int check_auth(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                      size_t msg_size) {
+        const fg_sink_cfg_t *sc = sect;
+        const fg_http_auth_cfg_t *a = &sc->auth;
         int kinds = (a->basic_user || a->basic_password) + (a->bearer_token != NULL) +
                     (a->bearer_token_file != NULL);
 
         if (!kinds)
                 return 0;
-        if (cfg->sink.type != FG_SINK_HTTP)
-                snprintf(msg, msg_size, "sink.auth applies to the http sink");
+        if (sc->type != FG_SINK_HTTP)
+                snprintf(msg, msg_size, "%s.auth applies to the http sink", shown);
         else if (kinds > 1)
                 snprintf(msg, msg_size,
-                         "sink.auth takes one of basic, bearer_token and bearer_token_file");
+                         "%s.auth takes one of basic, bearer_token and bearer_token_file", shown);
         else if (!a->basic_user != !a->basic_password)
-                snprintf(msg, msg_size, "sink.auth.basic needs both user and password");
-        else if (has_header(cfg, "Authorization"))
-                snprintf(msg, msg_size,
-                         "sink.auth and an Authorization header in sink.headers: set one");
+                snprintf(msg, msg_size, "%s.auth.basic needs both user and password", shown);
+        else if (has_header(sc, "Authorization"))
+                snprintf(msg, msg_size, "%s.auth and an Authorization header in %s.headers: set one",
+                         shown, shown);
         else
                 return 0;
         return -1;
 }
 
 /* Credentials are described, never quoted. */
-static int check_auth_values(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        const fg_http_auth_cfg_t *a = &cfg->sink.auth;
+static int check_auth_values(const fg_config_t *cfg, const void *sect, const char *shown,
+                             char *msg, size_t msg_size) {
+        const fg_http_auth_cfg_t *a = &((const fg_sink_cfg_t *)sect)->auth;
         const char *opt = NULL;
         char why[160];
 
         if (a->basic_user && fg_http_auth_check_user(a->basic_user, why, sizeof(why)))
-                opt = "sink.auth.basic.user";
+                opt = "auth.basic.user";
         else if (a->basic_password && fg_http_auth_check_password(a->basic_password, why, sizeof(why)))
-                opt = "sink.auth.basic.password";
+                opt = "auth.basic.password";
         else if (a->bearer_token && fg_http_auth_check_token(a->bearer_token, why, sizeof(why)))
-                opt = "sink.auth.bearer_token";
+                opt = "auth.bearer_token";
         if (!opt)
                 return 0;
-        snprintf(msg, msg_size, "%s: %s", opt, why);
+        snprintf(msg, msg_size, "%s.%s: %s", shown, opt, why);
         return -1;
 }
 
-static int check_token_file(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        const char *path = cfg->sink.auth.bearer_token_file;
+static int check_token_file(const fg_config_t *cfg, const void *sect, const char *shown,
+                            char *msg, size_t msg_size) {
+        const char *path = ((const fg_sink_cfg_t *)sect)->auth.bearer_token_file;
         char why[160];
 
-        return path ? file_problem(fg_http_auth_check_token_file(path, why, sizeof(why)),
-                                   "sink.auth.bearer_token_file", path, why, msg, msg_size)
+        return path ? file_problem(fg_http_auth_check_token_file(path, why, sizeof(why)), shown,
+                                   "auth.bearer_token_file", path, why, msg, msg_size)
                     : 0;
 }
 
-static int check_compression(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        if (cfg->sink.compression == FG_HTTP_COMPRESS_NONE)
+static int check_compression(const fg_config_t *cfg, const void *sect, const char *shown,
+                             char *msg, size_t msg_size) {
+        const fg_sink_cfg_t *sc = sect;
+
+        if (sc->compression == FG_HTTP_COMPRESS_NONE)
                 return 0;
-        if (cfg->sink.type != FG_SINK_HTTP)
-                snprintf(msg, msg_size, "sink.compression applies to the http sink");
-        else if (has_header(cfg, "Content-Encoding"))
-                snprintf(msg, msg_size, "sink.compression: gzip sets Content-Encoding itself; "
-                                        "remove it from sink.headers");
+        if (sc->type != FG_SINK_HTTP)
+                snprintf(msg, msg_size, "%s.compression applies to the http sink", shown);
+        else if (has_header(sc, "Content-Encoding"))
+                snprintf(msg, msg_size, "%s.compression: gzip sets Content-Encoding itself; "
+                                        "remove it from %s.headers",
+                         shown, shown);
         else
                 return 0;
         return -1;
 }
 
-static int check_filter(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        int kinds = (cfg->handler.filter.equals != NULL) + cfg->handler.filter.exists +
-                    (cfg->handler.filter.contains_any.n > 0);
+static int check_backoff(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                         size_t msg_size) {
+        const fg_sink_cfg_t *sc = sect;
 
-        if (kinds > 1)
-                snprintf(msg, msg_size, "handler.filter takes one of equals, exists, contains_any");
-        else if (cfg->handler.mode == FG_HANDLER_RAW &&
-                 (cfg->handler.filter.field || cfg->handler.filter.equals || cfg->handler.filter.exists))
-                snprintf(msg, msg_size, "handler.mode 'raw' filters only with contains_any over the "
-                                        "whole payload (no field, equals or exists)");
-        else if (cfg->handler.mode == FG_HANDLER_JSON && kinds && !cfg->handler.filter.field)
-                snprintf(msg, msg_size, "handler.filter needs field");
-        else if (cfg->handler.mode == FG_HANDLER_JSON && cfg->handler.filter.field && !kinds)
-                snprintf(msg, msg_size, "handler.filter.field needs equals, exists or contains_any");
-        else
+        if (sc->retry.initial_backoff_ns <= sc->retry.max_backoff_ns)
                 return 0;
+        snprintf(msg, msg_size, "%s.retry.initial_backoff must not exceed %s.retry.max_backoff",
+                 shown, shown);
         return -1;
 }
 
@@ -567,19 +620,49 @@ static bool dotted_path_ok(const char *p) {
         return n && p[0] != '.' && p[n - 1] != '.' && !strstr(p, "..");
 }
 
-static int check_paths(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        const char *bad = NULL, *what = NULL;
+static int check_filter(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                        size_t msg_size) {
+        const fg_filter_cfg_t *fc = sect;
+        int kinds = (fc->equals != NULL) + fc->exists + (fc->contains_any.n > 0);
+
+        if (kinds > 1)
+                snprintf(msg, msg_size, "%s takes one of equals, exists, contains_any", shown);
+        else if (cfg->handler.mode == FG_HANDLER_RAW && (fc->field || fc->equals || fc->exists))
+                snprintf(msg, msg_size, "handler.mode 'raw' filters only with contains_any over the "
+                                        "whole payload (no field, equals or exists)");
+        else if (cfg->handler.mode == FG_HANDLER_JSON && kinds && !fc->field)
+                snprintf(msg, msg_size, "%s needs field", shown);
+        else if (cfg->handler.mode == FG_HANDLER_JSON && fc->field && !kinds)
+                snprintf(msg, msg_size, "%s.field needs equals, exists or contains_any", shown);
+        else
+                return 0;
+        return -1;
+}
+
+static int check_filter_path(const fg_config_t *cfg, const void *sect, const char *shown,
+                             char *msg, size_t msg_size) {
+        const fg_filter_cfg_t *fc = sect;
         char qbuf[128];
 
-        if (cfg->handler.filter.field && !dotted_path_ok(cfg->handler.filter.field))
-                bad = cfg->handler.filter.field, what = "handler.filter.field";
-        for (size_t i = 0; !bad && i < cfg->handler.drop.n; i++)
-                if (!dotted_path_ok(cfg->handler.drop.v[i]))
-                        bad = cfg->handler.drop.v[i], what = "handler.drop";
-        if (bad) {
-                snprintf(msg, msg_size, "%s '%s': empty segment in dotted path", what,
-                         fg_config_quote(bad, strlen(bad), 60, qbuf, sizeof(qbuf)));
-                return -1;
+        if (!fc->field || dotted_path_ok(fc->field))
+                return 0;
+        snprintf(msg, msg_size, "%s.field '%s': empty segment in dotted path", shown,
+                 fg_config_quote(fc->field, strlen(fc->field), 60, qbuf, sizeof(qbuf)));
+        return -1;
+}
+
+static int check_paths(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                       size_t msg_size) {
+        char qbuf[128];
+
+        for (size_t i = 0; i < cfg->handler.drop.n; i++) {
+                const char *drop = cfg->handler.drop.v[i];
+
+                if (!dotted_path_ok(drop)) {
+                        snprintf(msg, msg_size, "handler.drop '%s': empty segment in dotted path",
+                                 fg_config_quote(drop, strlen(drop), 60, qbuf, sizeof(qbuf)));
+                        return -1;
+                }
         }
         for (size_t i = 0; i < cfg->handler.keep.n; i++) {
                 const char *keep = cfg->handler.keep.v[i];
@@ -595,7 +678,8 @@ static int check_paths(const fg_config_t *cfg, char *msg, size_t msg_size) {
         return 0;
 }
 
-static int check_shaping(const fg_config_t *cfg, char *msg, size_t msg_size) {
+static int check_shaping(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                         size_t msg_size) {
         if (cfg->handler.mode != FG_HANDLER_RAW ||
             (!cfg->handler.add_metadata && !cfg->handler.keep.n && !cfg->handler.drop.n))
                 return 0;
@@ -604,30 +688,35 @@ static int check_shaping(const fg_config_t *cfg, char *msg, size_t msg_size) {
         return -1;
 }
 
-static int check_dead_letter(const fg_config_t *cfg, char *msg, size_t msg_size) {
+static int check_dead_letter(const fg_config_t *cfg, const void *sect, const char *shown,
+                             char *msg, size_t msg_size) {
         if (cfg->handler.on_invalid != FG_ON_INVALID_DEAD_LETTER || cfg->dead_letter.topic)
                 return 0;
         snprintf(msg, msg_size, "handler.on_invalid 'dead_letter' needs dead_letter.topic");
         return -1;
 }
 
-static int check_breaker(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        if (cfg->breaker.when_open == FG_BRK_WHEN_OPEN_DEAD_LETTER && !cfg->dead_letter.topic)
-                snprintf(msg, msg_size, "breaker.when_open 'dead_letter' needs dead_letter.topic");
-        else if (cfg->breaker.open_max_ns < cfg->breaker.open_ns)
-                snprintf(msg, msg_size, "breaker.open_max must not be below breaker.open_duration");
-        else if (cfg->breaker.window == FG_BRK_WINDOW_COUNT &&
-                 cfg->breaker.min_calls > cfg->breaker.window_size)
-                snprintf(msg, msg_size, "breaker.min_calls (%lld) exceeds a count window of %lld calls: "
+static int check_breaker(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                         size_t msg_size) {
+        const fg_brk_cfg_t *bc = sect;
+
+        if (bc->when_open == FG_BRK_WHEN_OPEN_DEAD_LETTER && !cfg->dead_letter.topic)
+                snprintf(msg, msg_size, "%s.when_open 'dead_letter' needs dead_letter.topic", shown);
+        else if (bc->open_max_ns < bc->open_ns)
+                snprintf(msg, msg_size, "%s.open_max must not be below %s.open_duration", shown,
+                         shown);
+        else if (bc->window == FG_BRK_WINDOW_COUNT && bc->min_calls > bc->window_size)
+                snprintf(msg, msg_size, "%s.min_calls (%lld) exceeds a count window of %lld calls: "
                                         "it could never trip",
-                         (long long)cfg->breaker.min_calls, (long long)cfg->breaker.window_size);
+                         shown, (long long)bc->min_calls, (long long)bc->window_size);
         else
                 return 0;
         return -1;
 }
 
 /* Syntax and range here; whether the host resolves is fg_config_probe's. */
-static int check_listen(const fg_config_t *cfg, char *msg, size_t msg_size) {
+static int check_listen(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                        size_t msg_size) {
         const char *l = cfg->metrics.listen;
         fg_hostport_t hp;
         char why[128], qbuf[128];
@@ -639,7 +728,8 @@ static int check_listen(const fg_config_t *cfg, char *msg, size_t msg_size) {
         return -1;
 }
 
-static int check_park_key(const fg_config_t *cfg, char *msg, size_t msg_size) {
+static int check_park_key(const fg_config_t *cfg, const void *sect, const char *shown,
+                          char *msg, size_t msg_size) {
         if (!cfg->dead_letter.park_key)
                 return 0;
         if (!cfg->dead_letter.topic)
@@ -653,7 +743,8 @@ static int check_park_key(const fg_config_t *cfg, char *msg, size_t msg_size) {
         return -1;
 }
 
-static int check_workers(const fg_config_t *cfg, char *msg, size_t msg_size) {
+static int check_workers(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                         size_t msg_size) {
         if (cfg->workers.min <= cfg->workers.max)
                 return 0;
         snprintf(msg, msg_size, "workers.min (%lld) must not exceed workers.max (%lld)",
@@ -661,38 +752,64 @@ static int check_workers(const fg_config_t *cfg, char *msg, size_t msg_size) {
         return -1;
 }
 
-static int check_backoff(const fg_config_t *cfg, char *msg, size_t msg_size) {
-        if (cfg->sink.retry.initial_backoff_ns <= cfg->sink.retry.max_backoff_ns)
-                return 0;
-        snprintf(msg, msg_size, "sink.retry.initial_backoff must not exceed sink.retry.max_backoff");
-        return -1;
+/* Route names label metrics and logs: they must be distinct. */
+static int check_routes(const fg_config_t *cfg, const void *sect, const char *shown, char *msg,
+                        size_t msg_size) {
+        char qbuf[128];
+
+        for (size_t i = 0; i < cfg->routes.n; i++)
+                for (size_t k = 0; k < i; k++) {
+                        const char *a = cfg->routes.v[i].name, *b = cfg->routes.v[k].name;
+                        if (a && b && !strcmp(a, b)) {
+                                snprintf(msg, msg_size, "routes[%zu].name '%s' is already the name "
+                                                        "of routes[%zu]",
+                                         i, fg_config_quote(a, strlen(a), 60, qbuf, sizeof(qbuf)),
+                                         k);
+                                return -1;
+                        }
+                }
+        return 0;
 }
 
+#define ROOT(...)        {.section = "", .opts = {__VA_ARGS__, NULL}
+#define OF(sect, ...)    {.section = #sect, .sect_off = OFF(sect), .opts = {__VA_ARGS__, NULL}
+
 const fg_config_check_t fg_config_checks[] = {
-    {{"queue.low_watermark", "queue.high_watermark", NULL}, check_watermarks},
-    {{"sink.type", "sink.path", NULL}, check_sink_path},
-    {{"sink.type", "sink.url", "sink.topic", "sink.plugin.path", NULL}, check_sink_needs},
-    {{"sink.url", NULL}, check_url},
-    {{"sink.tls.ca_file", "sink.tls.cert_file", "sink.tls.key_file", "sink.tls.server_name", "sink.url", NULL}, check_tls_scheme},
-    {{"sink.tls.verify", "sink.tls.insecure_skip_verify", NULL}, check_tls_verify},
-    {{"sink.tls.cert_file", "sink.tls.key_file", NULL}, check_tls_pair},
-    {{"sink.tls.ca_file", NULL}, check_tls_ca},
-    {{"sink.tls.cert_file", NULL}, check_tls_cert},
-    {{"sink.tls.key_file", "sink.tls.cert_file", NULL}, check_tls_key},
-    {{"sink.auth.basic.user", "sink.auth.basic.password", "sink.auth.bearer_token", "sink.auth.bearer_token_file", NULL}, check_auth},
-    {{"sink.auth.basic.user", "sink.auth.basic.password", "sink.auth.bearer_token", NULL}, check_auth_values},
-    {{"sink.auth.bearer_token_file", NULL}, check_token_file},
-    {{"sink.compression", NULL}, check_compression},
-    {{"handler.filter.field", "handler.mode", "handler.filter.equals", NULL}, check_filter},
-    {{"handler.mode", "handler.add_metadata", NULL}, check_shaping},
-    {{"handler.filter.field", "handler.drop", "handler.keep", NULL}, check_paths},
-    {{"handler.on_invalid", "dead_letter.topic", NULL}, check_dead_letter},
-    {{"sink.retry.initial_backoff", "sink.retry.max_backoff", NULL}, check_backoff},
-    {{"breaker.when_open", "breaker.open_max", "breaker.min_calls", NULL}, check_breaker},
-    {{"workers.min", "workers.max", NULL}, check_workers},
-    {{"metrics.listen", NULL}, check_listen},
-    {{"dead_letter.park_key", "dead_letter.topic", "workers.ordering", NULL}, check_park_key},
+    ROOT("queue.low_watermark", "queue.high_watermark"), .fn = check_watermarks},
+    OF(sink, "sink.type", "sink.path"), .fn = check_sink_path},
+    OF(sink, "sink.type", "sink.url", "sink.topic", "sink.plugin.path"), .fn = check_sink_needs},
+    OF(sink, "sink.url"), .fn = check_url},
+    OF(sink, "sink.tls.ca_file", "sink.tls.cert_file", "sink.tls.key_file", "sink.tls.server_name",
+       "sink.url"), .fn = check_tls_scheme},
+    OF(sink, "sink.tls.verify", "sink.tls.insecure_skip_verify"), .fn = check_tls_verify},
+    OF(sink, "sink.tls.cert_file", "sink.tls.key_file"), .fn = check_tls_pair},
+    OF(sink, "sink.tls.ca_file"), .fn = check_tls_ca},
+    OF(sink, "sink.tls.cert_file"), .fn = check_tls_cert},
+    OF(sink, "sink.tls.key_file", "sink.tls.cert_file"), .fn = check_tls_key},
+    OF(sink, "sink.auth.basic.user", "sink.auth.basic.password", "sink.auth.bearer_token",
+       "sink.auth.bearer_token_file"), .fn = check_auth},
+    OF(sink, "sink.auth.basic.user", "sink.auth.basic.password", "sink.auth.bearer_token"),
+       .fn = check_auth_values},
+    OF(sink, "sink.auth.bearer_token_file"), .fn = check_token_file},
+    OF(sink, "sink.compression"), .fn = check_compression},
+    OF(sink, "sink.retry.initial_backoff", "sink.retry.max_backoff"), .fn = check_backoff},
+    {.section = "handler.filter", .sect_off = OFF(handler.filter),
+     .opts = {"handler.filter.field", "handler.mode", "handler.filter.equals", NULL},
+     .fn = check_filter},
+    {.section = "handler.filter", .sect_off = OFF(handler.filter),
+     .opts = {"handler.filter.field", NULL}, .fn = check_filter_path},
+    ROOT("handler.mode", "handler.add_metadata"), .fn = check_shaping},
+    ROOT("handler.drop", "handler.keep"), .fn = check_paths},
+    ROOT("handler.on_invalid", "dead_letter.topic"), .fn = check_dead_letter},
+    OF(breaker, "breaker.when_open", "breaker.open_max", "breaker.min_calls"), .fn = check_breaker},
+    ROOT("workers.min", "workers.max"), .fn = check_workers},
+    ROOT("metrics.listen"), .fn = check_listen},
+    ROOT("routes"), .fn = check_routes},
+    ROOT("dead_letter.park_key", "dead_letter.topic", "workers.ordering"), .fn = check_park_key},
 };
+
+#undef ROOT
+#undef OF
 
 const size_t fg_config_nchecks = sizeof(fg_config_checks) / sizeof(fg_config_checks[0]);
 

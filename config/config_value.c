@@ -55,7 +55,7 @@ void fg_config_type_error(fg_config_ctx_t *ctx, const char *name, const fg_confi
 static void opt_type_error(fg_config_ctx_t *ctx, const fg_opt_t *opt,
                            const fg_config_node_t *node, const char *text, const char *why) {
         char nbuf[128];
-        fg_config_type_error(ctx, opt->name, node, text,
+        fg_config_type_error(ctx, ctx->name, node, text,
                              fg_config_type_noun(opt, nbuf, sizeof(nbuf)), why);
 }
 
@@ -243,7 +243,7 @@ static void range_error(fg_config_ctx_t *ctx, const fg_opt_t *opt, const fg_conf
                         const char *text) {
         char qbuf[128], rbuf[96];
         fg_config_diag_add(ctx->diag, node->line, node->col, "%s: %s is out of range (%s)",
-                           opt->name, fg_config_quote(text, strlen(text), 60, qbuf, sizeof(qbuf)),
+                           ctx->name, fg_config_quote(text, strlen(text), 60, qbuf, sizeof(qbuf)),
                            units_range(opt, rbuf, sizeof(rbuf)));
 }
 
@@ -295,7 +295,7 @@ static int check_entry(fg_config_ctx_t *ctx, const fg_opt_t *opt, const char *na
 /* ---- per-type setters; each returns 0 or -1 (reported) ---- */
 
 static int set_scalar(fg_config_ctx_t *ctx, const fg_opt_t *opt, const fg_config_node_t *val) {
-        void *field = fg_config_field(ctx->cfg, opt);
+        void *field = fg_config_frame_field(ctx->frame, opt);
         char *text;
         int64_t v = 0;
         int rc = -1;
@@ -312,7 +312,7 @@ static int set_scalar(fg_config_ctx_t *ctx, const fg_opt_t *opt, const fg_config
         case FG_OPT_STRING:
                 if ((opt->flags & FG_OPT_F_NONEMPTY) && !*text) {
                         fg_config_diag_add(ctx->diag, val->line, val->col, "%s: must not be empty",
-                                           opt->name);
+                                           ctx->name);
                         goto out;
                 }
                 free(*(char **)field);
@@ -384,17 +384,17 @@ out:
 }
 
 static int set_strlist(fg_config_ctx_t *ctx, const fg_opt_t *opt, const fg_config_node_t *val) {
-        fg_strlist_t *list = fg_config_field(ctx->cfg, opt), tmp = {0};
+        fg_strlist_t *list = fg_config_frame_field(ctx->frame, opt), tmp = {0};
         size_t *node_of = NULL; /* tmp.v[k] came from val->kids[node_of[k]] */
         int rc = -1;
 
         if (val->kind != FG_NODE_SEQ) {
-                fg_config_type_error(ctx, opt->name, val, val->text, "a list", NULL);
+                fg_config_type_error(ctx, ctx->name, val, val->text, "a list", NULL);
                 return -1;
         }
         if ((opt->flags & FG_OPT_F_NONEMPTY) && !val->n) {
                 fg_config_diag_add(ctx->diag, val->line, val->col, "%s: must not be empty",
-                                   opt->name);
+                                   ctx->name);
                 return -1;
         }
         tmp.v = calloc(val->n + 1, sizeof(*tmp.v));
@@ -406,8 +406,8 @@ static int set_strlist(fg_config_ctx_t *ctx, const fg_opt_t *opt, const fg_confi
         rc = 0;
         for (size_t i = 0; i < val->n; i++) {
                 const fg_config_node_t *item = val->kids[i];
-                char name[160];
-                snprintf(name, sizeof(name), "%s[%zu]", opt->name, i);
+                char name[200];
+                snprintf(name, sizeof(name), "%s[%zu]", ctx->name, i);
                 if (item->kind != FG_NODE_SCALAR) {
                         fg_config_type_error(ctx, name, item, NULL, "a string", NULL);
                         rc = -1;
@@ -444,7 +444,7 @@ static int set_strlist(fg_config_ctx_t *ctx, const fg_opt_t *opt, const fg_confi
                         item = val->kids[node_of[i]];
                         orig = val->kids[node_of[dup[i]]];
                         fg_config_diag_add(ctx->diag, item->line, item->col,
-                                           "%s: duplicate entry '%s' (first at line %d)", opt->name,
+                                           "%s: duplicate entry '%s' (first at line %d)", ctx->name,
                                            fg_config_quote(tmp.v[i], strlen(tmp.v[i]), 60, qbuf,
                                                            sizeof(qbuf)),
                                            orig->line);
@@ -468,13 +468,13 @@ out:
 }
 
 static int set_strmap(fg_config_ctx_t *ctx, const fg_opt_t *opt, const fg_config_node_t *val) {
-        fg_strmap_t *map = fg_config_field(ctx->cfg, opt), tmp = {0};
+        fg_strmap_t *map = fg_config_frame_field(ctx->frame, opt), tmp = {0};
         size_t np = val->n / 2;
         bool *skip = NULL;
         int rc = -1;
 
         if (val->kind != FG_NODE_MAP) {
-                fg_config_type_error(ctx, opt->name, val, val->text, "a mapping", NULL);
+                fg_config_type_error(ctx, ctx->name, val, val->text, "a mapping", NULL);
                 return -1;
         }
         tmp.keys = calloc(np + 1, sizeof(*tmp.keys));
@@ -484,7 +484,7 @@ static int set_strmap(fg_config_ctx_t *ctx, const fg_opt_t *opt, const fg_config
                 fg_config_diag_add(ctx->diag, val->line, val->col, "out of memory");
                 goto out;
         }
-        rc = fg_config_dup_keys(ctx, val, opt->name, skip);
+        rc = fg_config_dup_keys(ctx, val, ctx->name, skip);
         for (size_t i = 0; i < np; i++) {
                 const fg_config_node_t *key = val->kids[2 * i], *v = val->kids[2 * i + 1];
                 const fg_opt_reserved_t *r = opt->reserved;
@@ -496,14 +496,14 @@ static int set_strmap(fg_config_ctx_t *ctx, const fg_opt_t *opt, const fg_config
                         r++;
                 if (r && r->key) {
                         fg_config_diag_add(ctx->diag, key->line, key->col,
-                                           "%s: '%s' cannot be set here (%s)", opt->name, r->key,
+                                           "%s: '%s' cannot be set here (%s)", ctx->name, r->key,
                                            r->hint);
                         rc = -1;
                         continue;
                 }
                 if (v->kind != FG_NODE_SCALAR) {
                         char name[256];
-                        snprintf(name, sizeof(name), "%s.%s", opt->name,
+                        snprintf(name, sizeof(name), "%s.%s", ctx->name,
                                  fg_config_quote(key->text, key->len, 60, qbuf, sizeof(qbuf)));
                         fg_config_type_error(ctx, name, v, NULL, "a string", NULL);
                         rc = -1;
@@ -547,6 +547,10 @@ out:
 
 /* Any thread, on the caller's ctx. */
 int fg_config_set_value(fg_config_ctx_t *ctx, const fg_opt_t *opt, const fg_config_node_t *val) {
+        const char *name = fg_config_frame_name(ctx->frame, opt, ctx->name, sizeof(ctx->name));
+
+        if (name != ctx->name)
+                snprintf(ctx->name, sizeof(ctx->name), "%s", name);
         if (opt->type == FG_OPT_STRLIST)
                 return set_strlist(ctx, opt, val);
         if (opt->type == FG_OPT_STRMAP)
@@ -554,37 +558,9 @@ int fg_config_set_value(fg_config_ctx_t *ctx, const fg_opt_t *opt, const fg_conf
         return set_scalar(ctx, opt, val);
 }
 
-/* Any thread. Strings are duplicated so the config owns all of them. */
+/* Any thread. */
 int fg_config_apply_defaults(fg_config_t *cfg) {
-        for (size_t i = 0; i < fg_config_nopts; i++) {
-                const fg_opt_t *opt = &fg_config_opts[i];
-                void *field = fg_config_field(cfg, opt);
-                switch (opt->type) {
-                case FG_OPT_STRING:
-                        if (opt->def_str && !(*(char **)field = strdup(opt->def_str)))
-                                return -1;
-                        break;
-                case FG_OPT_INT:
-                case FG_OPT_DURATION:
-                case FG_OPT_SIZE:
-                        *(int64_t *)field = opt->def;
-                        break;
-                case FG_OPT_BOOL:
-                        *(bool *)field = opt->def != 0;
-                        break;
-                case FG_OPT_SECTION:
-                        *(bool *)field = false;
-                        break;
-                case FG_OPT_RATIO:
-                        *(double *)field = opt->def_ratio;
-                        break;
-                case FG_OPT_ENUM:
-                        *(int *)field = (int)opt->def;
-                        break;
-                case FG_OPT_STRLIST:
-                case FG_OPT_STRMAP:
-                        break; /* zeroed by the caller */
-                }
-        }
-        return 0;
+        fg_config_frame_t root = {.rows = "", .shown = "", .base = cfg, .nested_subs = true};
+
+        return fg_config_frame_defaults(&root);
 }

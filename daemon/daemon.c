@@ -39,13 +39,6 @@ void fg_print_config_errors(const fg_config_errs_t *errs, bool as_log) {
         }
 }
 
-/* Breaker lock held: log only. */
-static void on_breaker_transition(fg_brk_state_t from, fg_brk_state_t to, const char *reason,
-                                  void *opaque) {
-        fg_log(to == FG_BRK_OPEN ? FG_LOG_WARN : FG_LOG_INFO, "breaker: %s -> %s: %s",
-               fg_brk_state_name(from), fg_brk_state_name(to), reason);
-}
-
 static void begin_stop(fg_daemon_t *d, const char *why) {
         if (d->stopping)
                 return;
@@ -59,14 +52,70 @@ static void begin_stop(fg_daemon_t *d, const char *why) {
         fg_ingest_drain(d->ingest);
 }
 
+/* What a reload changes: the parts of the plan to build anew, and how
+ * many changes wait for a restart. */
+typedef struct reload_scan {
+        int restart_needed;
+        fg_plan_change_t ch;
+} reload_scan_t;
+
+static bool in_plan(const char *name) {
+        return !strncmp(name, "handler.", 8) || !strncmp(name, "sink.", 5) ||
+               !strncmp(name, "breaker.", 8) || !strncmp(name, "routes", 6);
+}
+
 static void on_reload_diff(const char *name, bool live, void *opaque) {
-        int *restart_needed = opaque;
-        if (live) {
-                fg_info("reload: %s changed; applied", name);
-        } else {
+        reload_scan_t *rs = opaque;
+        fg_plan_change_t *ch = &rs->ch;
+        size_t i;
+        char rest[16];
+
+        if (!live) {
                 fg_warn("reload: %s changed; takes effect after a restart", name);
-                (*restart_needed)++;
+                rs->restart_needed++;
+        } else if (!strncmp(name, "handler.", 8)) {
+                ch->handler = true;
+        } else if (!strncmp(name, "sink.", 5)) {
+                ch->sink = true;
+        } else if (!strncmp(name, "breaker.", 8)) {
+                ch->breaker = true;
+        } else if (!strcmp(name, "routes")) {
+                ch->routes = ch->route_any = true;
+        } else if (sscanf(name, "routes[%zu].%15[a-z]", &i, rest) == 2) {
+                ch->route_any = true;
+                if (i < FG_POOL_MAX_TARGETS && !strcmp(rest, "sink"))
+                        ch->route_sink[i] = true;
+                else if (i < FG_POOL_MAX_TARGETS && !strcmp(rest, "breaker"))
+                        ch->route_brk[i] = true;
+        } else {
+                fg_info("reload: %s changed; applied", name);
         }
+}
+
+/* The second pass, once the plan is built: its changes, applied or not. */
+static void on_reload_applied(const char *name, bool live, void *opaque) {
+        const bool *applied = opaque;
+
+        if (!live || !in_plan(name))
+                return;
+        if (*applied)
+                fg_info("reload: %s changed; applied", name);
+        else
+                fg_warn("reload: %s changed; not applied (see the error above)", name);
+}
+
+/* Swaps the plan's sections into the running config (their strings go
+ * with them); ncfg takes the old ones to the grave. */
+static void adopt_sections(fg_config_t *cur, fg_config_t *ncfg) {
+        fg_handler_cfg_t h = cur->handler;
+        fg_sink_cfg_t s = cur->sink;
+        fg_brk_cfg_t b = cur->breaker;
+        fg_route_list_t r = cur->routes;
+
+        cur->handler = ncfg->handler, ncfg->handler = h;
+        cur->sink = ncfg->sink, ncfg->sink = s;
+        cur->breaker = ncfg->breaker, ncfg->breaker = b;
+        cur->routes = ncfg->routes, ncfg->routes = r;
 }
 
 /* Applies what can change without a restart; the running config keeps the
@@ -74,7 +123,10 @@ static void on_reload_diff(const char *name, bool live, void *opaque) {
 static void reload(fg_daemon_t *d) {
         fg_config_errs_t errs = {0};
         fg_config_t *ncfg = fg_config_load(d->config_path, &errs);
-        int restart_needed = 0;
+        reload_scan_t rs = {0};
+        const fg_plan_change_t *ch = &rs.ch;
+        bool plan = false, applied = true;
+        char errstr[512];
 
         if (!ncfg || fg_config_probe(ncfg, &errs)) {
                 fg_config_destroy(ncfg);
@@ -84,19 +136,39 @@ static void reload(fg_daemon_t *d) {
                 fg_config_errs_clear(&errs);
                 return;
         }
-        fg_config_diff(d->cfg, ncfg, on_reload_diff, &restart_needed);
+        fg_config_diff(d->cfg, ncfg, on_reload_diff, &rs);
         d->cfg->log.level = ncfg->log.level;
         fg_log_set_level((fg_log_level_t)ncfg->log.level);
         /* The pool resizes live: new threads start now, retired ones finish
          * their batch first. batch_max is not live (buffers are sized by it). */
         ncfg->workers.batch_max = d->cfg->workers.batch_max;
+        /* A new pool size changes the routes' default concurrency limits. */
+        plan = ch->handler || ch->sink || ch->breaker || ch->route_any ||
+               (d->cfg->routes.n && (d->cfg->workers.size != ncfg->workers.size ||
+                                     d->cfg->workers.max != ncfg->workers.max ||
+                                     d->cfg->workers.mode != ncfg->workers.mode));
         d->cfg->workers = ncfg->workers;
         fg_pool_reconfigure(d->pool, &d->cfg->workers);
         d->cfg->metrics.log_interval_ns = ncfg->metrics.log_interval_ns;
         d->next_log_ns = fg_mono_ns() + d->cfg->metrics.log_interval_ns;
-        fg_sink_reopen(d->sink);
+        /* The running sinks re-read their files (log rotation, renewed
+         * certificates); those a new plan keeps go on with them. */
+        for (size_t i = 0; i < fg_pool_plan(d->pool)->ntargets; i++) {
+                const fg_target_t *t = &fg_pool_plan(d->pool)->targets[i];
+                fg_sink_reopen(t->sink);
+                if (t->fb_sink)
+                        fg_sink_reopen(t->fb_sink);
+        }
+        if (plan && fg_daemon_install_plan(d, ncfg, ch, errstr, sizeof(errstr))) {
+                fg_error("reload: %s; the running plan %u keeps running",
+                         errstr, fg_pool_plan_gen(d->pool));
+                applied = false;
+        }
+        fg_config_diff(d->cfg, ncfg, on_reload_applied, &applied);
+        if (plan && applied)
+                adopt_sections(d->cfg, ncfg);
         fg_info("reload: %s applied%s", d->config_path,
-                restart_needed ? " (some changes need a restart)" : "");
+                rs.restart_needed ? " (some changes need a restart)" : "");
         fg_config_destroy(ncfg);
 }
 
@@ -250,8 +322,6 @@ static int setup_events(fg_daemon_t *d, char *errstr, size_t errstr_size) {
 static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
         const fg_config_t *cfg = d->cfg;
         const char *bootstrap = cfg->kafka.brokers;
-        fg_handler_cfg_t hc = cfg->handler;
-        fg_sink_env_t env;
 
         if (!strcmp(cfg->kafka.brokers, "mock")) {
                 d->mock = fg_child_mock_start(&cfg->kafka, MOCK_START_TIMEOUT_MS, errstr,
@@ -266,29 +336,16 @@ static int build(fg_daemon_t *d, char *errstr, size_t errstr_size) {
         d->q = fg_queue_new(&cfg->queue, errstr, errstr_size);
         if (!d->q)
                 return FG_EXIT_CONFIG;
-        env.kafka_bootstrap = bootstrap;
-        d->sink = fg_sink_new(&cfg->sink, &env, errstr, errstr_size);
-        if (!d->sink)
-                return FG_EXIT_FAILURE;
-        /* Raw payloads must not break the sink's framing (one Kafka message,
-         * one record): the handler refuses what would. */
-        hc.framing = fg_sink_framing(d->sink);
-        d->handler = fg_handler_new(&hc, errstr, errstr_size);
-        if (!d->handler)
-                return FG_EXIT_CONFIG;
         if (cfg->dead_letter.topic) {
                 d->dlq = fg_dlq_new(&cfg->dead_letter, bootstrap, cfg->sink.timeout_ns, errstr,
                                     errstr_size);
                 if (!d->dlq)
                         return FG_EXIT_CONFIG;
         }
-        d->brk = fg_brk_new(&cfg->breaker, (uint64_t)fg_mono_ns() ^ (uint64_t)getpid(),
-                            on_breaker_transition, d, errstr, errstr_size);
-        if (!d->brk)
-                return FG_EXIT_CONFIG;
-        d->pool = fg_pool_new(&cfg->workers, d->q, d->sink, d->handler, d->dlq, d->brk, d->metrics, errstr,
-                              errstr_size);
+        d->pool = fg_pool_new(&cfg->workers, d->q, d->dlq, d->metrics, errstr, errstr_size);
         if (!d->pool)
+                return FG_EXIT_FAILURE;
+        if (fg_daemon_install_plan(d, cfg, NULL, errstr, errstr_size))
                 return FG_EXIT_FAILURE;
         if (cfg->dead_letter.park_key) {
                 d->park = fg_park_new((size_t)cfg->dead_letter.max_parked_keys);
@@ -368,10 +425,7 @@ static void teardown(fg_daemon_t *d) {
         fg_park_destroy(d->park);
         if (!stuck)
                 fg_queue_destroy(d->q);
-        fg_sink_destroy(d->sink);
         fg_dlq_destroy(d->dlq);
-        fg_brk_destroy(d->brk);
-        fg_handler_destroy(d->handler);
         fg_child_destroy(d->burst);
         if (!stuck)
                 fg_metrics_destroy(d->metrics);
@@ -441,7 +495,7 @@ int fg_daemon_run(const fg_run_opts_t *opts) {
                 goto done;
         }
         fg_info("floodgate %s running: group %s, topics %zu, %s sink, %lld workers, ordering %s",
-                FG_VERSION, d.cfg->kafka.group_id, d.cfg->kafka.topics.n, fg_sink_name(d.sink),
+                FG_VERSION, d.cfg->kafka.group_id, d.cfg->kafka.topics.n, fg_sink_name(fg_pool_sink(d.pool)),
                 (long long)d.cfg->workers.size, fg_queue_ordering_name(d.cfg->workers.ordering));
         fg_service_ready(d.svc);
 

@@ -42,12 +42,12 @@ typedef struct fg_daemon {
         const char *bootstrap;   /* kafka.brokers, or the mock's */
         fg_metrics_t *metrics;
         fg_queue_t *q;
-        fg_sink_t *sink;
-        fg_handler_t *handler;
         fg_dlq_t *dlq;
         fg_park_t *park;         /* dead_letter.park_key; NULL when off */
-        fg_brk_t *brk;
-        fg_pool_t *pool;
+        fg_pool_t *pool;         /* owns the sinks, handlers and breakers (a plan) */
+        /* Target names breakers log with, for the daemon's life. */
+        char tnames[FG_POOL_MAX_TARGETS][FG_TARGET_NAME_MAX];
+        size_t ntnames;
         fg_ingest_t *ingest;
         fg_child_t *burst;       /* the burst: section, in a child process */
 
@@ -69,6 +69,21 @@ typedef struct fg_daemon {
 /* Fills @p out with the histograms of the last FG_LATENCY_WINDOW_S seconds
  * (@p now minus the oldest kept tick); returns the seconds covered. */
 unsigned fg_daemon_window(fg_daemon_t *d, const fg_metrics_snap_t *now, fg_hist_t *out);
+
+/* What a reload changes in the plan (from fg_config_diff). */
+typedef struct fg_plan_change {
+        bool handler, sink, breaker;
+        bool routes;                    /* their number (or presence) changed */
+        bool route_sink[FG_POOL_MAX_TARGETS], route_brk[FG_POOL_MAX_TARGETS];
+        bool route_any;                 /* a route's filter, name, sink or breaker */
+} fg_plan_change_t;
+
+/* targets.c: builds the targets of @p cfg (all of them when @p ch is NULL,
+ * at start; else what @p ch says changed, the rest taken from the running
+ * plan) and installs them in d->pool. 0, or -1 with the reason (a sink
+ * that cannot be opened, ...): the running plan then stays as it was. */
+int fg_daemon_install_plan(fg_daemon_t *d, const fg_config_t *cfg, const fg_plan_change_t *ch,
+                           char *errstr, size_t errstr_size);
 
 /* report.c */
 /* The exit summary; any component may be NULL (nothing without metrics). */

@@ -121,7 +121,7 @@ void fg_service_ready(fg_service_t *svc) {
                        "READY=1\nMAINPID=%ld\nSTATUS=running: group %s, %zu topic%s, %s sink, "
                        "%u workers; waiting for partitions",
                        (long)getpid(), d->cfg->kafka.group_id, d->cfg->kafka.topics.n,
-                       d->cfg->kafka.topics.n == 1 ? "" : "s", fg_sink_name(d->sink),
+                       d->cfg->kafka.topics.n == 1 ? "" : "s", fg_sink_name(fg_pool_sink(d->pool)),
                        fg_pool_size(d->pool));
         svc->next_status_ns = fg_mono_ns() + FG_SERVICE_STATUS_INTERVAL_S * FG_NS_PER_S;
         if (svc->watchdog_usec && !svc->ev_watchdog) {

@@ -139,6 +139,7 @@ fg_view_t *fg_view_collect(fg_daemon_t *d) {
         v->pending = fg_ingest_pending(d->ingest);
         v->blocked = fg_ingest_blocked(d->ingest);
         fg_pool_get_stats(d->pool, &v->pool);
+        v->ntargets = fg_pool_target_stats(d->pool, v->targets, FG_POOL_MAX_TARGETS);
         fg_queue_get_order_stats(d->q, &v->order);
         v->order_paused = fg_ingest_held(d->ingest);
         if (d->park) {
@@ -151,9 +152,9 @@ fg_view_t *fg_view_collect(fg_daemon_t *d) {
                         v->npark_list = fg_park_list(d->park, v->park_list, FG_VIEW_PARK_LIST);
         }
         v->nlag = fg_ingest_lag(d->ingest, &v->lag, &v->lag_total, &v->lag_updated_ms);
-        fg_brk_get_stats(d->brk, v->now_ns, &v->brk);
+        fg_brk_get_stats(fg_pool_breaker(d->pool), v->now_ns, &v->brk);
         v->breaker_enabled = d->cfg->breaker.enabled;
-        fg_sink_get_stats(d->sink, &v->sink);
+        fg_sink_get_stats(fg_pool_sink(d->pool), &v->sink);
         demand(d, v);
 
         v->rss_kib = status_kib("VmRSS");
@@ -223,6 +224,30 @@ void fg_view_prometheus(const fg_view_t *v, fg_buf_t *b) {
                 fg_prom_label(&labels, "outcome", outcomes[i].outcome);
                 fg_prom_sample(b, "floodgate_messages_processed_total", fg_buf_cstr(&labels),
                                (double)c[outcomes[i].ctr]);
+        }
+        fg_prom_header(b, "floodgate_route_delivered_total", "counter",
+                       "events each route's sinks acknowledged (route default: the top-level "
+                       "sink), by sink: primary, or fallback (sink.fallback)");
+        for (size_t i = 0; i < v->ntargets; i++) {
+                fg_buf_reset(&labels);
+                fg_prom_label(&labels, "route", v->targets[i].name);
+                fg_prom_label(&labels, "sink", "primary");
+                fg_prom_sample(b, "floodgate_route_delivered_total", fg_buf_cstr(&labels),
+                               (double)v->targets[i].delivered);
+                fg_buf_reset(&labels);
+                fg_prom_label(&labels, "route", v->targets[i].name);
+                fg_prom_label(&labels, "sink", "fallback");
+                fg_prom_sample(b, "floodgate_route_delivered_total", fg_buf_cstr(&labels),
+                               (double)v->targets[i].fallback);
+        }
+        fg_prom_header(b, "floodgate_route_held_total", "counter",
+                       "events parked in a route's holding queue (its concurrency limit was "
+                       "reached, or the worker carried another route's events first)");
+        for (size_t i = 0; i < v->ntargets; i++) {
+                fg_buf_reset(&labels);
+                fg_prom_label(&labels, "route", v->targets[i].name);
+                fg_prom_sample(b, "floodgate_route_held_total", fg_buf_cstr(&labels),
+                               (double)v->targets[i].held);
         }
         counter(b, "floodgate_retries_total", "event sends retried after a failure",
                 c[FG_CTR_RETRIES]);

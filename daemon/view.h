@@ -44,6 +44,8 @@ typedef struct fg_view {
         bool draining;
 
         fg_metrics_snap_t snap;            /* since start */
+        fg_pool_target_stats_t targets[FG_POOL_MAX_TARGETS]; /* per route / default */
+        size_t ntargets;
         fg_hist_t window[FG_HIST__CNT];    /* the last window_s seconds */
         unsigned window_s;
         double rate[FG_CTR__CNT][3];       /* per second over 1, 10, 60 s */

@@ -82,6 +82,15 @@ static void put_type(FILE *out, const fg_opt_t *opt) {
         case FG_OPT_SECTION:
                 fputs("optional section", out);
                 break;
+        case FG_OPT_SUB:
+                fprintf(out, "optional section with the keys of %s", opt->sub);
+                break;
+        case FG_OPT_LIST:
+                fputs("list of mappings with the keys", out);
+                for (const fg_opt_part_t *p = opt->parts; p->key; p++)
+                        fprintf(out, "%s %s%s%s%s", p == opt->parts ? "" : ",", p->key,
+                                p->rows ? " (as " : "", p->rows ? p->rows : "", p->rows ? ")" : "");
+                break;
         }
         if (opt->flags & FG_OPT_F_NONEMPTY)
                 fputs(", not empty", out);
@@ -96,8 +105,12 @@ static void put_default(FILE *out, const fg_config_t *defaults, const fg_opt_t *
                 fputs("required", out);
                 return;
         }
-        if (opt->type == FG_OPT_SECTION) {
+        if (opt->type == FG_OPT_SECTION || opt->type == FG_OPT_SUB) {
                 fputs("absent = disabled", out);
+                return;
+        }
+        if (opt->type == FG_OPT_LIST) {
+                fputs("default empty", out);
                 return;
         }
         if ((opt->type == FG_OPT_STRING && !opt->def_str) || opt->type == FG_OPT_STRLIST) {

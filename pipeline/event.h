@@ -32,6 +32,11 @@ typedef struct fg_event {
         const void *value;      /* the (shaped) payload */
         size_t len;
         const void *src;        /* the rd_kafka_message_t it came from */
+        /* Set when the event goes to a fallback sink because its primary
+         * failed (static strings): a kafka sink adds fg.error.* headers,
+         * like a dead letter's. NULL otherwise. */
+        const char *error_class;
+        const char *error_message;
 } fg_event_t;
 
 #endif

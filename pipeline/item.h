@@ -36,6 +36,7 @@ typedef struct fg_item {
         int64_t ingest_ms;       /* wall clock, the same moment */
         uint32_t bytes;          /* bytes it counts against queue.max_bytes */
         uint8_t sched;           /* fg_ordering_t it was handed out under */
+        uint8_t in_run;          /* handed out while runs were on (fg_queue_stop_runs) */
         uint64_t skey;           /* its scheduling key in an ordered queue */
         struct fg_queue *q;      /* set by fg_queue_pop: the queue it counts in
                                   * as in flight until it ends; NULL before */

@@ -48,6 +48,8 @@ struct fg_queue {
         fg_ordering_t mode, want;
         bool switching;
         bool runs;          /* a pop may take a key's consecutive items (fg_queue_set_runs) */
+        size_t runs_out;    /* popped while runs were on, not released */
+        pthread_cond_t runs_done; /* runs_out reached 0 */
         size_t inflight;    /* popped in an ordered mode, not released */
         _Atomic size_t inflight_free; /* popped in none, not released */
         _Atomic bool switch_pub;
@@ -97,6 +99,7 @@ fg_queue_t *fg_queue_new(const fg_queue_cfg_t *qc, char *errstr, size_t errstr_s
         pthread_mutex_init(&q->lock, NULL);
         fg_cond_init_monotonic(&q->not_empty);
         fg_cond_init_monotonic(&q->low);
+        fg_cond_init_monotonic(&q->runs_done);
         return q;
 }
 
@@ -118,6 +121,7 @@ void fg_queue_destroy(fg_queue_t *q) {
         }
         pthread_cond_destroy(&q->not_empty);
         pthread_cond_destroy(&q->low);
+        pthread_cond_destroy(&q->runs_done);
         pthread_mutex_destroy(&q->lock);
         fg_sched_destroy(q->sched);
         free(q->ring);
@@ -234,15 +238,19 @@ static size_t take(fg_queue_t *q, fg_item_t *out, size_t max) {
                         q->nbytes -= out[i].bytes;
                         out[i].q = q;
                         out[i].sched = (uint8_t)q->mode;
+                        out[i].in_run = q->runs;
                 }
                 q->count -= n;
                 q->inflight += n;
+                if (q->runs)
+                        q->runs_out += n;
                 return n;
         }
         while (n < max && q->count) {
                 out[n] = q->ring[q->head];
                 out[n].q = q;
                 out[n].sched = FG_ORDER_NONE;
+                out[n].in_run = 0;
                 q->nbytes -= out[n].bytes;
                 q->head = (q->head + 1) % q->capacity;
                 q->count--;
@@ -296,8 +304,11 @@ void fg_queue_release(fg_queue_t *q, fg_item_t *items, const size_t *idx, size_t
                 pthread_mutex_lock(&q->lock);
                 for (size_t i = 0; i < n; i++) {
                         const fg_item_t *it = &items[idx ? idx[i] : i];
-                        if (it->q == q && it->sched != FG_ORDER_NONE)
+                        if (it->q == q && it->sched != FG_ORDER_NONE) {
                                 ready += fg_sched_release(q->sched, it->skey);
+                                if (it->in_run && --q->runs_out == 0)
+                                        pthread_cond_broadcast(&q->runs_done);
+                        }
                 }
                 q->inflight -= nord;
                 maybe_switch(q);
@@ -359,6 +370,24 @@ void fg_queue_set_runs(fg_queue_t *q, bool runs) {
         pthread_mutex_lock(&q->lock);
         q->runs = runs;
         pthread_mutex_unlock(&q->lock);
+}
+
+static bool no_runs_out(void *arg) {
+        const fg_queue_t *q = arg;
+        return q->runs_out == 0;
+}
+
+bool fg_queue_stop_runs(fg_queue_t *q, int64_t timeout_ns) {
+        bool was, done;
+
+        pthread_mutex_lock(&q->lock);
+        was = q->runs;
+        q->runs = false;
+        done = fg_cond_wait_for(&q->runs_done, &q->lock, timeout_ns, no_runs_out, q);
+        if (!done)
+                q->runs = was;
+        pthread_mutex_unlock(&q->lock);
+        return done;
 }
 
 fg_ordering_t fg_queue_ordering(const fg_queue_t *q) {

@@ -36,7 +36,7 @@
  * Threading: fg_queue_push_batch, fg_queue_remove_if, fg_queue_wait_below_low:
  * ingest thread. fg_queue_pop: worker threads. fg_queue_release: whichever
  * thread owns the items. fg_queue_close, fg_queue_set_ordering,
- * fg_queue_set_runs: main thread.
+ * fg_queue_set_runs, fg_queue_stop_runs: main thread.
  * fg_queue_depth/bytes/is_below_low/ordering: any thread (atomics);
  * fg_queue_get_order_stats: any thread (the lock).
  * Locks: one internal mutex.
@@ -115,6 +115,12 @@ int fg_queue_set_ordering(fg_queue_t *q, fg_ordering_t mode, char *errstr, size_
  * (dead_letter.park_key). Off by default. Takes effect at the next pop;
  * runs already out stay busy until released. Main thread. */
 void fg_queue_set_runs(fg_queue_t *q, bool runs);
+/* Turns runs off and waits up to @p timeout_ns until no item handed out
+ * while they were on is in flight, so whatever consumes the queue next may
+ * rely on one item of a key per batch (a live switch to a consumer that is
+ * not prefix-ordered: workers/pool_plan.c). true once none is; false on
+ * timeout, with runs as they were. Main thread. */
+bool fg_queue_stop_runs(fg_queue_t *q, int64_t timeout_ns);
 /* The mode asked for last (a switch into it may still wait for in-flight
  * items). Any thread. */
 fg_ordering_t fg_queue_ordering(const fg_queue_t *q);

@@ -7,12 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/clock.h"
+#include "common/ratelim.h"
+
 struct fg_sink {
         const fg_sink_class_t *cls;
         void *shared;
         fg_retry_cfg_t retry;
         int64_t batch_wait_ns;
         fg_framing_t framing;
+        fg_ratelim_t *rate;     /* sink.rate_limit; NULL = no cap */
 };
 
 struct fg_sink_conn {
@@ -75,8 +79,16 @@ fg_sink_t *fg_sink_new(const fg_sink_cfg_t *sc, const fg_sink_env_t *env, char *
         sink->retry = sc->retry;
         sink->batch_wait_ns = sc->batch_max_wait_ns;
         sink->framing = framing_of(sc);
+        if (sc->rate_limit.events_per_second > 0 &&
+            !(sink->rate = fg_ratelim_new(sc->rate_limit.events_per_second, sc->rate_limit.burst,
+                                          fg_mono_ns()))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                free(sink);
+                return NULL;
+        }
         sink->shared = cls->create(sc, env, errstr, errstr_size);
         if (!sink->shared) {
+                fg_ratelim_destroy(sink->rate);
                 free(sink);
                 return NULL;
         }
@@ -87,7 +99,12 @@ void fg_sink_destroy(fg_sink_t *sink) {
         if (!sink)
                 return;
         sink->cls->destroy(sink->shared);
+        fg_ratelim_destroy(sink->rate);
         free(sink);
+}
+
+int64_t fg_sink_rate_take(fg_sink_t *sink, size_t n, int64_t now_ns) {
+        return sink->rate ? fg_ratelim_take(sink->rate, (int64_t)n, now_ns) : 0;
 }
 
 void fg_sink_reopen(fg_sink_t *sink) {

@@ -92,8 +92,15 @@ typedef struct fg_retry_cfg {
         int64_t max_elapsed_ns;   /* 0 = unlimited */
 } fg_retry_cfg_t;
 
-/* The sink section of the configuration (sink.*). Strings and maps belong
- * to the config that holds it. */
+/* A cap on the events per second sent to one sink (sink.rate_limit.*). */
+typedef struct fg_rate_limit_cfg {
+        int64_t events_per_second; /* 0 = no cap */
+        int64_t burst;             /* 0 = one second's worth */
+} fg_rate_limit_cfg_t;
+
+/* The sink section of the configuration (sink.*), also the shape of
+ * sink.fallback and of each route's sink. Strings, maps and the fallback
+ * belong to the config that holds it. */
 typedef struct fg_sink_cfg {
         fg_sink_type_t type;
         char *path;             /* file sink */
@@ -117,6 +124,9 @@ typedef struct fg_sink_cfg {
         char *plugin_path;      /* plugin */
         fg_strmap_t plugin_config;
         fg_retry_cfg_t retry;
+        fg_rate_limit_cfg_t rate_limit;
+        int64_t concurrency;    /* workers inside this sink at once; 0 = see sink.concurrency */
+        struct fg_sink_cfg *fallback; /* NULL = none; a fallback has no fallback */
 } fg_sink_cfg_t;
 
 typedef enum fg_sink_status {
@@ -202,6 +212,11 @@ bool fg_sink_prefix_ordered(const fg_sink_t *sink);
  * that travels with the sink. Any thread (immutable). */
 const fg_retry_cfg_t *fg_sink_retry(const fg_sink_t *sink);
 int64_t fg_sink_batch_wait_ns(const fg_sink_t *sink);
+/* The rate cap (sink.rate_limit), shared by every connection: takes @p n
+ * events' tokens at @p now_ns and returns 0, or returns how many ns from
+ * now they could be taken (nothing taken; wait, then ask again). 0 at once
+ * without a cap. Any thread. */
+int64_t fg_sink_rate_take(fg_sink_t *sink, size_t n, int64_t now_ns);
 /* The sink's counters (zeros when it keeps none). Any thread. */
 void fg_sink_get_stats(const fg_sink_t *sink, fg_sink_stats_t *out);
 

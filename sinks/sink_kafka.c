@@ -2,7 +2,8 @@
  * sink_kafka: produce events to sink.topic with an idempotent producer.
  *
  * Each event keeps its source message's key, headers and timestamp; the
- * value is the handled event. An event is acknowledged only when its
+ * value is the handled event. As a fallback (sink.fallback) it adds the
+ * fg.error.* and fg.source.* headers of a dead letter. An event is acknowledged only when its
  * delivery report says the broker has it (fg_kprod_send waits), so the
  * source offset is committed only after delivery. Delivery errors map to
  * outcomes: timeouts -> BACKPRESSURE (the cluster is slow or away), other
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "kafka/kprod.h"
 #include "sinks/sink.h"
 
@@ -84,13 +86,35 @@ static void reserve(kafka_conn_t *c, size_t n) {
         c->cap = n;
 }
 
-/* A copy of the source message's headers (the producer consumes it). */
+static void add_int(rd_kafka_headers_t *h, const char *name, long long value) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%lld", value);
+        rd_kafka_header_add(h, name, -1, buf, -1);
+}
+
+/* A copy of the source message's headers (the producer consumes it); for
+ * an event a failed primary sent here (a fallback), followed by the
+ * fg.error.* and fg.source.* headers a dead letter has. */
 static rd_kafka_headers_t *source_headers(const fg_event_t *ev) {
-        rd_kafka_headers_t *hdrs = NULL;
+        rd_kafka_headers_t *hdrs = NULL, *h = NULL;
 
         if (ev->src && !rd_kafka_message_headers((const rd_kafka_message_t *)ev->src, &hdrs) && hdrs)
-                return rd_kafka_headers_copy(hdrs);
-        return NULL;
+                h = rd_kafka_headers_copy(hdrs);
+        if (!ev->error_class)
+                return h;
+        if (!h)
+                h = rd_kafka_headers_new(8);
+        rd_kafka_header_add(h, "fg.error.class", -1, ev->error_class, -1);
+        rd_kafka_header_add(h, "fg.error.message", -1,
+                            ev->error_message ? ev->error_message : "", -1);
+        if (ev->topic)
+                rd_kafka_header_add(h, "fg.source.topic", -1, ev->topic, -1);
+        add_int(h, "fg.source.partition", (long long)ev->partition);
+        add_int(h, "fg.source.offset", (long long)ev->offset);
+        if (ev->ts_ms >= 0)
+                add_int(h, "fg.source.timestamp", (long long)ev->ts_ms);
+        add_int(h, "fg.time", (long long)fg_wall_ms());
+        return h;
 }
 
 static void kafka_send(void *conn, const fg_event_t *evs, size_t n, fg_sink_result_t *res) {

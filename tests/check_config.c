@@ -519,8 +519,8 @@ START_TEST(test_config_diff) {
                 const char *name;
                 bool live;
         } want[] = {{"kafka.topics", false}, {"kafka.properties", false},
-                    {"queue.capacity", false}, {"sink.type", false},
-                    {"sink.path", false},      {"log.level", true},
+                    {"queue.capacity", false}, {"sink.type", true},
+                    {"sink.path", true},       {"log.level", true},
                     {"burst", false}};
 
         ck_assert_uint_eq(fg_config_diff(ca, ca2, diff_cb, &seen), 0);
@@ -538,6 +538,107 @@ START_TEST(test_config_diff) {
         fg_config_destroy(ca);
         fg_config_destroy(ca2);
         fg_config_destroy(cb);
+}
+END_TEST
+
+/* ---- nested sections: sink.fallback and routes ---- */
+
+START_TEST(test_config_routes_and_fallback) {
+        /* The top-level breaker comes after the routes: a route's breaker
+         * starts from it wherever it stands in the file. */
+        const char *text = "kafka: {brokers: b, topics: [t]}\n"
+                           "routes:\n"
+                           "  - name: brands\n"
+                           "    filter: {field: text, contains_any: [acme, Acme Corp], "
+                           "case_insensitive: true}\n"
+                           "    sink:\n"
+                           "      type: http\n"
+                           "      url: http://127.0.0.1:1/b\n"
+                           "      rate_limit: {events_per_second: 500}\n"
+                           "      fallback: {type: file, path: /tmp/fb}\n"
+                           "  - filter: {field: lang, exists: true}\n"
+                           "    sink: {type: null}\n"
+                           "    breaker: {failure_rate: 0.8}\n"
+                           "breaker: {open_duration: 7s, min_calls: 3}\n";
+        fg_config_t *cfg = expect_load(text);
+        const fg_route_cfg_t *r0, *r1;
+
+        ck_assert_uint_eq(cfg->routes.n, 2);
+        r0 = &cfg->routes.v[0];
+        r1 = &cfg->routes.v[1];
+        ck_assert_str_eq(r0->name, "brands");
+        ck_assert_ptr_null(r1->name);
+        ck_assert_str_eq(r0->filter.field, "text");
+        ck_assert_uint_eq(r0->filter.contains_any.n, 2);
+        ck_assert_str_eq(r0->filter.contains_any.v[1], "Acme Corp");
+        ck_assert(r0->filter.case_insensitive);
+        ck_assert(r1->filter.exists);
+        ck_assert_int_eq(r0->sink.type, FG_SINK_HTTP);
+        ck_assert_str_eq(r0->sink.url, "http://127.0.0.1:1/b");
+        ck_assert_int_eq(r0->sink.rate_limit.events_per_second, 500);
+        ck_assert_int_eq(r0->sink.rate_limit.burst, 0);
+        /* Defaults apply inside a copy. */
+        ck_assert_int_eq(r0->sink.batch_max_messages, 500);
+        ck_assert_int_eq(r0->sink.retry.max_attempts, 10);
+        ck_assert_ptr_nonnull(r0->sink.fallback);
+        ck_assert_int_eq(r0->sink.fallback->type, FG_SINK_FILE);
+        ck_assert_str_eq(r0->sink.fallback->path, "/tmp/fb");
+        ck_assert_int_eq(r0->sink.fallback->timeout_ns, 10 * NS_S);
+        ck_assert_ptr_null(r0->sink.fallback->fallback);
+        ck_assert_ptr_null(r1->sink.fallback);
+        ck_assert_int_eq(r1->sink.type, FG_SINK_NULL);
+        /* Breakers: the top-level values, then the route's own. */
+        ck_assert_int_eq(r0->breaker.open_ns, 7 * NS_S);
+        ck_assert_int_eq(r0->breaker.min_calls, 3);
+        ck_assert(r0->breaker.enabled);
+        ck_assert_int_eq(r1->breaker.open_ns, 7 * NS_S);
+        ck_assert(r1->breaker.failure_rate_threshold == 0.8);
+        ck_assert(cfg->breaker.failure_rate_threshold == 0.5);
+        /* No top-level sink: allowed with routes. */
+        ck_assert_ptr_null(cfg->sink.url);
+        ck_assert_ptr_null(cfg->sink.fallback);
+        fg_config_destroy(cfg);
+}
+END_TEST
+
+START_TEST(test_config_diff_nested) {
+        const char *base = "kafka: {brokers: b, topics: [t]}\n"
+                           "sink: {type: http, url: http://h/1}\n"
+                           "routes:\n"
+                           "  - filter: {field: f, contains_any: [a]}\n"
+                           "    sink: {type: null}\n";
+        const char *changed = "kafka: {brokers: b, topics: [t]}\n"
+                              "sink: {type: http, url: http://h/1, fallback: {type: null}}\n"
+                              "routes:\n"
+                              "  - filter: {field: f, contains_any: [a, b]}\n"
+                              "    name: x\n"
+                              "    sink: {type: null, timeout: 1s}\n";
+        const char *fb_changed = "kafka: {brokers: b, topics: [t]}\n"
+                                 "sink: {type: http, url: http://h/1, fallback: {type: stdout}}\n"
+                                 "routes:\n"
+                                 "  - filter: {field: f, contains_any: [a, b]}\n"
+                                 "    name: x\n"
+                                 "    sink: {type: null, timeout: 1s}\n"
+                                 "  - filter: {field: g, exists: true}\n"
+                                 "    sink: {type: null}\n";
+        fg_config_t *ca = expect_load(base), *cb = expect_load(changed),
+                    *cc = expect_load(fb_changed);
+        diff_seen_t seen = {0};
+        static const char *const want[] = {"sink.fallback", "routes[0].name",
+                                           "routes[0].filter.contains_any",
+                                           "routes[0].sink.timeout"};
+
+        ck_assert_uint_eq(fg_config_diff(ca, cb, diff_cb, &seen), 4);
+        for (size_t i = 0; i < 4; i++)
+                ck_assert_str_eq(seen.names[i], want[i]);
+        seen.n = 0;
+        ck_assert_uint_eq(fg_config_diff(cb, cc, diff_cb, &seen), 2);
+        ck_assert_str_eq(seen.names[0], "sink.fallback.type");
+        ck_assert_str_eq(seen.names[1], "routes");
+        ck_assert_uint_eq(fg_config_diff(cc, cc, NULL, NULL), 0);
+        fg_config_destroy(ca);
+        fg_config_destroy(cb);
+        fg_config_destroy(cc);
 }
 END_TEST
 
@@ -674,6 +775,27 @@ START_TEST(test_config_table_is_sane) {
         for (size_t i = 0; i < fg_config_nopts; i++) {
                 const fg_opt_t *opt = &fg_config_opts[i];
                 const char *name = opt->name;
+                /* A list part that inherits the top-level section is copied
+                 * byte for byte: its rows must own no memory. */
+                for (const fg_opt_part_t *p = opt->type == FG_OPT_LIST ? opt->parts : NULL;
+                     p && p->key; p++) {
+                        size_t plen = p->rows ? strlen(p->rows) : 0;
+                        ck_assert_msg(!p->rows || fg_config_opt_find(p->rows) < 0 ||
+                                          fg_config_opts[fg_config_opt_find(p->rows)].type ==
+                                              FG_OPT_SECTION,
+                                      "%s.%s: rows", name, p->key);
+                        for (size_t j = 0; p->inherit && j < fg_config_nopts; j++) {
+                                const fg_opt_t *row = &fg_config_opts[j];
+                                if (strncmp(row->name, p->rows, plen) || row->name[plen] != '.')
+                                        continue;
+                                ck_assert_msg(row->type != FG_OPT_STRING &&
+                                                  row->type != FG_OPT_STRLIST &&
+                                                  row->type != FG_OPT_STRMAP &&
+                                                  row->type != FG_OPT_SUB,
+                                              "%s.%s inherits %s, which owns memory", name,
+                                              p->key, row->name);
+                        }
+                }
                 ck_assert_msg(opt->help && *opt->help, "%s: no help", name);
                 ck_assert_msg(fg_config_opt_find(name) == (int)i, "%s: listed twice", name);
                 for (const char *p = name; *p; p++)
@@ -1184,6 +1306,8 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_config_env_no_injection);
         tcase_add_test(tc, test_config_env_errors_in_file);
         tcase_add_test(tc, test_config_diff);
+        tcase_add_test(tc, test_config_routes_and_fallback);
+        tcase_add_test(tc, test_config_diff_nested);
         tcase_add_test(tc, test_config_print_reference);
         tcase_add_test(tc, test_config_shipped_reference_loads);
         tcase_add_test(tc, test_config_shipped_reference_shows_defaults);

@@ -17,7 +17,9 @@
  *                gauge shows it, and ingest never pauses everything), and
  *                cold keys produced meanwhile go through while it crawls;
  *   resize       SIGHUPs under load: 2 -> 16 workers, a dynamic pool, back
- *                to 4, key -> partition -> key ordering; order holds;
+ *                to 4, key -> partition -> key ordering, a route that
+ *                splits keys between two targets added and removed (runs
+ *                stop before it and resume after); order holds;
  *   kill -9      killed mid-stream, then restarted: every id arrives, and
  *                per key the last delivery of each id is in offset order
  *                (redeliveries repeat a key's tail, in order);
@@ -589,12 +591,26 @@ END_TEST
 #define RESIZE_COUNT 30000
 
 START_TEST(test_ordering_resize_under_load) {
-        static const char *const steps[] = {
-            "{size: 16, ordering: key}",
-            "{mode: dynamic, min: 2, max: 12, scale_interval: 1s, ordering: key}",
-            "{size: 4, ordering: partition}",
-            "{size: 8, ordering: key}",
+        /* The route splits a key's events between two targets (ids with a
+         * 7 in them, and the rest; one server behind both): runs stop
+         * before it goes in and come back after it leaves. */
+        static const char routes[] =
+            "routes:\n  - name: sevens\n    filter: {field: id, contains_any: [\"7\"]}\n"
+            "    sink: {type: http, url: \"%s\", format: json_array, batch: {max_messages: 20},"
+            " concurrency: 3}\n";
+        static const struct {
+                const char *workers;
+                bool routed;
+        } steps[] = {
+            {"{size: 16, ordering: key}", false},
+            {"{mode: dynamic, min: 2, max: 12, scale_interval: 1s, ordering: key}", false},
+            {"{size: 8, ordering: key}", true},
+            {"{size: 4, ordering: partition}", true},
+            {"{size: 4, ordering: partition}", false},
+            {"{size: 8, ordering: key}", false},
         };
+        const size_t nsteps = sizeof(steps) / sizeof(steps[0]);
+        char extra[512];
         setup_t s = {0};
         deliveries_t ds;
         producer_t *prod;
@@ -605,12 +621,14 @@ START_TEST(test_ordering_resize_under_load) {
         write_config(&s, "resize", "{size: 2, ordering: key}", 2000, 20, "");
         daemon_start(&s);
         prod = produce_async(s.bs, "r", RESIZE_COUNT, KEYED_KEYS, 5000);
-        for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        snprintf(extra, sizeof(extra), routes, fg_test_httpd_url(s.h, "/"));
+        for (size_t i = 0; i < nsteps; i++) {
                 char *text;
                 size_t reloads = 0;
 
-                wait_ids(s.h, "r", RESIZE_COUNT, (int64_t)(i + 1) * RESIZE_COUNT / 6, 120000);
-                write_config(&s, "resize", steps[i], 2000, 20, "");
+                wait_ids(s.h, "r", RESIZE_COUNT, (int64_t)(i + 1) * RESIZE_COUNT / (int64_t)(nsteps + 2),
+                         120000);
+                write_config(&s, "resize", steps[i].workers, 2000, 20, steps[i].routed ? extra : "");
                 fg_test_proc_signal(s.d, SIGHUP);
                 /* Each reload ends with "reload: <file> applied"; wait for
                  * this one. */

@@ -99,17 +99,15 @@ static void rig_init(rig_t *r) {
         ck_assert_msg(r->brk != NULL, "breaker: %s", errstr);
         r->metrics = fg_metrics_new();
         ck_assert_ptr_nonnull(r->metrics);
-        r->pool = fg_pool_new(&r->cfg->workers, r->q, r->sink, r->handler, NULL, r->brk, r->metrics, errstr,
-                              sizeof(errstr));
+        r->pool = fg_pool_new(&r->cfg->workers, r->q, NULL, r->metrics, errstr, sizeof(errstr));
         ck_assert_msg(r->pool != NULL, "pool: %s", errstr);
+        ck_assert_int_eq(fg_pool_swap(r->pool, r->handler, r->sink, r->brk, errstr, sizeof(errstr)),
+                         0);
 }
 
 static void rig_free(rig_t *r) {
-        fg_pool_destroy(r->pool);
+        fg_pool_destroy(r->pool); /* with the sink, handler and breaker it owns */
         fg_metrics_destroy(r->metrics);
-        fg_brk_destroy(r->brk);
-        fg_handler_destroy(r->handler);
-        fg_sink_destroy(r->sink);
         fg_queue_destroy(r->q);
         fg_config_destroy(r->cfg);
 }

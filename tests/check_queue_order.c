@@ -180,6 +180,41 @@ START_TEST(test_queue_order_runs) {
 }
 END_TEST
 
+/* A live switch to a consumer that takes one item of a key per batch first
+ * stops runs and waits for the items handed out in runs to end. */
+START_TEST(test_queue_order_stop_runs_waits) {
+        fg_queue_t *q = queue_new(32, FG_ORDER_KEY);
+        fg_item_t out[16], more[16];
+
+        /* Nothing out: stops at once. */
+        ck_assert(fg_queue_stop_runs(q, 0));
+        fg_queue_set_runs(q, true);
+        push(q, 1, 0, -1);
+        push(q, 2, 0, -1);
+        pop_expect(q, out, 16, (uint64_t[]){1, 2}, 2);
+        /* A run is out: the wait times out and runs stay on. */
+        ck_assert(!fg_queue_stop_runs(q, 1000000));
+        push(q, 3, 1, -1);
+        push(q, 4, 1, -1);
+        pop_expect(q, more, 16, (uint64_t[]){3, 4}, 2);
+        fg_queue_release(q, out, NULL, 2);
+        ck_assert(!fg_queue_stop_runs(q, 1000000));
+        fg_queue_release(q, more, NULL, 2);
+        /* Every item handed out in a run has ended: off, one per key. */
+        ck_assert(fg_queue_stop_runs(q, 0));
+        push(q, 5, 2, -1);
+        push(q, 6, 2, -1);
+        pop_expect(q, out, 16, (uint64_t[]){5}, 1);
+        /* Items handed out without runs do not hold a later stop. */
+        ck_assert(fg_queue_stop_runs(q, 0));
+        fg_queue_release(q, out, NULL, 1);
+        pop_expect(q, out, 16, (uint64_t[]){6}, 1);
+        fg_queue_release(q, out, NULL, 1);
+        ck_assert_uint_eq(ostats(q).in_flight, 0);
+        fg_queue_destroy(q);
+}
+END_TEST
+
 START_TEST(test_queue_order_keyless_by_partition) {
         fg_queue_t *q = queue_new(32, FG_ORDER_KEY);
         fg_item_t out[16];
@@ -585,6 +620,7 @@ static Suite *queue_order_suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_queue_order_key_one_per_key);
         tcase_add_test(tc, test_queue_order_runs);
+        tcase_add_test(tc, test_queue_order_stop_runs_waits);
         tcase_add_test(tc, test_queue_order_keyless_by_partition);
         tcase_add_test(tc, test_queue_order_partition_mode);
         tcase_add_test(tc, test_queue_order_switch_waits_for_in_flight);

@@ -36,8 +36,7 @@ static void apply_sizing(fg_pool_t *pool, const fg_pool_cfg_t *wc) {
         fg_arc_set_max(pool->arc, pool->max);
 }
 
-fg_pool_t *fg_pool_new(const fg_pool_cfg_t *wc, fg_queue_t *q, fg_sink_t *sink,
-                       const fg_handler_t *handler, fg_dlq_t *dlq, fg_brk_t *brk,
+fg_pool_t *fg_pool_new(const fg_pool_cfg_t *wc, fg_queue_t *q, fg_dlq_t *dlq,
                        fg_metrics_t *metrics, char *errstr, size_t errstr_size) {
         fg_pool_t *pool = calloc(1, sizeof(*pool));
         unsigned start = (unsigned)(wc->min > 4 ? wc->min : 4);
@@ -56,37 +55,26 @@ fg_pool_t *fg_pool_new(const fg_pool_cfg_t *wc, fg_queue_t *q, fg_sink_t *sink,
                 return NULL;
         }
         pool->q = q;
-        pool->sink = sink;
-        pool->handler = handler;
         pool->dlq = dlq;
-        pool->brk = brk;
         pool->metrics = metrics;
-        /* A worker takes one sink request's worth (the http sink's batch),
-         * so each in-flight request is one worker: the pool's size, and the
-         * concurrency limit, then govern request concurrency directly. */
-        pool->batch_max = (size_t)wc->batch_max;
-        if (fg_sink_batch_hint(sink) && fg_sink_batch_hint(sink) < pool->batch_max)
-                pool->batch_max = fg_sink_batch_hint(sink);
-        apply_sizing(pool, wc);
+        pool->buf_max = (size_t)wc->batch_max;
+        /* A holding queue holds at most what the queue itself may. */
+        pool->hold_cap = fg_queue_capacity(q);
         if (fg_queue_set_ordering(q, wc->ordering, errstr, errstr_size)) {
                 fg_arc_destroy(pool->arc);
                 free(pool);
                 return NULL;
         }
-        /* A batch may carry a key's consecutive events only to a sink that
-         * delivers it in order as a unit (see fg_pool_set_park too). */
-        fg_queue_set_runs(q, fg_sink_prefix_ordered(sink));
+        apply_sizing(pool, wc);
         pthread_mutex_init(&pool->lock, NULL);
+        pthread_mutex_init(&pool->plan_lock, NULL);
         fg_cond_init_monotonic(&pool->cond);
         return pool;
 }
 
 void fg_pool_set_park(fg_pool_t *pool, fg_park_t *park) {
         pool->park = park;
-        /* A dead letter parks its key for the key's later events, but a
-         * later event in the same batch was already handled (and maybe
-         * sent): parked keys need one event of a key per batch. */
-        fg_queue_set_runs(pool->q, !park && fg_sink_prefix_ordered(pool->sink));
+        fg_pool_apply_runs(pool);
 }
 
 static bool pool_is_aborting(void *arg) {
@@ -137,26 +125,31 @@ void fg_pool_limit_release(fg_pool_t *pool, bool held, int64_t rtt_ns, fg_arc_si
                 fg_arc_release(pool->arc, rtt_ns, signal, now_ns);
 }
 
-/* Takes a batch: what is queued, up to batch_max; with sink.batch.max_wait,
- * waits that long for the batch to fill. 0 when idle or stopping. */
+/* Takes a batch into w->in: what is queued, up to the plan's batch size;
+ * with sink.batch.max_wait, waits that long for the batch to fill. 0 when
+ * idle or stopping. Then moves to the current plan, so whatever was popped
+ * after a swap goes with the new plan. */
 static size_t gather(fg_worker_t *w) {
         fg_pool_t *pool = w->pool;
-        size_t n = fg_queue_pop(pool->q, w->items, pool->batch_max, POP_TIMEOUT_NS);
-        int64_t deadline, wait_ns = fg_sink_batch_wait_ns(pool->sink);
+        const fg_target_t *t0 = &w->plan->targets[0];
+        size_t max = w->plan->direct ? t0->batch_max : pool->buf_max;
+        size_t n = fg_queue_pop(pool->q, w->in, max, POP_TIMEOUT_NS);
+        int64_t deadline, wait_ns = fg_sink_batch_wait_ns(t0->sink);
 
-        if (!n || wait_ns <= 0 || n == pool->batch_max)
-                return n;
-        deadline = fg_mono_ns() + wait_ns;
-        while (n < pool->batch_max) {
-                int64_t left = deadline - fg_mono_ns();
-                size_t more;
-                if (left <= 0)
-                        break;
-                more = fg_queue_pop(pool->q, w->items + n, pool->batch_max - n, left);
-                if (!more)
-                        break;
-                n += more;
+        if (n && wait_ns > 0 && n < max) {
+                deadline = fg_mono_ns() + wait_ns;
+                while (n < max) {
+                        int64_t left = deadline - fg_mono_ns();
+                        size_t more;
+                        if (left <= 0)
+                                break;
+                        more = fg_queue_pop(pool->q, w->in + n, max - n, left);
+                        if (!more)
+                                break;
+                        n += more;
+                }
         }
+        fg_pool_sync_plan(w);
         return n;
 }
 
@@ -177,6 +170,8 @@ static void *worker_main(void *arg) {
                         break;
                 n = gather(w);
                 if (n == 0) {
+                        /* Idle: events other workers parked may wait. */
+                        fg_worker_serve_held(w);
                         if (atomic_load(&pool->stopping))
                                 break; /* closed and empty */
                         continue;
@@ -184,12 +179,15 @@ static void *worker_main(void *arg) {
                 atomic_store_explicit(&w->idle_since_ns, 0, memory_order_relaxed);
                 if (fg_pool_aborting(pool) || atomic_load(&pool->failed)) {
                         for (size_t i = 0; i < n; i++)
-                                fg_item_abandon(&w->items[i]);
+                                fg_item_abandon(&w->in[i]);
                 } else {
                         atomic_fetch_add_explicit(&pool->busy, 1, memory_order_relaxed);
-                        fg_worker_process(w, n);
+                        fg_worker_dispatch(w, n);
                         atomic_store_explicit(&pool->last_done_ns, fg_mono_ns(), memory_order_relaxed);
                         atomic_fetch_sub_explicit(&pool->busy, 1, memory_order_relaxed);
+                        /* What this worker parked is served before it may
+                         * leave its plan (or retire). */
+                        fg_worker_serve_held(w);
                 }
                 atomic_store_explicit(&w->idle_since_ns, fg_mono_ns(), memory_order_relaxed);
         }
@@ -202,12 +200,14 @@ static void *worker_main(void *arg) {
         return NULL;
 }
 
+/* Main thread, once the worker is joined (or never started). */
 static void worker_free(fg_worker_t *w) {
-        fg_sink_close(w->conn);
-        fg_handler_ctx_destroy(w->hctx);
+        fg_pool_worker_drop_plan(w);
         if (w->shard)
                 fg_mshard_release(w->pool->metrics, w->shard);
         free(w->items);
+        free(w->in);
+        free(w->route);
         free(w->evs);
         free(w->slots);
         free(w->send_evs);
@@ -224,7 +224,7 @@ static void worker_free(fg_worker_t *w) {
 /* Main thread: the worker's buffers, sink connection and handler context. */
 static fg_worker_t *worker_new(fg_pool_t *pool, unsigned id, char *errstr, size_t errstr_size) {
         fg_worker_t *w = calloc(1, sizeof(*w));
-        size_t bm = pool->batch_max;
+        size_t bm = pool->buf_max;
 
         if (!w) {
                 snprintf(errstr, errstr_size, "out of memory");
@@ -234,6 +234,8 @@ static fg_worker_t *worker_new(fg_pool_t *pool, unsigned id, char *errstr, size_
         w->id = id;
         w->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)id << 32) ^ (uint64_t)fg_mono_ns();
         w->items = calloc(bm, sizeof(*w->items));
+        w->in = calloc(bm, sizeof(*w->in));
+        w->route = calloc(bm, sizeof(*w->route));
         w->evs = calloc(bm, sizeof(*w->evs));
         w->slots = calloc(bm, sizeof(*w->slots));
         w->send_evs = calloc(bm, sizeof(*w->send_evs));
@@ -245,9 +247,8 @@ static fg_worker_t *worker_new(fg_pool_t *pool, unsigned id, char *errstr, size_
         w->dlq_err = calloc(bm, sizeof(*w->dlq_err));
         if (pool->park)
                 w->park_msg = calloc(bm, FG_PARK_MSG_SIZE);
-        w->hctx = fg_handler_ctx_new(pool->handler);
-        if (!w->items || !w->evs || !w->slots || !w->send_evs || !w->res || !w->send_idx ||
-            !w->done || !w->dlq || !w->dlq_idx || !w->dlq_err || !w->hctx ||
+        if (!w->items || !w->in || !w->route || !w->evs || !w->slots || !w->send_evs || !w->res || !w->send_idx ||
+            !w->done || !w->dlq || !w->dlq_idx || !w->dlq_err ||
             (pool->park && !w->park_msg)) {
                 snprintf(errstr, errstr_size, "out of memory");
                 worker_free(w);
@@ -255,8 +256,7 @@ static fg_worker_t *worker_new(fg_pool_t *pool, unsigned id, char *errstr, size_
         }
         /* Opened here, on the main thread, so a sink that cannot start
          * fails start-up with a clear error; used only by the worker. */
-        w->conn = fg_sink_open(pool->sink, errstr, errstr_size);
-        if (!w->conn) {
+        if (fg_pool_worker_take_plan(w, errstr, errstr_size)) {
                 worker_free(w);
                 return NULL;
         }
@@ -390,6 +390,11 @@ static void resize_to(fg_pool_t *pool, unsigned target, int64_t now_ns) {
 int fg_pool_start(fg_pool_t *pool, char *errstr, size_t errstr_size) {
         unsigned n = atomic_load(&pool->dynamic) ? pool->min : pool->size;
 
+        if (!pool->plan) {
+                snprintf(errstr, errstr_size, "no plan installed");
+                return -1;
+        }
+
         pool->target = n;
         for (unsigned i = 0; i < n; i++)
                 if (spawn(pool, errstr, errstr_size))
@@ -411,6 +416,7 @@ static unsigned long_idle(const fg_pool_t *pool, int64_t now_ns) {
 }
 
 void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns) {
+        fg_pool_reap_plans(pool);
         fg_scaler_cfg_t sc = {.min = pool->min, .max = pool->max, .headroom = 1.25,
                                .queue_wait_grow_ns = 50 * FG_NS_PER_MS};
         fg_scaler_input_t in;
@@ -544,7 +550,14 @@ void fg_pool_destroy(fg_pool_t *pool) {
                         pthread_join(w->thread, NULL);
                 worker_free(w);
         }
+        if (pool->plan) {
+                fg_plan_unref(pool->plan);
+                pool->plan->next = pool->retired;
+                pool->retired = pool->plan;
+        }
+        fg_pool_reap_plans(pool);
         fg_arc_destroy(pool->arc);
+        pthread_mutex_destroy(&pool->plan_lock);
         pthread_cond_destroy(&pool->cond);
         pthread_mutex_destroy(&pool->lock);
         free(pool);

@@ -32,14 +32,22 @@
  * waits end at once, unfinished items are abandoned (Kafka redelivers them
  * after restart), and the workers exit after their current sink call.
  *
- * Threading: fg_pool_new/start/tick/reconfigure/stop/destroy and the
- * stats: main thread. fg_pool_busy, fg_pool_failed: any thread (atomics);
+ * Live swap and routes: the handlers, sinks and breakers travel together
+ * as a plan of targets (plan.h). fg_pool_install() publishes a new one; each worker moves to
+ * it at its next batch boundary (a batch, retries included, finishes on
+ * the plan it started with), so every event is delivered by exactly one
+ * sink; the old parts are destroyed on the main thread (fg_pool_tick)
+ * once the last worker let go of them.
+ *
+ * Threading: fg_pool_new/start/tick/reconfigure/swap/stop/destroy, the
+ * plan getters and the stats: main thread. fg_pool_busy, fg_pool_failed: any thread (atomics);
  * fg_pool_live_threads: any thread (pool->lock).
  * Workers run worker_main().
  * Locks: pool->lock guards live and aborting (for the stop handshake and
  * abortable backoff sleeps); never held during a sink call.
- * Ownership: the pool borrows the queue, the sink, the handler, the
- * dead-letter producer and the metrics registry; they must outlive it.
+ * Ownership: the pool owns the sinks, handlers and breakers it is given
+ * (fg_pool_install, fg_pool_swap); it borrows the queue, the dead-letter
+ * producer and the metrics registry, which must outlive it.
  */
 #ifndef FG_POOL_H
 #define FG_POOL_H
@@ -55,8 +63,13 @@
 #include "pipeline/queue.h"
 #include "sinks/dead_letter.h"
 #include "sinks/sink.h"
+#include "workers/plan.h"
 
 typedef struct fg_pool fg_pool_t;
+
+/* The most targets (routes + the default) a plan may have, and target
+ * names counted over the pool's life. */
+#define FG_POOL_MAX_TARGETS 64
 
 typedef enum fg_workers_mode {
         FG_WORKERS_FIXED = 0,
@@ -75,13 +88,13 @@ typedef struct fg_pool_cfg {
         fg_ordering_t ordering; /* what may be in flight at once (the queue applies it) */
 } fg_pool_cfg_t;
 
-/* @p dlq may be NULL (no dead-letter topic); @p brk guards every sink
- * call. The pool follows the policies that travel with its parts:
- * handler.on_invalid (fg_handler_on_invalid), breaker.when_open
- * (fg_brk_when_open), sink.retry.* and sink.batch.max_wait (fg_sink_retry,
- * fg_sink_batch_wait_ns). @p wc is read during the call only. */
-fg_pool_t *fg_pool_new(const fg_pool_cfg_t *wc, fg_queue_t *q, fg_sink_t *sink,
-                       const fg_handler_t *handler, fg_dlq_t *dlq, fg_brk_t *brk,
+/* @p dlq may be NULL (no dead-letter topic). The pool follows the policies
+ * that travel with its parts: handler.on_invalid (fg_handler_on_invalid),
+ * breaker.when_open (fg_brk_when_open), sink.retry.* and
+ * sink.batch.max_wait (fg_sink_retry, fg_sink_batch_wait_ns). @p wc is
+ * read during the call only. A plan must be installed (fg_pool_install or
+ * fg_pool_swap) before fg_pool_start. */
+fg_pool_t *fg_pool_new(const fg_pool_cfg_t *wc, fg_queue_t *q, fg_dlq_t *dlq,
                        fg_metrics_t *metrics, char *errstr, size_t errstr_size);
 /* Parks keys of dead-lettered events (dead_letter.park_key): later events
  * of a parked key are dead-lettered as `parked` (see pipeline/park.h).
@@ -109,6 +122,38 @@ void fg_pool_tick(fg_pool_t *pool, const fg_pool_load_t *load, int64_t now_ns);
  * idle_linger, scale_interval, ordering; not batch_max) to the running
  * pool. */
 void fg_pool_reconfigure(fg_pool_t *pool, const fg_pool_cfg_t *wc);
+
+/* Main thread: installs a plan of @p n targets (plan.h: fg_target_spec_t;
+ * the order is the routes' order, the default target last). The workers
+ * move to it at their next batch boundary. The pool owns the new handlers,
+ * sinks and breakers from this call on, even when it fails (-1 with the
+ * reason: a route filter that does not compile, out of memory; the current
+ * plan stays). */
+int fg_pool_install(fg_pool_t *pool, const fg_target_spec_t *specs, size_t n, char *errstr,
+                    size_t errstr_size);
+/* Main thread: the one-target case — @p handler, @p sink and @p brk (NULL:
+ * keep the current target's) as the default target, with no limit. */
+int fg_pool_swap(fg_pool_t *pool, fg_handler_t *handler, fg_sink_t *sink, fg_brk_t *brk,
+                 char *errstr, size_t errstr_size);
+/* Main thread: the current plan (valid until the next install); the sink
+ * and breaker of its default target (else its first), for the gauges; its
+ * generation (1 at start, +1 per install); and how many plans are alive
+ * (the current one and those workers still hold). */
+const fg_plan_t *fg_pool_plan(const fg_pool_t *pool);
+fg_sink_t *fg_pool_sink(const fg_pool_t *pool);
+fg_brk_t *fg_pool_breaker(const fg_pool_t *pool);
+unsigned fg_pool_plan_gen(const fg_pool_t *pool);
+unsigned fg_pool_plans(const fg_pool_t *pool);
+
+/* Deliveries per target name over the pool's life (routes, "default"). */
+typedef struct fg_pool_target_stats {
+        char name[FG_TARGET_NAME_MAX];
+        uint64_t delivered;     /* acknowledged by the target's sink */
+        uint64_t held;          /* events parked in its holding queue */
+        uint64_t fallback;      /* acknowledged by its fallback sink */
+} fg_pool_target_stats_t;
+/* Main thread: fills up to @p max; returns how many. */
+size_t fg_pool_target_stats(const fg_pool_t *pool, fg_pool_target_stats_t *out, size_t max);
 
 typedef struct fg_pool_stats {
         const char *mode;        /* "fixed" | "dynamic" */

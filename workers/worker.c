@@ -1,6 +1,11 @@
 /*
  * worker: one batch's journey from the queue to final outcomes.
  *
+ * With routes the batch is first split by target (fg_worker_dispatch: the
+ * first route whose filter matches the event as it came, else the default
+ * sink, else FILTERED); the worker carries one share itself and parks the
+ * others in their targets' holding queues (plan.h). Each share then goes:
+ *
  *   handler   -> FILTERED (final) | INVALID (handler.on_invalid) | SEND
  *   sink      -> OK (final) | REJECT (dead letter, or counted drop without
  *                a dead-letter topic) | RETRY / BACKPRESSURE (backoff, then
@@ -11,9 +16,13 @@
  *                produce fails it is retried like a sink call.
  * Every sink call first takes a slot under the adaptive concurrency limit
  * (dynamic pools, see arc.h), then asks the circuit breaker. While it refuses, the
- * worker sleeps until it might permit (fg_brk_wait_ns, at most a second at
- * a time), holding its events — so the queue fills and ingest pauses — or,
- * with breaker.when_open: dead_letter, dead-letters them. Each call's
+ * worker sends to the target's fallback sink if it has one whose own
+ * breaker permits (sink.fallback; delivered there is delivered), else
+ * sleeps until it might permit (fg_brk_wait_ns, at most a second at a
+ * time), holding its events — so the queue fills and ingest pauses — or,
+ * with breaker.when_open: dead_letter, dead-letters them. Before any of
+ * that the batch takes its tokens under the sink's rate cap (waiting is
+ * backpressure, not a failure). Each call's
  * outcome is reported to the breaker: a failure if any event failed
  * (back-pressure if all failures were), success if any was delivered,
  * ignored if the sink only rejected events (their fault, not the sink's).
@@ -29,8 +38,9 @@
  * be dead-lettered parks its key first (before its item ends and lets the
  * key's next event go), so that next event already finds it parked.
  *
- * Threading: the worker's own thread; shared state is read-only (handler,
- * config copies in the pool) or thread-safe (sink conn is ours, dlq).
+ * Threading: the worker's own thread; shared state is read-only (the plan
+ * and its handlers, config copies in the pool) or thread-safe (sink conns
+ * are ours, dlq, breakers, rate caps, targets' holding queues).
  * Ownership: items belong to the worker until finished or abandoned.
  */
 #include <stdio.h>
@@ -39,6 +49,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "handler/json_scan.h"
 #include "workers/worker_int.h"
 
 /* xorshift64: jitter only, not cryptography. */
@@ -52,7 +63,7 @@ static uint64_t next_rand(fg_worker_t *w) {
 /* Exponential backoff with jitter in [d/2, d], at least the downstream's
  * Retry-After (itself capped at max backoff x 10). */
 static int64_t backoff_for(fg_worker_t *w, unsigned attempt, int64_t retry_after_ns) {
-        const fg_retry_cfg_t *rt = fg_sink_retry(w->pool->sink);
+        const fg_retry_cfg_t *rt = fg_sink_retry(w->tgt->sink);
         int64_t d = rt->initial_backoff_ns, cap = rt->max_backoff_ns;
 
         for (unsigned i = 1; i < attempt && d < cap; i++)
@@ -79,6 +90,8 @@ static void event_from(fg_event_t *ev, const fg_item_t *it) {
         ev->len = rkm->len;
         ev->ingest_ms = it->ingest_ms;
         ev->src = rkm;
+        ev->error_class = NULL;
+        ev->error_message = NULL;
 }
 
 /* Counts a final outcome and queues the item to be finished. */
@@ -167,7 +180,7 @@ static long handle_all(fg_worker_t *w, size_t n, dead_letters_t *dl) {
         fg_pool_t *pool = w->pool;
         int64_t now_ms = fg_wall_ms(), now = fg_mono_ns();
         size_t nsend = 0, ndone = 0;
-        fg_on_invalid_t on_invalid = fg_handler_on_invalid(pool->handler);
+        fg_on_invalid_t on_invalid = fg_handler_on_invalid(w->tgt->handler);
 
         fg_handler_ctx_reset(w->hctx);
         for (size_t i = 0; i < n; i++) {
@@ -181,7 +194,7 @@ static long handle_all(fg_worker_t *w, size_t n, dead_letters_t *dl) {
                         to_dead_letter(w, i, "parked", reason, dl);
                         continue;
                 }
-                v = fg_handler_apply(pool->handler, w->hctx, &w->evs[i], now_ms, &reason);
+                v = fg_handler_apply(w->tgt->handler, w->hctx, &w->evs[i], now_ms, &reason);
                 if (v == FG_HANDLE_SEND) {
                         w->send_idx[nsend++] = i;
                 } else if (v == FG_HANDLE_FILTERED) {
@@ -211,16 +224,39 @@ static void abandon_pending(fg_worker_t *w, size_t *nsend) {
         *nsend = 0;
 }
 
-/* Waits until a call may go out: a slot under the adaptive concurrency
- * limit (dynamic pools), then the breaker's permit — the slot is given back
+/* The fallback's own rate cap, with its breaker permit in hand; false
+ * (permit and slot given back, events abandoned) if the pool aborted. */
+static bool fallback_tokens(fg_worker_t *w, size_t *nsend, const fg_brk_permit_t *permit,
+                            bool slot) {
+        for (int64_t wait; (wait = fg_sink_rate_take(w->tgt->fb_sink, *nsend, fg_mono_ns())) > 0;)
+                if (!fg_pool_backoff_sleep(w->pool, wait)) {
+                        fg_brk_release(w->tgt->fb_brk, permit, fg_mono_ns());
+                        fg_pool_limit_release(w->pool, slot, -1, FG_ARC_OK, 0);
+                        abandon_pending(w, nsend);
+                        return false;
+                }
+        return true;
+}
+
+/* Waits until a call may go out: tokens under the sink's rate cap, a slot
+ * under the adaptive concurrency limit (dynamic pools), then the breaker's
+ * permit — the slot is given back
  * while the breaker makes us wait, so a refused worker never holds one.
  * False when the events must not be sent: the pool aborted (they are
  * abandoned) or when_open dead-letters them (they moved to @p dl); *nsend
  * is then 0. */
 static bool await_permit(fg_worker_t *w, size_t *nsend, dead_letters_t *dl,
-                         fg_brk_permit_t *permit, bool *slot) {
+                         fg_brk_permit_t *permit, bool *slot, bool *to_fb) {
         fg_pool_t *pool = w->pool;
+        fg_target_t *t = w->tgt;
 
+        /* The rate cap first, before any slot or permit is held: waiting
+         * for tokens is backpressure, never a failure the breaker sees. */
+        for (int64_t wait; (wait = fg_sink_rate_take(t->sink, *nsend, fg_mono_ns())) > 0;)
+                if (!fg_pool_backoff_sleep(pool, wait)) {
+                        abandon_pending(w, nsend);
+                        return false;
+                }
         for (;;) {
                 int64_t wait;
 
@@ -228,11 +264,17 @@ static bool await_permit(fg_worker_t *w, size_t *nsend, dead_letters_t *dl,
                         abandon_pending(w, nsend);
                         return false;
                 }
-                if (fg_brk_acquire(pool->brk, fg_mono_ns(), permit))
+                *to_fb = false;
+                if (fg_brk_acquire(t->brk, fg_mono_ns(), permit))
                         return true;
+                /* sink.fallback takes the calls the primary's breaker holds. */
+                if (t->fb_brk && fg_brk_acquire(t->fb_brk, fg_mono_ns(), permit)) {
+                        *to_fb = true;
+                        return fallback_tokens(w, nsend, permit, *slot);
+                }
                 fg_pool_limit_release(pool, *slot, -1, FG_ARC_OK, 0);
-                wait = fg_brk_wait_ns(pool->brk, fg_mono_ns());
-                if (fg_brk_when_open(pool->brk) == FG_BRK_WHEN_OPEN_DEAD_LETTER && pool->dlq) {
+                wait = fg_brk_wait_ns(t->brk, fg_mono_ns());
+                if (fg_brk_when_open(t->brk) == FG_BRK_WHEN_OPEN_DEAD_LETTER && pool->dlq) {
                         for (size_t k = 0; k < *nsend; k++)
                                 to_dead_letter(w, w->send_idx[k], "breaker_open",
                                                "circuit breaker open", dl);
@@ -274,8 +316,8 @@ static fg_brk_outcome_t call_outcome(const fg_sink_result_t *res, size_t n) {
         return ok ? FG_BRK_SUCCESS : FG_BRK_IGNORED;
 }
 
-static bool exhausted(const fg_pool_t *pool, const fg_slot_t *s, int64_t now) {
-        const fg_retry_cfg_t *rt = fg_sink_retry(pool->sink);
+static bool exhausted(const fg_worker_t *w, const fg_slot_t *s, int64_t now) {
+        const fg_retry_cfg_t *rt = fg_sink_retry(w->tgt->sink);
 
         return (rt->max_attempts > 0 && s->attempts >= rt->max_attempts) ||
                (rt->max_elapsed_ns > 0 && now - s->first_try_ns >= rt->max_elapsed_ns);
@@ -291,19 +333,26 @@ static bool deliver(fg_worker_t *w, size_t nsend, dead_letters_t *dl) {
                 size_t kept = 0, ndone = 0;
                 int64_t retry_after = 0, t0, now, now_ms;
                 fg_brk_permit_t permit;
-                bool slot;
+                bool slot, fb;
+                fg_brk_t *brk;
 
-                if (!await_permit(w, &nsend, dl, &permit, &slot))
+                if (!await_permit(w, &nsend, dl, &permit, &slot, &fb))
                         return !fg_pool_aborting(pool);
-                for (size_t k = 0; k < nsend; k++)
+                brk = fb ? w->tgt->fb_brk : w->tgt->brk;
+                for (size_t k = 0; k < nsend; k++) {
                         w->send_evs[k] = w->evs[w->send_idx[k]];
+                        if (fb) {
+                                w->send_evs[k].error_class = "breaker_open";
+                                w->send_evs[k].error_message = "circuit breaker open";
+                        }
+                }
                 t0 = fg_mono_ns();
                 atomic_store_explicit(&w->call_started_ns, t0, memory_order_relaxed);
-                fg_sink_send(w->conn, w->send_evs, nsend, w->res);
+                fg_sink_send(fb ? w->fconn : w->conn, w->send_evs, nsend, w->res);
                 atomic_store_explicit(&w->call_started_ns, 0, memory_order_relaxed);
                 now = fg_mono_ns();
                 now_ms = fg_wall_ms();
-                fg_brk_record(pool->brk, &permit, call_outcome(w->res, nsend), now - t0, now);
+                fg_brk_record(brk, &permit, call_outcome(w->res, nsend), now - t0, now);
                 fg_pool_limit_release(pool, slot, now - t0, call_signal(w->res, nsend), now);
                 fg_mshard_observe(w->shard, FG_HIST_SINK_CALL, now - t0);
                 fg_mshard_add(w->shard, FG_CTR_SINK_CALLS, 1);
@@ -317,6 +366,9 @@ static bool deliver(fg_worker_t *w, size_t nsend, dead_letters_t *dl) {
                                 s->first_try_ns = t0;
                         s->attempts++;
                         if (r->status == FG_SINK_OK) {
+                                atomic_fetch_add_explicit(fb ? &w->tgt->ctr->fallback
+                                                             : &w->tgt->ctr->delivered,
+                                                          1, memory_order_relaxed);
                                 outcome(w, i, FG_CTR_OK, now_ms, &ndone);
                         } else if (r->status == FG_SINK_REJECT) {
                                 if (pool->dlq) {
@@ -330,17 +382,19 @@ static bool deliver(fg_worker_t *w, size_t nsend, dead_letters_t *dl) {
                                 fg_mshard_add(w->shard, FG_CTR_FAILED, 1);
                                 if (r->retry_after_ns > retry_after)
                                         retry_after = r->retry_after_ns;
-                                if (exhausted(pool, s, now) && pool->dlq) {
+                                if (exhausted(w, s, now) && pool->dlq) {
                                         to_dead_letter(w, i, "retries_exhausted", r->reason, dl);
                                         continue;
                                 }
-                                if (exhausted(pool, s, now) && !s->exhausted_logged) {
+                                if (exhausted(w, s, now) && !s->exhausted_logged) {
                                         s->exhausted_logged = true;
                                         warn_event(&w->evs[i], "out of retries and no "
                                                                "dead_letter.topic: retrying on",
                                                    r->reason);
                                 } else if (kept == 0 && round == 0) {
-                                        fg_warn("sink %s: %s; retrying", fg_sink_name(pool->sink),
+                                        fg_warn("sink %s%s: %s; retrying",
+                                                fg_sink_name(fb ? w->tgt->fb_sink : w->tgt->sink),
+                                                fb ? " (fallback)" : "",
                                                 r->reason ? r->reason : "failed");
                                 }
                                 w->send_idx[kept++] = i;
@@ -411,4 +465,132 @@ void fg_worker_process(fg_worker_t *w, size_t n) {
                 return;
         }
         dead_letter_all(w, &dl);
+}
+
+static bool aborted(void *pool) { return fg_pool_aborting(pool); }
+
+static void use_target(fg_worker_t *w, fg_target_t *t) {
+        w->tgt = t;
+        w->conn = w->conns[t->index];
+        w->fconn = w->conns[w->plan->ntargets + t->index];
+        w->hctx = w->hctxs[t->index];
+}
+
+/* Inside @p t with items[0..n): carries them and then whatever is held
+ * there, until the holding queue is empty; then leaves. */
+static void serve_inside(fg_worker_t *w, fg_target_t *t, size_t n) {
+        fg_pool_t *pool = w->pool;
+
+        do {
+                if (fg_pool_aborting(pool) || atomic_load(&pool->failed)) {
+                        for (size_t i = 0; i < n; i++)
+                                fg_item_abandon(&w->items[i]);
+                } else {
+                        fg_worker_process(w, n);
+                }
+        } while ((n = fg_target_next_or_leave(t, w->items, t->batch_max)) > 0);
+}
+
+/* Carries one target's share items[0..n) to its outcomes (and, while
+ * inside the target, whatever is held there); parks the share instead
+ * when the target is full. */
+static void through_target(fg_worker_t *w, fg_target_t *t, size_t n) {
+        use_target(w, t);
+        if (!t->limit) {
+                fg_worker_process(w, n);
+                return;
+        }
+        if (fg_target_enter_or_hold(t, w->items, n, aborted, w->pool))
+                serve_inside(w, t, n);
+}
+
+void fg_worker_serve_held(fg_worker_t *w) {
+        const fg_plan_t *p = w->plan;
+
+        for (size_t i = 0; i < p->ntargets; i++) {
+                fg_target_t *t = &p->targets[i];
+                size_t n = fg_target_enter_held(t, w->items, t->batch_max);
+                if (n) {
+                        atomic_fetch_add_explicit(&w->pool->busy, 1, memory_order_relaxed);
+                        use_target(w, t);
+                        serve_inside(w, t, n);
+                        atomic_fetch_sub_explicit(&w->pool->busy, 1, memory_order_relaxed);
+                }
+        }
+}
+
+/* The share a worker carries itself: one of a target it may enter now,
+ * whose breaker lets calls through, the largest; else -1. */
+static long own_share(fg_worker_t *w, const size_t *cnt) {
+        const fg_plan_t *p = w->plan;
+        int64_t now = fg_mono_ns();
+        long best = -1;
+
+        for (size_t i = 0; i < p->ntargets; i++) {
+                fg_target_t *t = &p->targets[i];
+                if (!cnt[i] || (best >= 0 && cnt[i] <= cnt[best]))
+                        continue;
+                if (fg_brk_state(t->brk, now) != FG_BRK_CLOSED &&
+                    fg_brk_state(t->brk, now) != FG_BRK_DISABLED)
+                        continue;
+                best = (long)i;
+        }
+        return best;
+}
+
+void fg_worker_dispatch(fg_worker_t *w, size_t n) {
+        const fg_plan_t *p = w->plan;
+        size_t cnt[FG_POOL_MAX_TARGETS] = {0}, off[FG_POOL_MAX_TARGETS], ndone = 0, k = 0;
+        bool parked[FG_POOL_MAX_TARGETS] = {0};
+        long own;
+
+        if (p->direct) {
+                memcpy(w->items, w->in, n * sizeof(*w->items));
+                through_target(w, &p->targets[0], n);
+                return;
+        }
+        /* Routed on the event as it came, before shaping (which may drop
+         * the routed field). */
+        for (size_t i = 0; i < n; i++) {
+                fg_event_t ev;
+                bool valid;
+                /* No route filter in front of the default: it takes all. */
+                if (!p->targets[0].filter) {
+                        w->route[i] = &p->targets[0];
+                        cnt[0]++;
+                        continue;
+                }
+                event_from(&ev, &w->in[i]);
+                valid = p->raw || fg_json_check_object(ev.value, ev.len, NULL) == FG_JSON_SCAN_OBJECT;
+                w->route[i] = fg_plan_route(p, ev.value, ev.len, valid);
+                if (w->route[i])
+                        cnt[w->route[i]->index]++;
+                else
+                        w->done[ndone++] = i; /* no route and no default sink */
+        }
+        fg_mshard_add(w->shard, FG_CTR_FILTERED, ndone);
+        fg_items_finish(w->in, w->done, ndone);
+        /* Grouped by target, in order, into items, then back into in. */
+        for (size_t t = 0; t < p->ntargets; t++) {
+                off[t] = k;
+                for (size_t i = 0; i < n; i++)
+                        if (w->route[i] == &p->targets[t])
+                                w->items[k++] = w->in[i];
+        }
+        memcpy(w->in, w->items, k * sizeof(*w->in));
+        /* Everything but the worker's own share goes to the holding queues
+         * first, so no event waits behind a slow target in this worker. */
+        own = own_share(w, cnt);
+        for (size_t t = 0; t < p->ntargets; t++)
+                if (cnt[t] && (long)t != own)
+                        parked[t] = fg_target_park(&p->targets[t], w->in + off[t], cnt[t]);
+        for (size_t r = 0; r <= p->ntargets; r++) {
+                /* Round 0: the own share; then the ones that could not be
+                 * parked. */
+                size_t t = r == 0 ? (size_t)own : r - 1;
+                if ((r == 0 && own < 0) || (r > 0 && ((long)t == own || parked[t] || !cnt[t])))
+                        continue;
+                memcpy(w->items, w->in + off[t], cnt[t] * sizeof(*w->items));
+                through_target(w, &p->targets[t], cnt[t]);
+        }
 }

@@ -16,6 +16,7 @@
 #include "pipeline/park.h"
 #include "sinks/dead_letter.h"
 #include "workers/arc.h"
+#include "workers/plan.h"
 #include "workers/pool.h"
 #include "workers/scaler.h"
 
@@ -33,9 +34,18 @@ typedef struct fg_worker {
         pthread_t thread;
         bool started;
         fg_mshard_t *shard;
+        fg_plan_t *plan;         /* the plan it delivers with (one reference) */
+        unsigned refused_gen;    /* the last plan it could not move to (logged once) */
+        fg_sink_conn_t **conns;  /* per target of plan: sinks, then fallback sinks */
+        fg_handler_ctx_t **hctxs;/* one per target of plan */
+        /* The target a step works on, and its connection and context. */
+        fg_target_t *tgt;
         fg_sink_conn_t *conn;
+        fg_sink_conn_t *fconn;   /* to tgt->fb_sink; NULL without one */
         fg_handler_ctx_t *hctx;
-        fg_item_t *items;
+        fg_item_t *in;           /* the batch as gathered */
+        fg_target_t **route;     /* the target of each gathered item (NULL: filtered) */
+        fg_item_t *items;        /* what one step works on: one target's share */
         fg_event_t *evs;         /* one per item */
         fg_slot_t *slots;        /* one per item */
         fg_event_t *send_evs;    /* the subset sent in one attempt */
@@ -65,13 +75,25 @@ enum { FG_W_RUN = 0, FG_W_RETIRE, FG_W_LEAVING };
 
 struct fg_pool {
         fg_queue_t *q;
-        fg_sink_t *sink;
-        const fg_handler_t *handler;
         fg_dlq_t *dlq;           /* NULL: no dead-letter topic */
         fg_park_t *park;         /* NULL: dead_letter.park_key off */
-        fg_brk_t *brk;           /* always set; DISABLED mode when turned off */
         fg_metrics_t *metrics;
-        size_t batch_max;
+        size_t buf_max;          /* workers.batch_max: the workers' buffers */
+        size_t hold_cap;         /* items a target's holding queue takes */
+
+        /* The current plan (handler, sink, breaker; the breaker is always
+         * set, in DISABLED mode when turned off). plan_lock guards the
+         * pointer against a swap while a worker takes a reference; the main
+         * thread alone swaps, so it reads it without the lock. */
+        pthread_mutex_t plan_lock;
+        fg_plan_t *plan;
+        fg_plan_t *retired;      /* main thread: replaced, not yet reaped */
+        bool runs;               /* main thread: the queue's runs are on */
+        unsigned gen;            /* main thread: plans built so far */
+        /* Deliveries per target name, across plans: the main thread adds
+         * cells (never removes one), workers count into them. */
+        fg_target_ctr_t ctrs[FG_POOL_MAX_TARGETS];
+        size_t nctrs;
 
         /* Sizing: main thread only (config, ticks, spawn, reap). */
         fg_worker_t *slots[FG_POOL_MAX_THREADS]; /* NULL = free */
@@ -98,7 +120,33 @@ struct fg_pool {
         _Atomic int64_t last_done_ns;
 };
 
-/* worker.c: carries items[0..n) of @p w to their outcomes. */
+/* pool_plan.c: a reference to the current plan; any thread. */
+fg_plan_t *fg_pool_plan_get(fg_pool_t *pool);
+/* pool_plan.c, main thread: frees the retired plans no worker holds. */
+void fg_pool_reap_plans(fg_pool_t *pool);
+/* pool_plan.c, main thread: turns the queue's runs on when the current
+ * plan allows them (see plan_allows_runs there). */
+void fg_pool_apply_runs(fg_pool_t *pool);
+/* pool_plan.c: the worker takes the current plan and opens its
+ * connections and contexts (main thread, before the worker starts): 0 or
+ * -1 with the reason. */
+int fg_pool_worker_take_plan(fg_worker_t *w, char *errstr, size_t errstr_size);
+/* pool_plan.c: closes what the worker holds of its plan and lets go of it
+ * (main thread once the worker is joined, or the worker itself). */
+void fg_pool_worker_drop_plan(fg_worker_t *w);
+/* pool_plan.c, worker thread at a batch boundary: moves to the current
+ * plan if it changed (staying on its plan when the new sinks cannot be
+ * opened from this thread; it tries again at its next batch). */
+void fg_pool_sync_plan(fg_worker_t *w);
+
+/* worker.c: routes in[0..n) to the plan's targets and carries each share
+ * to its outcomes (entering the target or parking in its holding queue). */
+void fg_worker_dispatch(fg_worker_t *w, size_t n);
+/* worker.c, at a batch boundary: enters the targets of the worker's plan
+ * that hold items and have a free slot, and serves what they hold. */
+void fg_worker_serve_held(fg_worker_t *w);
+/* worker.c: carries items[0..n) of @p w to their outcomes with w->tgt,
+ * w->conn and w->hctx. */
 void fg_worker_process(fg_worker_t *w, size_t n);
 
 /* pool.c: sleeps up to @p ns unless the pool aborts first; false on abort. */
