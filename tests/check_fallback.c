@@ -81,17 +81,6 @@ static double metric(int port, const char *name) {
         return v;
 }
 
-typedef struct ids_cond {
-        fg_test_httpd_t *h;
-        const char *prefix;
-        int64_t count, want;
-} ids_cond_t;
-
-static bool enough_ids(void *opaque) {
-        ids_cond_t *c = opaque;
-        return (int64_t)fg_test_httpd_ids(c->h, c->prefix, c->count, NULL, NULL) >= c->want;
-}
-
 START_TEST(test_fallback_while_breaker_open) {
         char *dir = fg_test_tmpdir(), *log = fg_test_path(dir, "d.log"), *cfg, errstr[256];
         fg_mock_t *mock = fg_test_mock(1, TOPIC, 4);
@@ -101,7 +90,6 @@ START_TEST(test_fallback_while_breaker_open) {
         uint32_t *ta = calloc(N, sizeof(*ta)), *tr = calloc(N, sizeof(*tr));
         int64_t on_a = 0, on_replay = 0;
         where_t wh;
-        ids_cond_t ic;
         int port;
         const char *args[4];
 
@@ -124,8 +112,7 @@ START_TEST(test_fallback_while_breaker_open) {
         port = fg_test_admin_port(log, 30000);
         ck_assert_int_gt(port, 0);
         fg_test_produce(bs, TOPIC, "warm", 10, 0, 150);
-        ic = (ids_cond_t){a, "warm", 10, 10};
-        ck_assert(fg_test_wait(enough_ids, &ic, 60000));
+        ck_assert(fg_test_httpd_wait_ids(a, "warm", 10, 10, 60000));
 
         /* The outage: the breaker opens, the fallback takes the events. */
         fg_test_httpd_fail_for(a, 503, 120000);

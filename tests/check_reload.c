@@ -56,21 +56,9 @@ static void write_config(rig_t *r, const char *url, const char *brands) {
                                r->bs, filter, url);
 }
 
-typedef struct ids_cond {
-        fg_test_httpd_t *h;
-        const char *prefix;
-        int64_t count, want;
-} ids_cond_t;
-
-static bool enough_ids(void *opaque) {
-        ids_cond_t *c = opaque;
-        return (int64_t)fg_test_httpd_ids(c->h, c->prefix, c->count, NULL, NULL) >= c->want;
-}
-
 /* Starts the daemon on server a and waits until it consumes (the group
  * joined), so what a test produces next flows at once. */
 static void rig_start(rig_t *r, const char *brands) {
-        ids_cond_t ic;
         const char *args[4];
 
         memset(r, 0, sizeof(*r));
@@ -89,8 +77,7 @@ static void rig_start(rig_t *r, const char *brands) {
         /* brand acme: w-0 and w-5. */
         r->warm_ok = brands ? 2 : WARM;
         fg_test_produce(r->bs, TOPIC, "w", WARM, 0, 150);
-        ic = (ids_cond_t){r->a, "w", WARM, r->warm_ok};
-        ck_assert(fg_test_wait(enough_ids, &ic, 60000));
+        ck_assert(fg_test_httpd_wait_ids(r->a, "w", WARM, r->warm_ok, 60000));
 }
 
 static void rig_stop(rig_t *r) {
@@ -185,7 +172,6 @@ START_TEST(test_reload_adds_keyword_mid_stream) {
         enum { N1 = 6000, N2 = 2000 };
         rig_t r;
         fg_test_producer_t *prod;
-        ids_cond_t ic;
         done_cond_t dc;
         uint32_t *t1, *t2, *ta, *tb;
         int64_t acme1 = 0, globex1 = 0, globex1_sent = 0, sent = 0;
@@ -193,8 +179,7 @@ START_TEST(test_reload_adds_keyword_mid_stream) {
 
         rig_start(&r, "acme");
         prod = fg_test_produce_async(r.bs, TOPIC, "k1", N1, 3000, 150);
-        ic = (ids_cond_t){r.a, "k1", N1, 200};
-        ck_assert(fg_test_wait(enough_ids, &ic, 60000));
+        ck_assert(fg_test_httpd_wait_ids(r.a, "k1", N1, 200, 60000));
         write_config(&r, fg_test_httpd_url(r.a, "/a"), "acme, globex");
         reload(&r);
         ck_assert(fg_test_file_contains(r.log, "reload: handler.filter.contains_any changed; "
@@ -246,22 +231,19 @@ START_TEST(test_reload_switches_url_under_load) {
         enum { N1 = 8000, N2 = 1000 };
         rig_t r;
         fg_test_producer_t *prod;
-        ids_cond_t ic;
         uint32_t *t1, *t2, *ta, *tb;
         int64_t on_a = 0, on_b = 0;
 
         rig_start(&r, NULL);
         prod = fg_test_produce_async(r.bs, TOPIC, "u1", N1, 3000, 150);
-        ic = (ids_cond_t){r.a, "u1", N1, 1000};
-        ck_assert(fg_test_wait(enough_ids, &ic, 60000));
+        ck_assert(fg_test_httpd_wait_ids(r.a, "u1", N1, 1000, 60000));
         write_config(&r, fg_test_httpd_url(r.b, "/b"), NULL);
         reload(&r);
         ck_assert(fg_test_file_contains(r.log, "reload: sink.url changed; applied"));
         ck_assert(fg_test_file_contains(r.log, "breaker reset: sink changed"));
         fg_test_producer_join(prod);
         fg_test_produce(r.bs, TOPIC, "u2", N2, 0, 150);
-        ic = (ids_cond_t){r.b, "u2", N2, N2};
-        ck_assert(fg_test_wait(enough_ids, &ic, 60000));
+        ck_assert(fg_test_httpd_wait_ids(r.b, "u2", N2, N2, 60000));
 
         t1 = both(&r, "u1", N1, &ta, &tb);
         for (int64_t i = 0; i < N1; i++) {
@@ -290,14 +272,12 @@ END_TEST
 START_TEST(test_reload_unopenable_sink_keeps_old) {
         enum { N = 1000 };
         rig_t r;
-        ids_cond_t ic;
         char *bad;
         count_cond_t cc;
 
         rig_start(&r, NULL);
         fg_test_produce(r.bs, TOPIC, "o1", N, 0, 150);
-        ic = (ids_cond_t){r.a, "o1", N, N};
-        ck_assert(fg_test_wait(enough_ids, &ic, 60000));
+        ck_assert(fg_test_httpd_wait_ids(r.a, "o1", N, N, 60000));
 
         /* A file in a directory that does not exist. */
         bad = fg_test_path(r.dir, "missing/out.jsonl");
@@ -314,8 +294,7 @@ START_TEST(test_reload_unopenable_sink_keeps_old) {
         ck_assert(fg_test_file_contains(r.log, "reload: sink.type changed; not applied"));
 
         fg_test_produce(r.bs, TOPIC, "o2", N, 0, 150);
-        ic = (ids_cond_t){r.a, "o2", N, N};
-        ck_assert_msg(fg_test_wait(enough_ids, &ic, 60000), "the old sink stopped delivering");
+        ck_assert_msg(fg_test_httpd_wait_ids(r.a, "o2", N, N, 60000), "the old sink stopped delivering");
         /* Still the old sink: the next reload tries the change again. */
         cc = (count_cond_t){.r = &r, .want = 2};
         snprintf(cc.needle, sizeof(cc.needle), "reload: default sink cannot be opened: ");
@@ -334,7 +313,6 @@ START_TEST(test_reload_fifty_times_during_a_burst) {
         enum { N = 20000, RELOADS = 50 };
         rig_t r;
         fg_test_producer_t *prod;
-        ids_cond_t ic;
         done_cond_t dc;
         uint32_t *t, *ta, *tb;
         int64_t sent = 0, to_a = 0, to_b = 0, left;
@@ -343,8 +321,7 @@ START_TEST(test_reload_fifty_times_during_a_burst) {
         rig_start(&r, "acme");
         prod = fg_test_produce_async(r.bs, TOPIC, "f", N, 3000, 150);
         /* The reloads start once events flow. */
-        ic = (ids_cond_t){r.a, "f", N, 200};
-        ck_assert(fg_test_wait(enough_ids, &ic, 60000));
+        ck_assert(fg_test_httpd_wait_ids(r.a, "f", N, 200, 60000));
         for (int i = 1; i <= RELOADS; i++) {
                 /* Odd reloads flip the list, even ones the server. */
                 bool to_b_now = (i / 2) % 2 == 1, wide = ((i + 1) / 2) % 2 == 1;

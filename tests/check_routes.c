@@ -23,17 +23,6 @@
 #define TOPIC "events"
 #define RATE 2000
 
-typedef struct ids_cond {
-        fg_test_httpd_t *h;
-        const char *prefix;
-        int64_t count, want;
-} ids_cond_t;
-
-static bool enough_ids(void *opaque) {
-        ids_cond_t *c = opaque;
-        return (int64_t)fg_test_httpd_ids(c->h, c->prefix, c->count, NULL, NULL) >= c->want;
-}
-
 /* A counter from /metrics; -1 when the scrape failed. */
 static double metric(int port, const char *name) {
         char *body = NULL, *p;
@@ -50,10 +39,9 @@ static double metric(int port, const char *name) {
 static double phase_b_seconds(const char *bs, fg_test_httpd_t *b, const char *prefix, int64_t n) {
         int64_t t0 = fg_mono_ns();
         fg_test_producer_t *prod = fg_test_produce_async(bs, TOPIC, prefix, n, RATE, 150);
-        ids_cond_t ic = {b, prefix, n, n - n / 5};
 
-        ck_assert_msg(fg_test_wait(enough_ids, &ic, 120000), "b did not get its %s events",
-                      prefix);
+        ck_assert_msg(fg_test_httpd_wait_ids(b, prefix, n, n - n / 5, 120000),
+                      "b did not get its %s events", prefix);
         fg_test_producer_join(prod);
         return (double)(fg_mono_ns() - t0) / 1e9;
 }
@@ -66,7 +54,6 @@ START_TEST(test_routes_one_down_other_unaffected) {
         fg_test_httpd_t *a = fg_test_httpd_start(), *b = fg_test_httpd_start();
         fg_test_proc_t *d;
         uint32_t *ta = calloc(N, sizeof(*ta)), *tb = calloc(N, sizeof(*tb));
-        ids_cond_t ic;
         double up_s, down_s, held;
         int port;
         const char *args[4];
@@ -95,8 +82,7 @@ START_TEST(test_routes_one_down_other_unaffected) {
         ck_assert_int_gt(port, 0);
         /* The group joined: events flow. */
         fg_test_produce(bs, TOPIC, "warm", 10, 0, 150);
-        ic = (ids_cond_t){b, "warm", 10, 8};
-        ck_assert(fg_test_wait(enough_ids, &ic, 60000));
+        ck_assert(fg_test_httpd_wait_ids(b, "warm", 10, 8, 60000));
 
         /* Both up: b's pace. */
         up_s = phase_b_seconds(bs, b, "up", N);
@@ -117,8 +103,7 @@ START_TEST(test_routes_one_down_other_unaffected) {
 
         /* a is back: every acme event arrives, nothing twice, nothing lost. */
         fg_test_httpd_fail_for(a, 503, 0);
-        ic = (ids_cond_t){a, "down", N, N / 5};
-        ck_assert_msg(fg_test_wait(enough_ids, &ic, 60000), "held events did not arrive");
+        ck_assert_msg(fg_test_httpd_wait_ids(a, "down", N, N / 5, 60000), "held events did not arrive");
         for (int p = 0; p < 2; p++) {
                 fg_test_httpd_ids(a, prefixes[p], N, ta, NULL);
                 fg_test_httpd_ids(b, prefixes[p], N, tb, NULL);
@@ -155,7 +140,6 @@ START_TEST(test_routes_reload_filter_and_default) {
         fg_test_httpd_t *a = fg_test_httpd_start(), *b = fg_test_httpd_start();
         fg_test_proc_t *d;
         uint32_t *ta = calloc(N, sizeof(*ta)), *tb = calloc(N, sizeof(*tb));
-        ids_cond_t ic;
         int port;
         double filtered0;
         const char *args[4];
@@ -175,10 +159,8 @@ START_TEST(test_routes_reload_filter_and_default) {
         port = fg_test_admin_port(log, 30000);
         ck_assert_int_gt(port, 0);
         fg_test_produce(bs, TOPIC, "p1", N, 0, 150);
-        ic = (ids_cond_t){b, "p1", N, N - N / 5};
-        ck_assert(fg_test_wait(enough_ids, &ic, 60000));
-        ic = (ids_cond_t){a, "p1", N, N / 5};
-        ck_assert(fg_test_wait(enough_ids, &ic, 60000));
+        ck_assert(fg_test_httpd_wait_ids(b, "p1", N, N - N / 5, 60000));
+        ck_assert(fg_test_httpd_wait_ids(a, "p1", N, N / 5, 60000));
 
         free(cfg);
         cfg = fg_test_write(dir, "fg.yaml",
@@ -196,8 +178,7 @@ START_TEST(test_routes_reload_filter_and_default) {
         ck_assert(fg_test_file_contains(log, "reload: routes[0].filter.equals changed; applied"));
 
         fg_test_produce(bs, TOPIC, "p2", N, 0, 150);
-        ic = (ids_cond_t){a, "p2", N, N / 5};
-        ck_assert(fg_test_wait(enough_ids, &ic, 60000));
+        ck_assert(fg_test_httpd_wait_ids(a, "p2", N, N / 5, 60000));
         /* The rest has no route and no default sink: filtered. */
         for (int i = 0; i < 3000 && metric(port, "\nfloodgate_messages_processed_total{outcome="
                                                   "\"filtered\"} ") < N - N / 5;
@@ -240,7 +221,6 @@ START_TEST(test_routes_concurrency_limit_one_sink) {
         fg_test_httpd_stats_t st;
         fg_test_proc_t *d;
         uint32_t *ta = calloc(N, sizeof(*ta));
-        ids_cond_t ic;
         const char *args[4];
 
         ck_assert(a && ta);
@@ -254,8 +234,7 @@ START_TEST(test_routes_concurrency_limit_one_sink) {
         fg_test_produce(bs, TOPIC, "cl", N, 0, 150);
         args[0] = "run", args[1] = "-c", args[2] = cfg, args[3] = NULL;
         d = fg_test_spawn(log, args);
-        ic = (ids_cond_t){a, "cl", N, N};
-        ck_assert_msg(fg_test_wait(enough_ids, &ic, 120000), "not every event arrived");
+        ck_assert_msg(fg_test_httpd_wait_ids(a, "cl", N, N, 120000), "not every event arrived");
         fg_test_httpd_stats(a, &st);
         fprintf(stderr, "routes: one sink with concurrency 2 and 6 workers: peak %lld requests "
                         "in flight\n",
@@ -288,7 +267,6 @@ START_TEST(test_routes_reloads_during_a_burst) {
         fg_test_producer_t *prod = NULL;
         fg_test_proc_t *d = NULL;
         uint32_t *ta = calloc(N, sizeof(*ta)), *tb = calloc(N, sizeof(*tb));
-        ids_cond_t ic;
         int64_t to_a = 0, to_b = 0;
         const char *args[4];
 
@@ -312,8 +290,7 @@ START_TEST(test_routes_reloads_during_a_burst) {
                         args[0] = "run", args[1] = "-c", args[2] = cfg, args[3] = NULL;
                         d = fg_test_spawn(log, args);
                         fg_test_produce(bs, TOPIC, "warm", 10, 0, 150);
-                        ic = (ids_cond_t){b, "warm", 10, 8};
-                        ck_assert(fg_test_wait(enough_ids, &ic, 60000));
+                        ck_assert(fg_test_httpd_wait_ids(b, "warm", 10, 8, 60000));
                         prod = fg_test_produce_async(bs, TOPIC, "rl", N, 3000, 150);
                         continue;
                 }

@@ -48,6 +48,7 @@
 #include <jansson.h>
 
 #include "common/clock.h"
+#include "tests/support/fgtest.h"
 
 #define STATUS_LIMIT 600
 /* Idle keep-alive connections are closed after this long. */
@@ -1089,4 +1090,21 @@ size_t fg_test_httpd_ids(fg_test_httpd_t *h, const char *prefix, int64_t count, 
                 free(sc.times);
         fg_test_httpd_log_free(log);
         return (size_t)sc.ic.distinct;
+}
+
+typedef struct ids_wait {
+        fg_test_httpd_t *h;
+        const char *prefix;
+        int64_t count, want;
+} ids_wait_t;
+
+static bool ids_reached(void *opaque) {
+        ids_wait_t *w = opaque;
+        return (int64_t)fg_test_httpd_ids(w->h, w->prefix, w->count, NULL, NULL) >= w->want;
+}
+
+bool fg_test_httpd_wait_ids(fg_test_httpd_t *h, const char *prefix, int64_t count, int64_t want,
+                            int timeout_ms) {
+        ids_wait_t w = {h, prefix, count, want};
+        return fg_test_wait(ids_reached, &w, timeout_ms);
 }

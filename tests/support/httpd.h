@@ -175,5 +175,9 @@ typedef struct fg_test_httpd_idcount {
  * NULL) and @p ic (may be NULL); returns the number of distinct seqs seen. */
 size_t fg_test_httpd_ids(fg_test_httpd_t *h, const char *prefix, int64_t count, uint32_t *times,
                          fg_test_httpd_idcount_t *ic);
+/* Waits up to @p timeout_ms until fg_test_httpd_ids(@p h, @p prefix,
+ * @p count) reaches @p want; false if it did not. */
+bool fg_test_httpd_wait_ids(fg_test_httpd_t *h, const char *prefix, int64_t count, int64_t want,
+                            int timeout_ms);
 
 #endif
