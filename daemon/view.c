@@ -139,7 +139,7 @@ fg_view_t *fg_view_collect(fg_daemon_t *d) {
         v->pending = fg_ingest_pending(d->ingest);
         v->blocked = fg_ingest_blocked(d->ingest);
         fg_pool_get_stats(d->pool, &v->pool);
-        v->ntargets = fg_pool_target_stats(d->pool, v->targets, FG_POOL_MAX_TARGETS);
+        v->ntargets = fg_pool_target_stats(d->pool, v->targets, FG_POOL_MAX_TARGETS, v->now_ns);
         fg_queue_get_order_stats(d->q, &v->order);
         v->order_paused = fg_ingest_held(d->ingest);
         if (d->park) {
@@ -248,6 +248,30 @@ void fg_view_prometheus(const fg_view_t *v, fg_buf_t *b) {
                 fg_prom_label(&labels, "route", v->targets[i].name);
                 fg_prom_sample(b, "floodgate_route_held_total", fg_buf_cstr(&labels),
                                (double)v->targets[i].held);
+        }
+        fg_prom_header(b, "floodgate_route_held_events", "gauge",
+                       "events in a route's holding queue now (at most queue.capacity each)");
+        for (size_t i = 0; i < v->ntargets; i++) {
+                if (!v->targets[i].live)
+                        continue;
+                fg_buf_reset(&labels);
+                fg_prom_label(&labels, "route", v->targets[i].name);
+                fg_prom_sample(b, "floodgate_route_held_events", fg_buf_cstr(&labels),
+                               (double)v->targets[i].held_now);
+        }
+        fg_prom_header(b, "floodgate_route_breaker_state", "gauge",
+                       "each route's breaker (route default: the top-level sink's): 1 for its "
+                       "current state");
+        for (size_t i = 0; i < v->ntargets; i++) {
+                if (!v->targets[i].live)
+                        continue;
+                for (int st = 0; st < FG_BRK__STATE_CNT; st++) {
+                        fg_buf_reset(&labels);
+                        fg_prom_label(&labels, "route", v->targets[i].name);
+                        fg_prom_label(&labels, "state", fg_brk_state_name((fg_brk_state_t)st));
+                        fg_prom_sample(b, "floodgate_route_breaker_state", fg_buf_cstr(&labels),
+                                       v->targets[i].brk == (fg_brk_state_t)st);
+                }
         }
         counter(b, "floodgate_retries_total", "event sends retried after a failure",
                 c[FG_CTR_RETRIES]);

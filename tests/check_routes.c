@@ -90,6 +90,18 @@ START_TEST(test_routes_one_down_other_unaffected) {
         fg_test_httpd_fail_for(a, 503, 120000);
         down_s = phase_b_seconds(bs, b, "down", N);
         ck_assert(fg_test_wait_file_contains(log, "breaker acme: closed -> open", 10000));
+        /* /metrics says which route's breaker holds calls (half-open while
+         * a probe fails), that the other's does not, and exports how many
+         * of its events wait in its holding queue (-1: missing). */
+        ck_assert_int_eq(metric(port, "\nfloodgate_route_breaker_state{route=\"acme\","
+                                      "state=\"open\"} ") +
+                             metric(port, "\nfloodgate_route_breaker_state{route=\"acme\","
+                                          "state=\"half_open\"} "),
+                         1);
+        ck_assert_int_eq(metric(port, "\nfloodgate_route_breaker_state{route=\"default\","
+                                      "state=\"closed\"} "),
+                         1);
+        ck_assert(metric(port, "\nfloodgate_route_held_events{route=\"acme\"} ") >= 0);
         held = metric(port, "\nfloodgate_route_held_total{route=\"acme\"} ");
         fprintf(stderr, "routes: b took %.2f s for its %d events with a up, %.2f s with a down "
                         "(producer at %d/s); %.0f acme events parked in its holding queue in all\n",

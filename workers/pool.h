@@ -151,9 +151,15 @@ typedef struct fg_pool_target_stats {
         uint64_t delivered;     /* acknowledged by the target's sink */
         uint64_t held;          /* events parked in its holding queue */
         uint64_t fallback;      /* acknowledged by its fallback sink */
+        /* In the current plan only (a route a reload removed keeps its
+         * counters but is not live): */
+        bool live;
+        fg_brk_state_t brk;     /* its breaker's state */
+        size_t held_now;        /* events in its holding queue now */
 } fg_pool_target_stats_t;
-/* Main thread: fills up to @p max; returns how many. */
-size_t fg_pool_target_stats(const fg_pool_t *pool, fg_pool_target_stats_t *out, size_t max);
+/* Main thread: fills up to @p max at @p now_ns; returns how many. */
+size_t fg_pool_target_stats(const fg_pool_t *pool, fg_pool_target_stats_t *out, size_t max,
+                            int64_t now_ns);
 
 typedef struct fg_pool_stats {
         const char *mode;        /* "fixed" | "dynamic" */

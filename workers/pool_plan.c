@@ -199,7 +199,9 @@ unsigned fg_pool_plans(const fg_pool_t *pool) {
         return n;
 }
 
-size_t fg_pool_target_stats(const fg_pool_t *pool, fg_pool_target_stats_t *out, size_t max) {
+size_t fg_pool_target_stats(const fg_pool_t *pool, fg_pool_target_stats_t *out, size_t max,
+                            int64_t now_ns) {
+        const fg_plan_t *p = pool->plan;
         size_t n = 0;
 
         for (; n < pool->nctrs && n < max; n++) {
@@ -211,6 +213,14 @@ size_t fg_pool_target_stats(const fg_pool_t *pool, fg_pool_target_stats_t *out, 
                                                      memory_order_relaxed),
                 };
                 snprintf(out[n].name, sizeof(out[n].name), "%s", pool->ctrs[n].name);
+                for (size_t i = 0; p && i < p->ntargets; i++) {
+                        fg_target_t *t = &p->targets[i];
+                        if (t->ctr != &pool->ctrs[n])
+                                continue;
+                        out[n].live = true;
+                        out[n].brk = fg_brk_state(t->brk, now_ns);
+                        out[n].held_now = atomic_load_explicit(&t->held_now, memory_order_relaxed);
+                }
         }
         return n;
 }
