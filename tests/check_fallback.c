@@ -71,16 +71,6 @@ static bool all_placed(void *opaque) {
         return seen >= w->want;
 }
 
-static double metric(int port, const char *name) {
-        char *body = NULL, *p;
-        double v = -1;
-
-        if (fg_test_http(port, "GET", "/metrics", &body) == 200 && (p = strstr(body, name)))
-                v = strtod(p + strlen(name), NULL);
-        free(body);
-        return v;
-}
-
 START_TEST(test_fallback_while_breaker_open) {
         char *dir = fg_test_tmpdir(), *log = fg_test_path(dir, "d.log"), *cfg, errstr[256];
         fg_mock_t *mock = fg_test_mock(1, TOPIC, 4);
@@ -133,12 +123,12 @@ START_TEST(test_fallback_while_breaker_open) {
                         "before its breaker opened, %lld went to the fallback topic\n",
                 N, (long long)on_a, (long long)on_replay);
         ck_assert_int_gt(on_replay, N / 2);
-        ck_assert_int_eq((int64_t)metric(port, "\nfloodgate_route_delivered_total{route="
-                                               "\"default\",sink=\"fallback\"} "),
+        ck_assert_int_eq((int64_t)fg_test_metric(port, "\nfloodgate_route_delivered_total{"
+                                                       "route=\"default\",sink=\"fallback\"} "),
                          on_replay);
         /* Delivered once either sink acknowledged it. */
-        ck_assert_int_eq((int64_t)metric(port, "\nfloodgate_messages_processed_total{outcome="
-                                               "\"ok\"} "),
+        ck_assert_int_eq((int64_t)fg_test_metric(port, "\nfloodgate_messages_processed_total{"
+                                                       "outcome=\"ok\"} "),
                          10 + N);
 
         /* The server is back: the next calls probe it, the breaker closes

@@ -123,17 +123,6 @@ static void reload(rig_t *r) {
         ck_assert_msg(fg_test_wait(log_reached, &c, 30000), "reload %d not applied", r->reloads);
 }
 
-/* A counter from /metrics; -1 when the scrape failed. */
-static double metric(int port, const char *name) {
-        char *body = NULL, *p;
-        double v = -1;
-
-        if (fg_test_http(port, "GET", "/metrics", &body) == 200 && (p = strstr(body, name)))
-                v = strtod(p + strlen(name), NULL);
-        free(body);
-        return v;
-}
-
 #define M_OK "\nfloodgate_messages_processed_total{outcome=\"ok\"} "
 #define M_FILTERED "\nfloodgate_messages_processed_total{outcome=\"filtered\"} "
 
@@ -145,7 +134,7 @@ typedef struct done_cond {
 /* Every event consumed has its final outcome: delivered or filtered. */
 static bool all_done(void *opaque) {
         done_cond_t *c = opaque;
-        double ok = metric(c->port, M_OK), filtered = metric(c->port, M_FILTERED);
+        double ok = fg_test_metric(c->port, M_OK), filtered = fg_test_metric(c->port, M_FILTERED);
         return ok >= 0 && filtered >= 0 && ok + filtered >= c->want;
 }
 
@@ -210,8 +199,8 @@ START_TEST(test_reload_adds_keyword_mid_stream) {
                 sent += t2[i];
         }
         /* Each event once: delivered or filtered, never both, never twice. */
-        ok = metric(r.port, M_OK);
-        filtered = metric(r.port, M_FILTERED);
+        ok = fg_test_metric(r.port, M_OK);
+        filtered = fg_test_metric(r.port, M_FILTERED);
         ck_assert_int_eq((int64_t)ok, r.warm_ok + sent);
         ck_assert_int_eq((int64_t)(ok + filtered), WARM + N1 + N2);
         fprintf(stderr, "reload mid-stream: of %lld globex events in flight across the switch, "
@@ -348,8 +337,8 @@ START_TEST(test_reload_fifty_times_during_a_burst) {
                 to_a += ta[i];
                 to_b += tb[i];
         }
-        ok = metric(r.port, M_OK);
-        filtered = metric(r.port, M_FILTERED);
+        ok = fg_test_metric(r.port, M_OK);
+        filtered = fg_test_metric(r.port, M_FILTERED);
         ck_assert_int_eq((int64_t)ok, r.warm_ok + sent);
         ck_assert_int_eq((int64_t)(ok + filtered), WARM + N);
         fprintf(stderr, "50 reloads during a burst of %d: %lld delivered (%lld to a, %lld to b), "

@@ -23,16 +23,9 @@
 #define TOPIC "events"
 #define RATE 2000
 
-/* A counter from /metrics; -1 when the scrape failed. */
-static double metric(int port, const char *name) {
-        char *body = NULL, *p;
-        double v = -1;
-
-        if (fg_test_http(port, "GET", "/metrics", &body) == 200 && (p = strstr(body, name)))
-                v = strtod(p + strlen(name), NULL);
-        free(body);
-        return v;
-}
+#define M_FILTERED "\nfloodgate_messages_processed_total{outcome=\"filtered\"} "
+#define M_BREAKER(route, state) \
+        "\nfloodgate_route_breaker_state{route=\"" route "\",state=\"" state "\"} "
 
 /* Produces @p n events "<prefix>-<seq>" at RATE/s and returns how long
  * b took, from the start, to have all of its (non-acme) ones. */
@@ -44,6 +37,20 @@ static double phase_b_seconds(const char *bs, fg_test_httpd_t *b, const char *pr
                       "b did not get its %s events", prefix);
         fg_test_producer_join(prod);
         return (double)(fg_mono_ns() - t0) / 1e9;
+}
+
+/* Stops the daemon (it must exit 0 on SIGTERM), the servers (@p b may be
+ * NULL) and the mock, and removes the test's directory. */
+static void stop_all(fg_test_proc_t *d, fg_test_httpd_t *a, fg_test_httpd_t *b, fg_mock_t *mock,
+                     const char *dir) {
+        fg_test_proc_signal(d, SIGTERM);
+        ck_assert_int_eq(fg_test_proc_wait(d, 30000), 0);
+        fg_test_proc_free(d);
+        fg_test_httpd_stop(a);
+        if (b)
+                fg_test_httpd_stop(b);
+        fg_mock_destroy(mock);
+        fg_test_rmtree(dir);
 }
 
 START_TEST(test_routes_one_down_other_unaffected) {
@@ -93,16 +100,12 @@ START_TEST(test_routes_one_down_other_unaffected) {
         /* /metrics says which route's breaker holds calls (half-open while
          * a probe fails), that the other's does not, and exports how many
          * of its events wait in its holding queue (-1: missing). */
-        ck_assert_int_eq(metric(port, "\nfloodgate_route_breaker_state{route=\"acme\","
-                                      "state=\"open\"} ") +
-                             metric(port, "\nfloodgate_route_breaker_state{route=\"acme\","
-                                          "state=\"half_open\"} "),
+        ck_assert_int_eq(fg_test_metric(port, M_BREAKER("acme", "open")) +
+                             fg_test_metric(port, M_BREAKER("acme", "half_open")),
                          1);
-        ck_assert_int_eq(metric(port, "\nfloodgate_route_breaker_state{route=\"default\","
-                                      "state=\"closed\"} "),
-                         1);
-        ck_assert(metric(port, "\nfloodgate_route_held_events{route=\"acme\"} ") >= 0);
-        held = metric(port, "\nfloodgate_route_held_total{route=\"acme\"} ");
+        ck_assert_int_eq(fg_test_metric(port, M_BREAKER("default", "closed")), 1);
+        ck_assert(fg_test_metric(port, "\nfloodgate_route_held_events{route=\"acme\"} ") >= 0);
+        held = fg_test_metric(port, "\nfloodgate_route_held_total{route=\"acme\"} ");
         fprintf(stderr, "routes: b took %.2f s for its %d events with a up, %.2f s with a down "
                         "(producer at %d/s); %.0f acme events parked in its holding queue in all\n",
                 up_s, N - N / 5, down_s, RATE, held);
@@ -126,17 +129,11 @@ START_TEST(test_routes_one_down_other_unaffected) {
                                       tb[i]);
                 }
         }
-        ck_assert_int_eq((int64_t)metric(port, "\nfloodgate_route_delivered_total{route=\"acme\","
-                                               "sink=\"primary\"} "),
+        ck_assert_int_eq((int64_t)fg_test_metric(port, "\nfloodgate_route_delivered_total{"
+                                                       "route=\"acme\",sink=\"primary\"} "),
                          2 * (N / 5) + 2);
 
-        fg_test_proc_signal(d, SIGTERM);
-        ck_assert_int_eq(fg_test_proc_wait(d, 30000), 0);
-        fg_test_proc_free(d);
-        fg_test_httpd_stop(a);
-        fg_test_httpd_stop(b);
-        fg_mock_destroy(mock);
-        fg_test_rmtree(dir);
+        stop_all(d, a, b, mock, dir);
         free(ta), free(tb), free(dir), free(log), free(cfg);
 }
 END_TEST
@@ -182,7 +179,7 @@ START_TEST(test_routes_reload_filter_and_default) {
                             "    sink: {type: http, url: \"%s\", format: json_array}\n"
                             "metrics:\n  listen: \"127.0.0.1:0\"\n  log_interval: 0s\n",
                             bs, fg_test_httpd_url(a, "/a"));
-        filtered0 = metric(port, "\nfloodgate_messages_processed_total{outcome=\"filtered\"} ");
+        filtered0 = fg_test_metric(port, M_FILTERED);
         ck_assert(filtered0 == 0);
         fg_test_proc_signal(d, SIGHUP);
         snprintf(applied, sizeof(applied), "reload: %s applied", cfg);
@@ -192,13 +189,9 @@ START_TEST(test_routes_reload_filter_and_default) {
         fg_test_produce(bs, TOPIC, "p2", N, 0, 150);
         ck_assert(fg_test_httpd_wait_ids(a, "p2", N, N / 5, 60000));
         /* The rest has no route and no default sink: filtered. */
-        for (int i = 0; i < 3000 && metric(port, "\nfloodgate_messages_processed_total{outcome="
-                                                  "\"filtered\"} ") < N - N / 5;
-             i++)
+        for (int i = 0; i < 3000 && fg_test_metric(port, M_FILTERED) < N - N / 5; i++)
                 usleep(10 * 1000);
-        ck_assert_int_eq((int64_t)metric(port, "\nfloodgate_messages_processed_total{outcome="
-                                               "\"filtered\"} "),
-                         N - N / 5);
+        ck_assert_int_eq((int64_t)fg_test_metric(port, M_FILTERED), N - N / 5);
         fg_test_httpd_ids(a, "p1", N, ta, NULL);
         fg_test_httpd_ids(b, "p1", N, tb, NULL);
         for (int64_t i = 0; i < N; i++)
@@ -210,13 +203,7 @@ START_TEST(test_routes_reload_filter_and_default) {
                 ck_assert_msg(ta[i] == (i % 5 == 1) && tb[i] == 0, "p2-%lld: a %u, b %u",
                               (long long)i, ta[i], tb[i]);
 
-        fg_test_proc_signal(d, SIGTERM);
-        ck_assert_int_eq(fg_test_proc_wait(d, 30000), 0);
-        fg_test_proc_free(d);
-        fg_test_httpd_stop(a);
-        fg_test_httpd_stop(b);
-        fg_mock_destroy(mock);
-        fg_test_rmtree(dir);
+        stop_all(d, a, b, mock, dir);
         free(ta), free(tb), free(dir), free(log), free(cfg);
 }
 END_TEST
@@ -256,12 +243,7 @@ START_TEST(test_routes_concurrency_limit_one_sink) {
         for (int64_t i = 0; i < N; i++)
                 ck_assert_msg(ta[i] == 1, "cl-%lld: %u times", (long long)i, ta[i]);
 
-        fg_test_proc_signal(d, SIGTERM);
-        ck_assert_int_eq(fg_test_proc_wait(d, 30000), 0);
-        fg_test_proc_free(d);
-        fg_test_httpd_stop(a);
-        fg_mock_destroy(mock);
-        fg_test_rmtree(dir);
+        stop_all(d, a, NULL, mock, dir);
         free(ta), free(dir), free(log), free(cfg);
 }
 END_TEST
@@ -335,13 +317,7 @@ START_TEST(test_routes_reloads_during_a_burst) {
                 RELOADS, N, (long long)to_a, (long long)to_b);
         ck_assert_int_gt(to_a, 0);
 
-        fg_test_proc_signal(d, SIGTERM);
-        ck_assert_int_eq(fg_test_proc_wait(d, 30000), 0);
-        fg_test_proc_free(d);
-        fg_test_httpd_stop(a);
-        fg_test_httpd_stop(b);
-        fg_mock_destroy(mock);
-        fg_test_rmtree(dir);
+        stop_all(d, a, b, mock, dir);
         free(ta), free(tb), free(dir), free(log), free(cfg);
 }
 END_TEST

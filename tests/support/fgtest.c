@@ -672,3 +672,13 @@ int fg_test_http(int port, const char *method, const char *path, char **body) {
         free(resp);
         return status;
 }
+
+double fg_test_metric(int port, const char *sample) {
+        char *body = NULL, *p;
+        double v = -1;
+
+        if (fg_test_http(port, "GET", "/metrics", &body) == 200 && (p = strstr(body, sample)))
+                v = strtod(p + strlen(sample), NULL);
+        free(body);
+        return v;
+}

@@ -163,5 +163,10 @@ int fg_test_admin_port(const char *log, int timeout_ms);
 /* A blocking HTTP/1.0 request to 127.0.0.1:@p port; returns the status code
  * (-1 on connection failure) and the body (caller frees) in @p body. */
 int fg_test_http(int port, const char *method, const char *path, char **body);
+/* The value of the first /metrics sample at @p port that follows
+ * @p sample (a line start, the name and its labels and a space, e.g.
+ * "\nfloodgate_route_held_total{route=\"a\"} "); -1 when the sample is
+ * missing or the port does not answer 200. */
+double fg_test_metric(int port, const char *sample);
 
 #endif
