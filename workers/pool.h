@@ -15,9 +15,10 @@
  *
  * Ordering: workers.ordering is the queue's (fg_queue_set_ordering, at
  * fg_pool_new and on reconfigure): in partition or key mode a batch holds
- * one event per key, or a run of a key's consecutive events when the sink
- * is prefix-ordered and keys are not parked (fg_queue_set_runs); the key
- * is released once every event of its run has ended.
+ * one event per key, or a run of a key's consecutive events when the
+ * current plan allows runs (one target without routing or admission,
+ * prefix-ordered sinks, keys not parked: pool_plan.c); the key is released
+ * once every event of its run has ended.
  *
  * Sizing: fixed mode runs workers.size threads. Dynamic mode (scaler.h)
  * grows at once to what the load needs and retires long-idle threads

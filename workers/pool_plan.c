@@ -92,8 +92,10 @@ static bool plan_allows_runs(const fg_pool_t *pool, const fg_plan_t *p) {
 void fg_pool_apply_runs(fg_pool_t *pool) {
         bool want = plan_allows_runs(pool, pool->plan);
 
+        /* Turning them off here is safe only before the workers start (no
+         * run can be out yet); a live plan change turns them off in
+         * fg_pool_install, waiting for those out. */
         if (want != pool->runs) {
-                /* Off before any worker runs: nothing can be out yet. */
                 fg_queue_set_runs(pool->q, want);
                 pool->runs = want;
         }
@@ -155,11 +157,9 @@ int fg_pool_install(fg_pool_t *pool, const fg_target_spec_t *specs, size_t n, ch
         pthread_mutex_lock(&pool->plan_lock);
         pool->plan = np;
         pthread_mutex_unlock(&pool->plan_lock);
-        /* On only after the plan that allows them is current. */
-        if (!pool->runs && plan_allows_runs(pool, np)) {
-                fg_queue_set_runs(pool->q, true);
-                pool->runs = true;
-        }
+        /* On only after the plan that allows them is current (off was
+         * done above, before it went in). */
+        fg_pool_apply_runs(pool);
         if (cur) {
                 fg_plan_unref(cur);
                 cur->next = pool->retired;

@@ -124,8 +124,9 @@ struct fg_pool {
 fg_plan_t *fg_pool_plan_get(fg_pool_t *pool);
 /* pool_plan.c, main thread: frees the retired plans no worker holds. */
 void fg_pool_reap_plans(fg_pool_t *pool);
-/* pool_plan.c, main thread: turns the queue's runs on when the current
- * plan allows them (see plan_allows_runs there). */
+/* pool_plan.c, main thread: turns the queue's runs on or off as the
+ * current plan allows (plan_allows_runs there); off only before the
+ * workers start. */
 void fg_pool_apply_runs(fg_pool_t *pool);
 /* pool_plan.c: the worker takes the current plan and opens its
  * connections and contexts (main thread, before the worker starts): 0 or
