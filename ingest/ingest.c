@@ -13,6 +13,7 @@
  *             pause the partitions and poll again (paused partitions deliver
  *             nothing) so the group membership survives a long outage.
  *   every 20 ms: retire finished offsets and store them.
+ *   every turn: send the commit due, read its result (commit.c).
  */
 #include "ingest/ingest.h"
 
@@ -34,18 +35,6 @@
 /* While blocked: how long one wait for the low watermark lasts before the
  * loop looks at its other duties (drain, stop, ticks, membership). */
 #define BLOCKED_WAIT_NS (20 * FG_NS_PER_MS)
-/* librdkafka's auto-commit timer: how often it commits what was stored
- * since its last commit (nothing stored, nothing sent). The mock hands a
- * drain over in waves of well over 1M events/s: with this at 50 ms a kill
- * -9 cost 36,000-48,000 duplicates of a 1M-event drain, at 20 ms
- * 7,900-45,700 (two runs of kills at 100k..900k), at 5 ms 1,200-14,100.
- * But each firing costs librdkafka's main thread up to 1 ms of spinning
- * on the clock (it rounds its wait down to whole ms): an idle daemon used
- * 0.5% of a core with librdkafka's 1 s, 3.9-4.9% at 20 ms, 7.3% at 10 ms,
- * and a 1M drain 0.9 s more CPU at 5 ms.
- * Commits of our own, which need no timer, were tried and dropped: see
- * ingest.h. */
-#define COMMIT_CHECK_MS 20
 /* --until-drained: everything must have been at its end this long before
  * it counts as drained (a consumer keeping up with a stream is "at its
  * end" between messages all the time). */
@@ -63,9 +52,8 @@ static int64_t conf_ms_ns(rd_kafka_conf_t *conf, const char *name, long long dfl
         return (int64_t)ms * FG_NS_PER_MS;
 }
 
-/* Every commit's result, librdkafka's periodic ones and ours (ingest
- * thread, inside consumer_poll). A failed commit leaves its offsets
- * stored: the next one carries them. */
+/* The synchronous commits' results: a revocation's and the last one
+ * (ingest thread). The paced ones are counted in commit.c. */
 static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *offsets, void *opaque) {
         fg_ingest_t *in = opaque;
@@ -75,8 +63,6 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         fg_mshard_add(in->shard, FG_CTR_COMMITS, 1);
         if (err)
                 fg_debug("commit: %s", rd_kafka_err2str(err));
-        else
-                in->commit_ok_ns = fg_mono_ns();
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
@@ -110,13 +96,9 @@ fg_ingest_t *fg_ingest_new(const fg_kafka_cfg_t *kc, const fg_ingest_cfg_t *ic,
                 goto init_error;
         in->commit_every = ic->commit_every > 0 ? (uint64_t)ic->commit_every : 0;
         in->commit_interval_ns = conf_ms_ns(conf, "auto.commit.interval.ms", 5000);
-        if (in->commit_interval_ns > COMMIT_CHECK_MS * FG_NS_PER_MS) {
-                char ms[16];
-                snprintf(ms, sizeof(ms), "%d", COMMIT_CHECK_MS);
-                if (fg_kconf_set(conf, "auto.commit.interval.ms", ms, errstr, errstr_size)) {
-                        rd_kafka_conf_destroy(conf);
-                        goto init_error;
-                }
+        if (fg_ingest_commit_conf(in, conf, errstr, errstr_size)) {
+                rd_kafka_conf_destroy(conf);
+                goto init_error;
         }
         rd_kafka_conf_set_opaque(conf, in);
         rd_kafka_conf_set_error_cb(conf, error_cb);
@@ -132,6 +114,7 @@ fg_ingest_t *fg_ingest_new(const fg_kafka_cfg_t *kc, const fg_ingest_cfg_t *ic,
         /* Serve logs, errors and statistics from consumer_poll, on our thread. */
         rd_kafka_poll_set_consumer(in->rk);
         in->cq = rd_kafka_queue_get_consumer(in->rk);
+        in->commitq = rd_kafka_queue_new(in->rk);
         return in;
 
 init_error:
@@ -279,13 +262,13 @@ static void handle_message(fg_ingest_t *in, rd_kafka_message_t *rkm) {
 
 /* Stores the finished offsets once kafka.commit_every more messages have
  * finished or auto.commit.interval.ms has passed since the last store
- * (@p force: now); librdkafka's auto-commit sends them within
- * COMMIT_CHECK_MS. Drained: everything assigned has been at its end with
- * nothing outstanding for DRAINED_FOR_NS, everything is stored, and a
- * commit succeeded after the last store. No commit is sent for it: a
- * synchronous commit sent while this member rejoins a rebalancing group
- * waits for the join and then loses the assignment (see ingest.h), and a
- * consumer keeping up with a stream is "at its end" all the time. */
+ * (@p force: now) and asks commit.c to commit them. Drained: everything
+ * assigned has been at its end with nothing outstanding for
+ * DRAINED_FOR_NS, everything is stored, and a commit sent after the last
+ * store succeeded. That commit is the paced one: a synchronous commit sent
+ * while this member rejoins a rebalancing group would wait for the join
+ * and then lose the assignment (see commit.c), and a consumer keeping up
+ * with a stream is "at its end" all the time. */
 static void tick(fg_ingest_t *in, bool force) {
         int64_t now = fg_mono_ns();
         bool drained;
@@ -297,6 +280,7 @@ static void tick(fg_ingest_t *in, bool force) {
                 if (fg_ingest_store_all(in)) {
                         atomic_store(&in->drained_pub, false);
                         in->stored_ns = now;
+                        in->commit_due = true;
                 }
                 in->unstored = 0;
                 in->last_store_ns = now;
@@ -313,10 +297,12 @@ static void tick(fg_ingest_t *in, bool force) {
                 in->drained_since_ns = now;
         if (atomic_load(&in->drained_pub) || now - in->drained_since_ns < DRAINED_FOR_NS)
                 return;
-        if (fg_ingest_store_all(in))
+        if (fg_ingest_store_all(in)) {
                 in->stored_ns = now;
+                in->commit_due = true;
+        }
         in->unstored = 0;
-        if (in->commit_ok_ns > in->stored_ns || !in->stored_ns)
+        if (in->commit_ok_ns >= in->stored_ns || !in->stored_ns)
                 atomic_store(&in->drained_pub, true);
 }
 
@@ -387,6 +373,7 @@ static void *ingest_main(void *arg) {
                         tick(in, false);
                         next_tick = now + TICK_NS;
                 }
+                fg_ingest_commit_service(in);
         }
 
         /* Final offsets: everything finished by now is stored and committed
@@ -457,6 +444,8 @@ void fg_ingest_destroy(fg_ingest_t *in) {
                 return; /* unreachable: an infinite join does not time out */
         fg_ingest_drop_pending(in, drop_all, NULL);
         fg_ingest_table_clear(in);
+        if (in->commitq)
+                rd_kafka_queue_destroy(in->commitq);
         if (in->cq)
                 rd_kafka_queue_destroy(in->cq);
         if (in->rk)

@@ -37,26 +37,15 @@
  * Commit pacing: duplicates after a crash are what was polled but not
  * committed, so commits are paced by work, not only by time. Finished
  * offsets are retired every 20 ms (and after every commit_every / 4
- * messages pushed, so a fast drain does not outrun the pacing) but stored
- * only once kafka.commit_every more messages have finished, or
- * auto.commit.interval.ms after the last store. librdkafka's auto-commit,
- * its timer set to 20 ms (the trade-off is measured in ingest.c), sends
- * what was stored, and nothing when nothing new was stored. It does so
- * only in a stable group: it skips while the group rebalances. Commits of
- * our own (rd_kafka_commit_queue, one outstanding) were tried first and
- * dropped: with cooperative rebalancing a member keeps consuming while the
- * group rejoins, and a manual commit sent while this member rejoins is
- * deferred by librdkafka and, on the mock at least, comes back
- * ILLEGAL_GENERATION once the join completes, which librdkafka takes for a
- * lost assignment: every partition stopped for the rebalance and
- * everything uncommitted came again (216,559 duplicates of 200,000 in the
- * 1-3-2 scale test; guessing when the group might be rebalancing from
- * commit errors and callbacks still left 29,000-107,000). As stores come
- * at most once per commit_every messages, commits do not overlap unless
- * one takes longer than the time between two stores (waiting for each
- * commit's result before storing again was measured too: its callback
- * comes through consumer_poll, which a busy ingest reaches late, and the
- * kill -9 duplicates grew by half).
+ * messages pushed, so a fast drain does not outrun the pacing), stored
+ * once kafka.commit_every more messages have finished or
+ * auto.commit.interval.ms after the last store, and committed at once,
+ * asynchronously, by ingest itself (commit.c): never more than one commit
+ * outstanding (what is stored meanwhile goes with the next), and none sent
+ * while the group rejoins, as a commit carrying the old generation makes
+ * librdkafka give up the whole assignment. librdkafka's auto-commit is
+ * off: its timer put timer x rate events at stake and spun its main
+ * thread on every firing (commit.c says how much).
  *
  * Stopping: fg_ingest_drain() pauses everything and stops taking messages;
  * once the workers have drained, fg_ingest_stop() stores and commits the

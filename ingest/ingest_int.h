@@ -18,6 +18,14 @@
 #define FG_INGEST_BATCH       256
 #define FG_INGEST_PENDING_MAX (2 * FG_INGEST_BATCH)
 
+/* The consumer group's join state as librdkafka last reported it
+ * (commit.c). */
+typedef enum {
+        FG_JOIN_UNKNOWN,   /* nothing reported (yet) */
+        FG_JOIN_REJOINING, /* any state but steady: commits wait */
+        FG_JOIN_STEADY,
+} fg_join_state_t;
+
 /* One assigned partition. */
 typedef struct fg_ingest_prec {
         fg_part_t *part;        /* the table's reference */
@@ -55,7 +63,17 @@ struct fg_ingest {
         uint64_t unstored;
         int64_t last_store_ns;          /* last store decision */
         int64_t stored_ns;              /* last store that stored something */
-        int64_t commit_ok_ns;           /* last successful commit */
+
+        /* Our commits (commit.c): at most one outstanding. */
+        rd_kafka_queue_t *commitq;      /* their results */
+        bool commit_due;                /* stored offsets wait for a commit */
+        bool committing;                /* one is outstanding */
+        bool join_warned;
+        bool user_debug;                /* kafka.properties set debug: log its chatter */
+        int64_t commit_sent_ns;         /* when the outstanding one was sent */
+        int64_t commit_ok_ns;           /* send time of the last successful one */
+        int64_t commit_not_before_ns;   /* retry backoff after a refusal */
+        _Atomic fg_join_state_t join_state; /* written by librdkafka's log callback */
         int64_t drained_since_ns;
         uint64_t pushed_since_tick;
         pthread_t thread;
@@ -124,6 +142,18 @@ int fg_ingest_store_all(fg_ingest_t *in);
 bool fg_ingest_all_at_end(fg_ingest_t *in);
 /* Drops the whole table (after the consumer closed). */
 void fg_ingest_table_clear(fg_ingest_t *in);
+/* commit.c: asks librdkafka to log its join-state changes (debug=cgrp,
+ * added to the user's) and installs the log callback that follows them;
+ * before rd_kafka_new. 0, or -1 with the reason. */
+int fg_ingest_commit_conf(fg_ingest_t *in, rd_kafka_conf_t *conf, char *errstr,
+                          size_t errstr_size);
+/* The join state a librdkafka log line reports, FG_JOIN_UNKNOWN when it
+ * reports none (exposed for its test). Any thread. */
+fg_join_state_t fg_ingest_join_state_of(const char *fac, const char *line);
+/* Reads the outstanding commit's result; sends the due one when none is
+ * outstanding, the retry backoff has passed and the group is not
+ * rejoining. Cheap when there is nothing to do: call every turn. */
+void fg_ingest_commit_service(fg_ingest_t *in);
 /* admit.c: holds (pauses alone) the partitions whose events wait behind
  * earlier events of their keys beyond their share of the queue; resumes
  * them once they drain. */

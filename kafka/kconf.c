@@ -12,7 +12,7 @@
 #include "common/redact.h"
 
 /* librdkafka's syslog levels map onto ours; its debug chatter stays debug. */
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+void fg_kconf_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
         fg_log_level_t l = level <= 3 ? FG_LOG_ERROR
                          : level == 4 ? FG_LOG_WARN
                          : level <= 6 ? FG_LOG_INFO
@@ -247,17 +247,16 @@ rd_kafka_conf_t *fg_kconf_consumer(const fg_kafka_cfg_t *kc, const char *bootstr
             {"fetch.max.bytes", "4194304"},
             {"statistics.interval.ms", "1000"},
         };
-        /* What at-least-once, commit pacing (ingest decides what is
-         * stored when, librdkafka's auto-commit sends it: see ingest.h)
-         * and --until-drained rely on. */
+        /* What at-least-once, commit pacing (ingest stores and commits
+         * itself: see ingest.h) and --until-drained rely on. */
         static const char *const forced[][2] = {
             {"enable.auto.offset.store", "false"},
-            {"enable.auto.commit", "true"},
+            {"enable.auto.commit", "false"},
             {"enable.partition.eof", "true"},
         };
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
-        rd_kafka_conf_set_log_cb(conf, log_cb);
+        rd_kafka_conf_set_log_cb(conf, fg_kconf_log);
         if (set_all(conf, defaults, sizeof(defaults) / sizeof(defaults[0]), errstr, errstr_size) ||
             (bootstrap && fg_kconf_set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size)) ||
             fg_kconf_set(conf, "group.id", kc->group_id, errstr, errstr_size) ||
@@ -278,7 +277,7 @@ rd_kafka_conf_t *fg_kconf_producer(const char *bootstrap, const fg_strmap_t *pro
         };
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
-        rd_kafka_conf_set_log_cb(conf, log_cb);
+        rd_kafka_conf_set_log_cb(conf, fg_kconf_log);
         if (set_all(conf, defaults, sizeof(defaults) / sizeof(defaults[0]), errstr, errstr_size) ||
             (bootstrap && fg_kconf_set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size)) ||
             set_map(conf, props, errstr, errstr_size)) {

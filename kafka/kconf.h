@@ -41,6 +41,10 @@ rd_kafka_conf_t *fg_kconf_consumer(const fg_kafka_cfg_t *kc, const char *bootstr
 rd_kafka_conf_t *fg_kconf_producer(const char *bootstrap, const fg_strmap_t *props,
                                    char *errstr, size_t errstr_size);
 
+/* The log callback floodgate's clients use: librdkafka's syslog levels
+ * mapped onto ours. librdkafka's threads. */
+void fg_kconf_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
 /* Sets one property, reporting "kafka property NAME: reason" on failure:
  * never the value (it may be a password), see fg_kconf_check_property.
  * 0 or -1. */

@@ -9,8 +9,9 @@
 # commits sent (floodgate_offset_commits_total). The null sink is the worst
 # case: the more events per second, the more commits per second.
 #
-# BASE_BIN, when set, is a floodgate built from an earlier commit (librdkafka
-# auto-commit every auto.commit.interval.ms): its row is the "today" baseline.
+# BASE_BIN, when set, is a floodgate built from an earlier commit: its row
+# is the baseline, labelled BASE_LABEL (default: the build before commit
+# pacing, librdkafka auto-commit every auto.commit.interval.ms).
 # Prints figures; asserts nothing (benchmarks report, tests assert).
 #
 #   tests/bench/commit_cost.sh BUILD_DIR [COUNT]
@@ -92,7 +93,7 @@ for n in "${names[@]}"; do
   case "$n" in *r) label="kafka.commit_every: ${n#e} (range)";; esac
   label=${label/r (range)/ (range)}
   [ "$n" = e0 ] && label="kafka.commit_every: 0 (time only)"
-  [ "$n" = base ] && label="before (librdkafka auto-commit, 1 s)"
+  [ "$n" = base ] && label="${BASE_LABEL:-before (librdkafka auto-commit, 1 s)}"
   printf '%-40s %10s %14s %12s\n' "$label" "$(median "${rates[$n]}")" "$(median "${cpus[$n]}")" \
     "$(median "${commits[$n]}")"
 done

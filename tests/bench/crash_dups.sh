@@ -9,8 +9,9 @@
 # member (the mock takes ~2 x session.timeout.ms, 6 s here; a broker one,
 # and none with static membership) and the rest of the drain.
 #
-# BASE_BIN, when set, is an earlier floodgate (librdkafka auto-commit every
-# 1 s) killed at the same points: the "before" figures. COMMIT_EVERY sets
+# BASE_BIN, when set, is an earlier floodgate killed at the same points:
+# the "before" figures, labelled BASE_LABEL (default: the build before
+# commit pacing, librdkafka auto-commit every 1 s). COMMIT_EVERY sets
 # kafka.commit_every (default: the daemon's default).
 # Prints figures; asserts nothing (benchmarks report, tests assert).
 #
@@ -80,7 +81,7 @@ for k in $kill_at; do
   printf '%-44s %10s %10s %10s %12s\n' "floodgate (commit_every ${COMMIT_EVERY:-default})" "$a" "$d" "$m" "$s"
   if [ -n "$base" ]; then
     read -r d m a s < <(crash "$base" "base$k" "$k")
-    printf '%-44s %10s %10s %10s %12s\n' "before (librdkafka auto-commit, 1 s)" "$a" "$d" "$m" "$s"
+    printf '%-44s %10s %10s %10s %12s\n' "${BASE_LABEL:-before (librdkafka auto-commit, 1 s)}" "$a" "$d" "$m" "$s"
   fi
 done
 echo "restart s: from the restart to the end of the --until-drained run (waits for the group"
