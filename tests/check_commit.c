@@ -95,20 +95,6 @@ static char *write_config(const char *dir, const char *name, const char *bs, con
                              bs, group, commit_every, out, rate);
 }
 
-static fg_test_proc_t *start_daemon(const char *cfg, const char *log, bool until_drained) {
-        const char *args_drained[] = {"run", "-c", cfg, "--until-drained", NULL};
-        const char *args[] = {"run", "-c", cfg, NULL};
-        return fg_test_spawn(log, until_drained ? args_drained : args);
-}
-
-static void dump_log(const char *log) {
-        char *s = fg_test_slurp(log, NULL);
-        size_t n = s ? strlen(s) : 0;
-        fprintf(stderr, "---- %s (last 4000 bytes) ----\n%s\n----\n", log,
-                s ? s + (n > 4000 ? n - 4000 : 0) : "(none)");
-        free(s);
-}
-
 /* What can be delivered and still not committable at a kill, beyond
  * commit_every: events finished above a gap (at most the queue, ingest's
  * pending batch and the workers' batches can be unfinished below them) and
@@ -132,7 +118,7 @@ START_TEST(test_commit_paced_by_work) {
         int rc;
 
         fg_test_produce(bs, TOPIC, "pw", count, 0, 120);
-        d = start_daemon(cfg, log, false);
+        d = fg_test_spawn_run(cfg, log, false);
         ck_assert_msg(fg_test_wait_lines(out, 20000, 60000), "no progress");
         fg_test_proc_signal(d, SIGKILL);
         ck_assert_int_eq(fg_test_proc_wait(d, 10000), 128 + SIGKILL);
@@ -156,10 +142,10 @@ START_TEST(test_commit_paced_by_work) {
         fg_test_index_free(&ix);
         fg_test_seen_free(&seen);
 
-        d = start_daemon(cfg, log2, true);
+        d = fg_test_spawn_run(cfg, log2, true);
         rc = fg_test_proc_wait(d, 120000);
         if (rc != 0)
-                dump_log(log2);
+                fg_test_dump_log(log2, 4000);
         ck_assert_int_eq(rc, 0);
         fg_test_seen_scan(&seen, out, "pw", count);
         ck_assert_int_eq(seen.missing, 0);
@@ -202,12 +188,12 @@ START_TEST(test_commit_held_while_rejoining) {
         fg_test_proc_t *a, *b;
         int64_t deadline;
 
-        a = start_daemon(cfg_a, log_a, false);
+        a = fg_test_spawn_run(cfg_a, log_a, false);
         ck_assert(fg_test_wait_file_contains(log_a, "assigned 8 partitions", 60000));
         ck_assert(fg_test_wait_lines(out_a, 5000, 60000));
         /* B joins mid-stream (A rejoins while committing every 100
          * events), then leaves again (A rejoins once more). */
-        b = start_daemon(cfg_b, log_b, false);
+        b = fg_test_spawn_run(cfg_b, log_b, false);
         ck_assert(fg_test_wait_file_contains(log_b, "assigned 4 partitions", 60000));
         ck_assert(fg_test_wait_lines(out_b, 2000, 60000));
         fg_test_proc_signal(b, SIGTERM);
@@ -222,7 +208,7 @@ START_TEST(test_commit_held_while_rejoining) {
         ck_assert_int_eq(fg_test_proc_wait(a, 30000), 0);
         if (fg_test_file_contains(log_a, "assignment lost") ||
             fg_test_file_contains(log_b, "assignment lost"))
-                dump_log(log_a);
+                fg_test_dump_log(log_a, 4000);
         ck_assert(union_has_all(out_a, out_b, "hr", count));
         ck_assert(!fg_test_file_contains(log_a, "assignment lost"));
         ck_assert(!fg_test_file_contains(log_b, "assignment lost"));

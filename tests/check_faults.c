@@ -76,14 +76,6 @@ static void remove_dir(const char *dir) {
                 fg_test_rmtree(dir);
 }
 
-static void dump_log(const char *log) {
-        char *s = fg_test_slurp(log, NULL);
-        size_t n = s ? strlen(s) : 0;
-        fprintf(stderr, "---- %s (last 6000 bytes) ----\n%s\n----\n", log,
-                s ? s + (n > 6000 ? n - 6000 : 0) : "(none)");
-        free(s);
-}
-
 static int count_in_file(const char *path, const char *needle) {
         char *s = fg_test_slurp(path, NULL), *p = s;
         int n = 0;
@@ -168,7 +160,7 @@ static fg_test_proc_t *start_daemon(const char *cfg, const char *log, bool until
         fg_test_proc_t *d = fg_test_spawn(log, until_drained ? args_drained : args);
 
         if (!fg_test_wait_file_contains(log, " running: group ", 30000 * slow_factor())) {
-                dump_log(log);
+                fg_test_dump_log(log, 6000);
                 ck_abort_msg("the daemon did not start");
         }
         return d;
@@ -255,7 +247,7 @@ static void wait_files_have_all(const char *const *paths, const char *prefix, in
         file_ids_t c = {paths, prefix, count, -1};
 
         if (!fg_test_wait(files_have_all, &c, timeout_ms * slow_factor())) {
-                dump_log(log);
+                fg_test_dump_log(log, 6000);
                 ck_abort_msg("%lld of %lld ids never arrived", (long long)c.missing,
                              (long long)count);
         }
@@ -280,7 +272,7 @@ static void wait_http_ids(fg_test_httpd_t *h, const char *prefix, int64_t count,
         http_ids_t c = {h, prefix, count, want, 0};
 
         if (!fg_test_wait(http_has, &c, timeout_ms * slow_factor())) {
-                dump_log(log);
+                fg_test_dump_log(log, 6000);
                 ck_abort_msg("only %lld of %lld ids reached the server (waited for %lld)",
                              (long long)c.distinct, (long long)count, (long long)want);
         }
@@ -288,7 +280,7 @@ static void wait_http_ids(fg_test_httpd_t *h, const char *prefix, int64_t count,
 
 static void wait_lines(const char *out, size_t lines, const char *log) {
         if (!fg_test_wait_lines(out, lines, 60000 * slow_factor())) {
-                dump_log(log);
+                fg_test_dump_log(log, 6000);
                 ck_abort_msg("%s never reached %zu lines", out, lines);
         }
 }
@@ -304,7 +296,7 @@ static int64_t sigterm_within(fg_test_proc_t *d, int timeout_ms, const char *log
         rc = fg_test_proc_wait(d, (timeout_ms + 10000) * slow_factor());
         term_ms = (fg_mono_ns() - t_term) / FG_NS_PER_MS;
         if (rc != 0)
-                dump_log(log);
+                fg_test_dump_log(log, 6000);
         ck_assert_msg(rc == 0, "SIGTERM: exit %d after %lld ms", rc, (long long)term_ms);
         ck_assert_msg(term_ms < (timeout_ms + 5000) * slow_factor(), "SIGTERM took %lld ms",
                       (long long)term_ms);
@@ -317,7 +309,7 @@ static void stop_daemon(fg_test_proc_t *d, const char *log) {
         fg_test_proc_signal(d, SIGTERM);
         rc = fg_test_proc_wait(d, 30000 * slow_factor());
         if (rc != 0)
-                dump_log(log);
+                fg_test_dump_log(log, 6000);
         ck_assert_int_eq(rc, 0);
 }
 
@@ -508,7 +500,7 @@ START_TEST(test_faults_commit_errors) {
         end_offsets(&ix, end);
         cc = (committed_cond_t){bs, "fault-co", parts, end, -1};
         if (!fg_test_wait(committed_to_end, &cc, 30000 * slow_factor())) {
-                dump_log(log);
+                fg_test_dump_log(log, 6000);
                 ck_abort_msg("commits stay %lld messages behind", (long long)cc.behind);
         }
         fg_test_seen_scan(&seen, out, "co", count);
@@ -612,7 +604,7 @@ START_TEST(test_faults_rebalance_storm) {
                 int64_t left = 40000LL * slow_factor() - (fg_mono_ns() - m[k].stopped_ns) / FG_NS_PER_MS;
                 m[k].rc = fg_test_proc_wait(m[k].d, left > 0 ? (int)left : 0);
                 if (m[k].rc != 0)
-                        dump_log(m[k].log);
+                        fg_test_dump_log(m[k].log, 6000);
                 ck_assert_msg(m[k].rc == 0, "member %d exited %d", k, m[k].rc);
         }
 
@@ -904,7 +896,7 @@ START_TEST(test_faults_sigterm_in_outage) {
         d = fg_test_spawn(log2, (const char *const[]){"run", "-c", cfg, "--until-drained", NULL});
         rc = fg_test_proc_wait(d, 90000 * slow_factor());
         if (rc != 0)
-                dump_log(log2);
+                fg_test_dump_log(log2, 6000);
         ck_assert_int_eq(rc, 0);
         fg_test_httpd_ids(h, "st", count, NULL, &ic);
         fprintf(stderr,
@@ -979,7 +971,7 @@ START_TEST(test_faults_sigterm_kafka_down) {
         d = fg_test_spawn(log2, (const char *const[]){"run", "-c", cfg, "--until-drained", NULL});
         rc = fg_test_proc_wait(d, 120000 * slow_factor());
         if (rc != 0)
-                dump_log(log2);
+                fg_test_dump_log(log2, 6000);
         ck_assert_int_eq(rc, 0);
         wait_files_have_all(outs, "kd", count, 10000, log2);
         fg_test_seen_scan(&seen, out, "kd", count);

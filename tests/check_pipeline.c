@@ -64,20 +64,6 @@ static char *write_config(const char *dir, const char *name, const char *bootstr
                              o->workers ? o->workers : 4, o->sink_path, o->extra ? o->extra : "");
 }
 
-static fg_test_proc_t *start_daemon(const char *cfg, const char *log, bool until_drained) {
-        const char *args_drained[] = {"run", "-c", cfg, "--until-drained", NULL};
-        const char *args[] = {"run", "-c", cfg, NULL};
-        return fg_test_spawn(log, until_drained ? args_drained : args);
-}
-
-static void dump_log(const char *log) {
-        char *s = fg_test_slurp(log, NULL);
-        size_t n = s ? strlen(s) : 0;
-        fprintf(stderr, "---- %s (last 4000 bytes) ----\n%s\n----\n", log,
-                s ? s + (n > 4000 ? n - 4000 : 0) : "(none)");
-        free(s);
-}
-
 /* 1. Everything produced arrives, and the committed offsets say exactly
  *    what arrived. */
 START_TEST(test_pipeline_delivers_every_id) {
@@ -96,10 +82,10 @@ START_TEST(test_pipeline_delivers_every_id) {
         int rc;
 
         fg_test_produce(bs, TOPIC, "one", count, 0, 120);
-        d = start_daemon(cfg, log, true);
+        d = fg_test_spawn_run(cfg, log, true);
         rc = fg_test_proc_wait(d, 120000);
         if (rc != 0)
-                dump_log(log);
+                fg_test_dump_log(log, 4000);
         ck_assert_int_eq(rc, 0);
 
         fg_test_seen_scan(&seen, out, "one", count);
@@ -143,7 +129,7 @@ START_TEST(test_pipeline_survives_kill9) {
 
         for (int kill_no = 1; kill_no <= 3; kill_no++) {
                 int64_t distinct = 0, committed_total = 0;
-                d = start_daemon(cfg, log, false);
+                d = fg_test_spawn_run(cfg, log, false);
                 ck_assert_msg(fg_test_wait_lines(out, (size_t)(kill_no * 25000), 60000),
                               "no progress before kill %d", kill_no);
                 fg_test_proc_signal(d, SIGKILL);
@@ -165,10 +151,10 @@ START_TEST(test_pipeline_survives_kill9) {
         }
         fg_test_producer_join(prod);
 
-        d = start_daemon(cfg, log, true);
+        d = fg_test_spawn_run(cfg, log, true);
         rc = fg_test_proc_wait(d, 120000);
         if (rc != 0)
-                dump_log(log);
+                fg_test_dump_log(log, 4000);
         ck_assert_int_eq(rc, 0);
         fg_test_seen_scan(&seen, out, "k9", count);
         fprintf(stderr, "kill -9 x3: %lld events, %lld duplicates, %lld delivered-but-uncommitted "
@@ -229,8 +215,8 @@ START_TEST(test_pipeline_group_of_two) {
         char *both;
         size_t la, lb;
 
-        a = start_daemon(cfg_a, log_a, false);
-        b = start_daemon(cfg_b, log_b, false);
+        a = fg_test_spawn_run(cfg_a, log_a, false);
+        b = fg_test_spawn_run(cfg_b, log_b, false);
         /* Both members hold partitions before the stream starts. */
         ck_assert(fg_test_wait_file_contains(log_a, "assigned 4 partitions", 60000));
         ck_assert(fg_test_wait_file_contains(log_b, "assigned 4 partitions", 60000));
@@ -254,7 +240,7 @@ START_TEST(test_pipeline_group_of_two) {
                 free(a_s), free(b_s), free(both);
                 if (u.missing == 0 || fg_mono_ns() > deadline) {
                         if (u.missing)
-                                dump_log(log_a);
+                                fg_test_dump_log(log_a, 4000);
                         ck_assert_int_eq(u.missing, 0);
                         fg_test_seen_free(&u);
                         break;
@@ -363,7 +349,7 @@ START_TEST(test_pipeline_backpressure_bounds_memory) {
 
         ck_assert(mkfifo(fifo, 0600) == 0);
         fg_test_produce(bs, TOPIC, "slow", count, 0, SLOW_SIZE);
-        d = start_daemon(cfg, log, false);
+        d = fg_test_spawn_run(cfg, log, false);
         ck_assert(pthread_create(&r.thr, NULL, slow_reader_main, &r) == 0);
 
         ck_assert_msg(fg_test_wait_file_contains(log, "paused 16 partitions", 60000),
@@ -416,10 +402,10 @@ START_TEST(test_pipeline_full_queue_keeps_pending) {
         int rc;
 
         fg_test_produce(bs, TOPIC, "rw", count, 0, 2000);
-        d = start_daemon(cfg, log, true);
+        d = fg_test_spawn_run(cfg, log, true);
         rc = fg_test_proc_wait(d, 120000);
         if (rc != 0)
-                dump_log(log);
+                fg_test_dump_log(log, 4000);
         ck_assert_int_eq(rc, 0);
         fg_test_seen_scan(&seen, out, "rw", count);
         ck_assert_int_eq(seen.missing, 0);
@@ -450,7 +436,7 @@ START_TEST(test_pipeline_sigterm_commits_exactly) {
         fg_test_proc_t *d;
 
         fg_test_produce(bs, TOPIC, "term", count, 0, 120);
-        d = start_daemon(cfg, log, false);
+        d = fg_test_spawn_run(cfg, log, false);
         ck_assert(fg_test_wait_lines(out, 20000, 60000));
         t0 = fg_mono_ns();
         fg_test_proc_signal(d, SIGTERM);

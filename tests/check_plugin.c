@@ -725,14 +725,6 @@ END_TEST
 
 /* ---- end to end ---- */
 
-static void dump_log(const char *log) {
-        char *s = fg_test_slurp(log, NULL);
-        size_t n = s ? strlen(s) : 0;
-        fprintf(stderr, "---- %s (last 4000 bytes) ----\n%s\n----\n", log,
-                s ? s + (n > 4000 ? n - 4000 : 0) : "(none)");
-        free(s);
-}
-
 /* The real daemon, sink.type plugin, fail_every on: every id arrives once
  * (a simulated failure is retried; nothing it wrote is written again). */
 START_TEST(test_plugin_daemon_delivers_every_id) {
@@ -777,7 +769,7 @@ START_TEST(test_plugin_daemon_delivers_every_id) {
         d = fg_test_spawn(log, (const char *const[]){"run", "-c", cfg, "--until-drained", NULL});
         rc = fg_test_proc_wait(d, 120000);
         if (rc != 0)
-                dump_log(log);
+                fg_test_dump_log(log, 4000);
         ck_assert_int_eq(rc, 0);
 
         fg_test_seen_scan(&seen, out, "plg", count);

@@ -92,14 +92,6 @@ static void sleep_ms(int ms) {
                 ;
 }
 
-static void dump_log(const char *log) {
-        char *s = fg_test_slurp(log, NULL);
-        size_t n = s ? strlen(s) : 0;
-        fprintf(stderr, "---- %s (last 6000 bytes) ----\n%s\n----\n", log,
-                s ? s + (n > 6000 ? n - 6000 : 0) : "(none)");
-        free(s);
-}
-
 /* ---- the world: a mock cluster, instances, their downstreams ---- */
 
 typedef struct inst {
@@ -209,7 +201,7 @@ static void start(world_t *w, int i) {
         port = fg_test_admin_port(in->log, 30000 * slow_factor());
         if (port <= 0 ||
             !fg_test_wait_file_contains(in->log, " running: group ", 30000 * slow_factor())) {
-                dump_log(in->log);
+                fg_test_dump_log(in->log, 6000);
                 ck_abort_msg("instance %d did not start", i);
         }
         pthread_mutex_lock(&w->lock);
@@ -242,7 +234,7 @@ static int64_t term(world_t *w, int i, int within_ms) {
         in->port = 0;
         pthread_mutex_unlock(&w->lock);
         if (rc != 0)
-                dump_log(in->log);
+                fg_test_dump_log(in->log, 6000);
         ck_assert_msg(rc == 0, "instance %d: SIGTERM: exit %d after %lld ms", i, rc, (long long)took);
         return took;
 }
@@ -413,7 +405,7 @@ static tally_t wait_delivered(world_t *w, const char *prefix, int64_t count, int
 
         if (!fg_test_wait(delivered_all, &c, timeout_ms * slow_factor())) {
                 for (int i = 0; i < w->n; i++)
-                        dump_log(w->in[i].log);
+                        fg_test_dump_log(w->in[i].log, 6000);
                 c.last = tally(w, prefix, count);
                 ck_abort_msg("%lld of %lld ids never arrived", (long long)(count - c.last.distinct),
                              (long long)count);
@@ -486,7 +478,7 @@ static void assert_none_stuck(world_t *w) {
         end_offsets(w->bs, c.end);
         if (!fg_test_wait(committed_to_end, &c, 60000 * slow_factor())) {
                 for (int i = 0; i < w->n; i++)
-                        dump_log(w->in[i].log);
+                        fg_test_dump_log(w->in[i].log, 6000);
                 ck_abort_msg("commits stay %lld events behind (partition %d first)",
                              (long long)c.behind, c.stuck);
         }
@@ -519,7 +511,7 @@ static double wait_assigned(world_t *w, const int *which, int n) {
 
         if (!fg_test_wait(all_assigned, &c, 90000 * slow_factor())) {
                 for (int k = 0; k < n; k++)
-                        dump_log(w->in[which[k]].log);
+                        fg_test_dump_log(w->in[which[k]].log, 6000);
                 ck_abort_msg("the group never settled over %d instances (%d partitions held)", n,
                              c.total);
         }

@@ -502,6 +502,20 @@ int64_t fg_test_seen_were_committed(const fg_test_index_t *ix, const fg_test_see
 
 /* ---- the floodgate binary ---- */
 
+fg_test_proc_t *fg_test_spawn_run(const char *cfg, const char *log, bool until_drained) {
+        const char *args_drained[] = {"run", "-c", cfg, "--until-drained", NULL};
+        const char *args[] = {"run", "-c", cfg, NULL};
+        return fg_test_spawn(log, until_drained ? args_drained : args);
+}
+
+void fg_test_dump_log(const char *path, size_t tail) {
+        char *s = fg_test_slurp(path, NULL);
+        size_t n = s ? strlen(s) : 0;
+        fprintf(stderr, "---- %s (last %zu bytes) ----\n%s\n----\n", path, tail,
+                s ? s + (n > tail ? n - tail : 0) : "(none)");
+        free(s);
+}
+
 fg_test_proc_t *fg_test_spawn(const char *log, const char *const *args) {
         const char *bin = getenv("FLOODGATE_BIN");
         fg_test_proc_t *p = calloc(1, sizeof(*p));

@@ -145,6 +145,12 @@ typedef struct fg_test_proc {
 /* Runs FLOODGATE_BIN with @p args (NULL-terminated, without argv[0]);
  * output goes to @p log. The child dies with the test process. */
 fg_test_proc_t *fg_test_spawn(const char *log, const char *const *args);
+/* `floodgate run -c CFG` (with --until-drained when asked), output to
+ * @p log. */
+fg_test_proc_t *fg_test_spawn_run(const char *cfg, const char *log, bool until_drained);
+/* Prints the last @p tail bytes of @p path to stderr, framed (a failing
+ * test's daemon log). */
+void fg_test_dump_log(const char *path, size_t tail);
 /* Waits for exit up to @p timeout_ms: the exit code (128+sig if killed),
  * or -1 on timeout. */
 int fg_test_proc_wait(fg_test_proc_t *p, int timeout_ms);
