@@ -665,8 +665,12 @@ static int unclean_handoffs(world_t *w) {
                 path = fg_test_path(w->dir, de->d_name);
                 text = fg_test_slurp(path, NULL);
                 for (size_t k = 0; k < sizeof(signs) / sizeof(signs[0]); k++)
-                        for (at = text; at && (at = strstr(at, signs[k])); at++)
+                        for (at = text; at && (at = strstr(at, signs[k])); at++) {
+                                /* Which kind, for whoever reads a run's output. */
+                                fprintf(stderr, "scale: unclean hand-off in %s: %.*s\n",
+                                        de->d_name, (int)strcspn(at, "\n"), at);
                                 n++;
+                        }
                 free(text);
                 free(path);
         }
