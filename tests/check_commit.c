@@ -16,7 +16,7 @@
  *                      (a commit sent while a member rejoins comes back
  *                      ILLEGAL_GENERATION and librdkafka drops the whole
  *                      assignment; with the hold switched off this test
- *                      saw that in the run tried).
+ *                      saw that in each of the three runs tried).
  *
  * Waits are on conditions (file contents, log lines, exits) with generous
  * bounds; the sink is rate-capped so that how far a commit trails is set by
