@@ -48,10 +48,10 @@
 
 /* librdkafka's log line for a join-state change; the new state follows the
  * last " -> " (group names may hold anything, state names hold no "->"). */
-static fg_join_state_t join_state_of(const char *line) {
+fg_join_state_t fg_ingest_join_state_of(const char *fac, const char *line) {
         const char *arrow = NULL;
 
-        if (!strstr(line, "changed join state "))
+        if (strcmp(fac, "CGRPJOINSTATE") || !strstr(line, "changed join state "))
                 return FG_JOIN_UNKNOWN;
         for (const char *p = strstr(line, " -> "); p; p = strstr(p + 1, " -> "))
                 arrow = p;
@@ -60,10 +60,6 @@ static fg_join_state_t join_state_of(const char *line) {
         arrow += 4;
         return !strncmp(arrow, "steady", 6) && (arrow[6] == ' ' || !arrow[6]) ? FG_JOIN_STEADY
                                                                               : FG_JOIN_REJOINING;
-}
-
-fg_join_state_t fg_ingest_join_state_of(const char *fac, const char *line) {
-        return strcmp(fac, "CGRPJOINSTATE") ? FG_JOIN_UNKNOWN : join_state_of(line);
 }
 
 /* librdkafka's threads. The join-state lines are ours; the rest of the
@@ -97,24 +93,35 @@ int fg_ingest_commit_conf(fg_ingest_t *in, rd_kafka_conf_t *conf, char *errstr,
         return 0;
 }
 
+void fg_ingest_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *offsets, void *opaque) {
+        fg_ingest_t *in = opaque;
+
+        if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+                return;
+        fg_mshard_add(in->shard, FG_CTR_COMMITS, 1);
+        if (err)
+                fg_debug("commit: %s", rd_kafka_err2str(err));
+}
+
+/* A refused commit: its offsets stay stored, the next try carries them. */
+static void retry_later(fg_ingest_t *in, int64_t now) {
+        in->commit_due = true;
+        in->commit_not_before_ns = now + COMMIT_RETRY_NS;
+}
+
 /* The outstanding commit's result (ingest thread, served from
- * fg_ingest_commit_service). A refused commit leaves its offsets stored:
- * the next one carries them. */
+ * fg_ingest_commit_service). */
 static void commit_done(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t *offsets, void *opaque) {
         fg_ingest_t *in = opaque;
 
         in->committing = false;
-        if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
-                return;
-        fg_mshard_add(in->shard, FG_CTR_COMMITS, 1);
-        if (!err) {
+        fg_ingest_commit_cb(rk, err, offsets, opaque);
+        if (!err)
                 in->commit_ok_ns = in->commit_sent_ns;
-                return;
-        }
-        fg_debug("commit: %s", rd_kafka_err2str(err));
-        in->commit_due = true;
-        in->commit_not_before_ns = fg_mono_ns() + COMMIT_RETRY_NS;
+        else if (err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                retry_later(in, fg_mono_ns());
 }
 
 void fg_ingest_commit_service(fg_ingest_t *in) {
@@ -146,8 +153,7 @@ void fg_ingest_commit_service(fg_ingest_t *in) {
         err = rd_kafka_commit_queue(in->rk, NULL, in->commitq, commit_done, in);
         if (err) {
                 fg_debug("commit: %s", rd_kafka_err2str(err));
-                in->commit_due = true;
-                in->commit_not_before_ns = now + COMMIT_RETRY_NS;
+                retry_later(in, now);
                 return;
         }
         in->committing = true;

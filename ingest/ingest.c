@@ -52,19 +52,6 @@ static int64_t conf_ms_ns(rd_kafka_conf_t *conf, const char *name, long long dfl
         return (int64_t)ms * FG_NS_PER_MS;
 }
 
-/* The synchronous commits' results: a revocation's and the last one
- * (ingest thread). The paced ones are counted in commit.c. */
-static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                      rd_kafka_topic_partition_list_t *offsets, void *opaque) {
-        fg_ingest_t *in = opaque;
-
-        if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
-                return;
-        fg_mshard_add(in->shard, FG_CTR_COMMITS, 1);
-        if (err)
-                fg_debug("commit: %s", rd_kafka_err2str(err));
-}
-
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
         fg_log(err == RD_KAFKA_RESP_ERR__FATAL ? FG_LOG_ERROR : FG_LOG_WARN, "kafka: %s: %s",
                rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
@@ -103,7 +90,7 @@ fg_ingest_t *fg_ingest_new(const fg_kafka_cfg_t *kc, const fg_ingest_cfg_t *ic,
         rd_kafka_conf_set_opaque(conf, in);
         rd_kafka_conf_set_error_cb(conf, error_cb);
         rd_kafka_conf_set_rebalance_cb(conf, fg_ingest_rebalance_cb);
-        rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+        rd_kafka_conf_set_offset_commit_cb(conf, fg_ingest_commit_cb);
         rd_kafka_conf_set_stats_cb(conf, fg_ingest_stats_cb);
         in->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof(reason));
         if (!in->rk) {
@@ -260,6 +247,16 @@ static void handle_message(fg_ingest_t *in, rd_kafka_message_t *rkm) {
                 fg_ingest_flush(in);
 }
 
+/* Stores every finished offset not stored yet and, if there was any, asks
+ * commit.c to commit it. */
+static bool store_for_commit(fg_ingest_t *in, int64_t now) {
+        if (!fg_ingest_store_all(in))
+                return false;
+        in->stored_ns = now;
+        in->commit_due = true;
+        return true;
+}
+
 /* Stores the finished offsets once kafka.commit_every more messages have
  * finished or auto.commit.interval.ms has passed since the last store
  * (@p force: now) and asks commit.c to commit them. Drained: everything
@@ -277,11 +274,8 @@ static void tick(fg_ingest_t *in, bool force) {
         in->unstored += fg_ingest_advance_all(in);
         if (force || (in->commit_every && in->unstored >= in->commit_every) ||
             (in->unstored && now - in->last_store_ns >= in->commit_interval_ns)) {
-                if (fg_ingest_store_all(in)) {
+                if (store_for_commit(in, now))
                         atomic_store(&in->drained_pub, false);
-                        in->stored_ns = now;
-                        in->commit_due = true;
-                }
                 in->unstored = 0;
                 in->last_store_ns = now;
         }
@@ -297,10 +291,7 @@ static void tick(fg_ingest_t *in, bool force) {
                 in->drained_since_ns = now;
         if (atomic_load(&in->drained_pub) || now - in->drained_since_ns < DRAINED_FOR_NS)
                 return;
-        if (fg_ingest_store_all(in)) {
-                in->stored_ns = now;
-                in->commit_due = true;
-        }
+        store_for_commit(in, now);
         in->unstored = 0;
         if (in->commit_ok_ns >= in->stored_ns || !in->stored_ns)
                 atomic_store(&in->drained_pub, true);

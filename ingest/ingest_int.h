@@ -150,6 +150,10 @@ int fg_ingest_commit_conf(fg_ingest_t *in, rd_kafka_conf_t *conf, char *errstr,
 /* The join state a librdkafka log line reports, FG_JOIN_UNKNOWN when it
  * reports none (exposed for its test). Any thread. */
 fg_join_state_t fg_ingest_join_state_of(const char *fac, const char *line);
+/* Counts a commit's result (the paced ones', a revocation's, the last
+ * one); librdkafka's offset-commit callback (ingest thread). */
+void fg_ingest_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *offsets, void *opaque);
 /* Reads the outstanding commit's result; sends the due one when none is
  * outstanding, the retry backoff has passed and the group is not
  * rejoining. Cheap when there is nothing to do: call every turn. */
