@@ -114,8 +114,7 @@ START_TEST(test_commit_paced_by_work) {
         fg_mock_t *mock = fg_test_mock(1, TOPIC, PARTS);
         const char *bs = fg_mock_bootstrap(mock);
         char *cfg = write_config(dir, "fg.yaml", bs, "paced", out, PACED_COMMIT_EVERY, PACED_RATE);
-        int64_t committed[PARTS], committed_total = 0, distinct = 0, uncommitted;
-        fg_test_index_t ix;
+        int64_t distinct = 0, uncommitted;
         fg_test_seen_t seen;
         fg_test_proc_t *d;
         int rc;
@@ -127,23 +126,13 @@ START_TEST(test_commit_paced_by_work) {
         ck_assert_int_eq(fg_test_proc_wait(d, 10000), 128 + SIGKILL);
         fg_test_proc_free(d);
 
-        fg_test_seen_scan(&seen, out, "pw", count);
-        fg_test_committed(bs, "paced", TOPIC, PARTS, committed);
-        fg_test_index_topic(&ix, bs, TOPIC, "pw", count, PARTS);
-        ck_assert_int_eq(fg_test_committed_were_seen(&ix, &seen, committed), 0);
-        for (int64_t i = 0; i < count; i++)
-                distinct += seen.times[i] > 0;
-        for (int p = 0; p < PARTS; p++)
-                committed_total += committed[p] > 0 ? committed[p] : 0;
-        uncommitted = distinct - committed_total;
+        uncommitted = fg_test_uncommitted(bs, "paced", TOPIC, PARTS, out, "pw", count, &distinct);
         fprintf(stderr, "commit paced by work: killed after %lld delivered, %lld committed, "
                         "%lld uncommitted (bound %d)\n",
-                (long long)distinct, (long long)committed_total, (long long)uncommitted,
+                (long long)distinct, (long long)(distinct - uncommitted), (long long)uncommitted,
                 PACED_COMMIT_EVERY + PACED_SLACK);
         ck_assert_int_ge(distinct, 20000);
         ck_assert_int_le(uncommitted, PACED_COMMIT_EVERY + PACED_SLACK);
-        fg_test_index_free(&ix);
-        fg_test_seen_free(&seen);
 
         d = fg_test_spawn_run(cfg, log2, true);
         rc = fg_test_proc_wait(d, 120000);
@@ -164,17 +153,13 @@ END_TEST
 
 /* Every id in the union of the two outputs. */
 static bool union_has_all(const char *a, const char *b, const char *prefix, int64_t count) {
-        size_t la = 0, lb = 0;
-        char *as = fg_test_slurp(a, &la), *bs = fg_test_slurp(b, &lb), *both = malloc(la + lb + 1);
+        const char *paths[] = {a, b, NULL};
         fg_test_seen_t u;
         bool all;
 
-        memcpy(both, as ? as : "", la);
-        memcpy(both + la, bs ? bs : "", lb);
-        fg_test_seen_scan_buf(&u, both, la + lb, prefix, count);
+        fg_test_seen_scan_files(&u, paths, prefix, count);
         all = u.missing == 0;
         fg_test_seen_free(&u);
-        free(as), free(bs), free(both);
         return all;
 }
 

@@ -210,31 +210,11 @@ typedef struct file_ids {
         int64_t missing; /* last scan */
 } file_ids_t;
 
-static void scan_union(fg_test_seen_t *s, const char *const *paths, const char *prefix,
-                       int64_t count) {
-        char *all = NULL;
-        size_t len = 0;
-
-        for (size_t i = 0; paths[i]; i++) {
-                size_t l = 0;
-                char *buf = fg_test_slurp(paths[i], &l);
-                if (!buf)
-                        continue;
-                all = realloc(all, len + l + 1);
-                ck_assert(all != NULL);
-                memcpy(all + len, buf, l);
-                len += l;
-                free(buf);
-        }
-        fg_test_seen_scan_buf(s, all ? all : "", len, prefix, count);
-        free(all);
-}
-
 static bool files_have_all(void *opaque) {
         file_ids_t *c = opaque;
         fg_test_seen_t s;
 
-        scan_union(&s, c->paths, c->prefix, c->count);
+        fg_test_seen_scan_files(&s, c->paths, c->prefix, c->count);
         c->missing = s.missing;
         fg_test_seen_free(&s);
         return c->missing == 0;
@@ -616,7 +596,7 @@ START_TEST(test_faults_rebalance_storm) {
         ck_assert_int_eq(healthz(m[0].log), 200);
         stop_daemon(m[0].d, m[0].log);
 
-        scan_union(&seen, outs, "rb", count);
+        fg_test_seen_scan_files(&seen, outs, "rb", count);
         assert_commits_were_delivered(bs, "fault-rb", "rb", count, parts, &seen);
         /* Partitions really moved: extra members delivered events too (the
          * last one often gets none, the storm ends within its rebalance). */

@@ -121,14 +121,12 @@ START_TEST(test_pipeline_survives_kill9) {
         cfg_opts_t o = {.group = "g2", .sink_path = out, .capacity = 2000};
         char *cfg = write_config(dir, "fg.yaml", bs, &o);
         fg_test_producer_t *prod = fg_test_produce_async(bs, TOPIC, "k9", count, 20000, 120);
-        fg_test_index_t ix;
         fg_test_seen_t seen;
-        int64_t committed[12], uncommitted_at_kills = 0;
+        int64_t uncommitted_at_kills = 0;
         fg_test_proc_t *d;
         int rc;
 
         for (int kill_no = 1; kill_no <= 3; kill_no++) {
-                int64_t distinct = 0, committed_total = 0;
                 d = fg_test_spawn_run(cfg, log, false);
                 ck_assert_msg(fg_test_wait_lines(out, (size_t)(kill_no * 25000), 60000),
                               "no progress before kill %d", kill_no);
@@ -137,17 +135,8 @@ START_TEST(test_pipeline_survives_kill9) {
                 fg_test_proc_free(d);
 
                 /* Offsets committed before the kill must all be delivered. */
-                fg_test_seen_scan(&seen, out, "k9", count);
-                fg_test_committed(bs, "g2", TOPIC, parts, committed);
-                fg_test_index_topic(&ix, bs, TOPIC, "k9", count, parts);
-                ck_assert_int_eq(fg_test_committed_were_seen(&ix, &seen, committed), 0);
-                for (int64_t i = 0; i < count; i++)
-                        distinct += seen.times[i] > 0;
-                for (int p = 0; p < parts; p++)
-                        committed_total += committed[p] > 0 ? committed[p] : 0;
-                uncommitted_at_kills += distinct - committed_total;
-                fg_test_index_free(&ix);
-                fg_test_seen_free(&seen);
+                uncommitted_at_kills +=
+                    fg_test_uncommitted(bs, "g2", TOPIC, parts, out, "k9", count, NULL);
         }
         fg_test_producer_join(prod);
 
@@ -212,8 +201,6 @@ START_TEST(test_pipeline_group_of_two) {
         fg_test_producer_t *prod;
         fg_test_proc_t *a, *b;
         fg_test_seen_t sa, sb;
-        char *both;
-        size_t la, lb;
 
         a = fg_test_spawn_run(cfg_a, log_a, false);
         b = fg_test_spawn_run(cfg_b, log_b, false);
@@ -231,13 +218,9 @@ START_TEST(test_pipeline_group_of_two) {
 
         /* A runs on until the union holds every id. */
         for (int64_t deadline = fg_mono_ns() + 60 * FG_NS_PER_S;;) {
-                char *a_s = fg_test_slurp(out_a, &la), *b_s = fg_test_slurp(out_b, &lb);
+                const char *paths[] = {out_a, out_b, NULL};
                 fg_test_seen_t u;
-                both = malloc(la + lb + 1);
-                memcpy(both, a_s, la);
-                memcpy(both + la, b_s, lb);
-                fg_test_seen_scan_buf(&u, both, la + lb, "grp", count);
-                free(a_s), free(b_s), free(both);
+                fg_test_seen_scan_files(&u, paths, "grp", count);
                 if (u.missing == 0 || fg_mono_ns() > deadline) {
                         if (u.missing)
                                 fg_test_dump_log(log_a, 4000);

@@ -502,6 +502,51 @@ int64_t fg_test_seen_were_committed(const fg_test_index_t *ix, const fg_test_see
 
 /* ---- the floodgate binary ---- */
 
+void fg_test_seen_scan_files(fg_test_seen_t *s, const char *const *paths, const char *prefix,
+                             int64_t count) {
+        char *all = NULL;
+        size_t len = 0;
+
+        for (size_t i = 0; paths[i]; i++) {
+                size_t l = 0;
+                char *buf = fg_test_slurp(paths[i], &l);
+                if (!buf)
+                        continue;
+                all = realloc(all, len + l + 1);
+                ck_assert(all != NULL);
+                memcpy(all + len, buf, l);
+                len += l;
+                free(buf);
+        }
+        fg_test_seen_scan_buf(s, all ? all : "", len, prefix, count);
+        free(all);
+}
+
+int64_t fg_test_uncommitted(const char *bootstrap, const char *group, const char *topic,
+                            int partitions, const char *out, const char *prefix, int64_t count,
+                            int64_t *delivered) {
+        int64_t *committed = calloc((size_t)partitions, sizeof(*committed));
+        int64_t distinct = 0, committed_total = 0;
+        fg_test_index_t ix;
+        fg_test_seen_t seen;
+
+        ck_assert(committed != NULL);
+        fg_test_seen_scan(&seen, out, prefix, count);
+        fg_test_committed(bootstrap, group, topic, partitions, committed);
+        fg_test_index_topic(&ix, bootstrap, topic, prefix, count, partitions);
+        ck_assert_int_eq(fg_test_committed_were_seen(&ix, &seen, committed), 0);
+        for (int64_t i = 0; i < count; i++)
+                distinct += seen.times[i] > 0;
+        for (int p = 0; p < partitions; p++)
+                committed_total += committed[p] > 0 ? committed[p] : 0;
+        fg_test_index_free(&ix);
+        fg_test_seen_free(&seen);
+        free(committed);
+        if (delivered)
+                *delivered = distinct;
+        return distinct - committed_total;
+}
+
 fg_test_proc_t *fg_test_spawn_run(const char *cfg, const char *log, bool until_drained) {
         const char *args_drained[] = {"run", "-c", cfg, "--until-drained", NULL};
         const char *args[] = {"run", "-c", cfg, NULL};

@@ -124,11 +124,22 @@ void fg_test_seen_scan(fg_test_seen_t *s, const char *path, const char *prefix, 
 void fg_test_seen_scan_buf(fg_test_seen_t *s, const char *buf, size_t len, const char *prefix,
                            int64_t count);
 void fg_test_seen_free(fg_test_seen_t *s);
+/* fg_test_seen_scan over the union of @p paths (NULL-terminated; a file
+ * that does not exist counts as empty). */
+void fg_test_seen_scan_files(fg_test_seen_t *s, const char *const *paths, const char *prefix,
+                             int64_t count);
 /* The at-least-once invariant: every message below a partition's committed
  * offset was seen. Returns the number of violations (0 = holds) and prints
  * the first few. */
 int64_t fg_test_committed_were_seen(const fg_test_index_t *ix, const fg_test_seen_t *s,
                                     const int64_t *committed);
+/* After a kill -9: checks that every offset @p group committed was
+ * delivered to @p out (fails the test otherwise) and returns how many
+ * distinct ids were delivered but not committed; *delivered (may be NULL)
+ * gets the distinct ids delivered. */
+int64_t fg_test_uncommitted(const char *bootstrap, const char *group, const char *topic,
+                            int partitions, const char *out, const char *prefix, int64_t count,
+                            int64_t *delivered);
 /* The converse after a clean stop: everything seen is below committed.
  * Returns violations. */
 int64_t fg_test_seen_were_committed(const fg_test_index_t *ix, const fg_test_seen_t *s,
